@@ -1,0 +1,46 @@
+# dropml — every command a developer or CI needs. Each target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dropml-installed
+export SAM_CLI_TELEMETRY := 0
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install demo test lint fmt check bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; dropml needs Python 3.11 (set PYTHON=...)" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install dropml with every extra
+
+demo: $(STAMP)  ## run dropml end to end on the local AWS stand-in
+	$(BIN)/python -m dropml.demo $(DEMO_ARGS)
+
+test: $(STAMP)  ## lint, then every test (unit, moto over HTTP, template, browser)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP)  ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint test  ## lint + test, before every push
+
+bench: $(STAMP)  ## print the benchmark tables
+	$(BIN)/python bench/train.py
+
+clean:  ## remove the virtual environment and build output
+	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache

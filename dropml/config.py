@@ -1,0 +1,272 @@
+"""Load and validate config.json (plus environment overrides) into one frozen settings object.
+
+Every tunable lives here. An unknown key, a wrong type or a bad value stops
+startup with a message naming the file, the key and the value.
+
+Environment overrides use ``DROPML__<SECTION>__<KEY>=value`` (value parsed as
+JSON when it parses, else taken as a string), e.g.
+``DROPML__STORAGE__BUCKET=my-bucket`` or ``DROPML__DASK__BATCH_THRESHOLD=50``.
+``DROPML_CONFIG`` points at another config file. boto3's own
+``AWS_ENDPOINT_URL`` is honoured by every client, so it alone points dropml at
+a local stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dropml.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.json"
+ENV_PREFIX = "DROPML__"
+PROJECT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    """Where data and models live."""
+
+    bucket: str = Field("dropml-data", min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    region: str = "us-east-1"
+    endpoint_url: str | None = None  # None: AWS, or whatever AWS_ENDPOINT_URL says
+    max_training_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    max_scoring_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    retry_max_attempts: int = Field(8, ge=1, le=20)
+
+
+class FeatureSelectionSettings(_Section):
+    """The selection step inside every pipeline."""
+
+    method: Literal["k_best", "model", "none"] = "k_best"
+    max_features: int = Field(30, ge=1)
+
+
+class ModelSpec(_Section):
+    """One estimator to train: a name from dropml.training.models and its parameters."""
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_space: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+def _default_models() -> dict[str, ModelSpec]:
+    return {
+        "baseline": ModelSpec(estimator="dummy"),
+        "linear": ModelSpec(estimator="linear", search_space={"C": [0.1, 1.0, 10.0], "alpha": [0.1, 1.0, 10.0]}),
+        "random_forest": ModelSpec(
+            estimator="random_forest",
+            params={"n_estimators": 100, "min_samples_leaf": 2},
+            search_space={"max_depth": [None, 8, 16], "min_samples_leaf": [1, 2, 5]},
+        ),
+        "gradient_boosting": ModelSpec(
+            estimator="hist_gradient_boosting",
+            search_space={"learning_rate": [0.05, 0.1, 0.2], "max_leaf_nodes": [15, 31, 63]},
+        ),
+    }
+
+
+class TrainingSettings(_Section):
+    """How one project's models are trained; a project may override any field."""
+
+    target: str = "target"
+    task: Literal["auto", "classification", "regression"] = "auto"
+    rank_metric: str = "auto"  # auto: f1_macro for classification, rmse for regression
+    models: dict[str, ModelSpec] = Field(default_factory=_default_models)
+    cv_folds: int = Field(5, ge=2, le=20)
+    test_size: float = Field(0.2, gt=0.0, lt=0.9)
+    random_state: int = 42
+    feature_selection: FeatureSelectionSettings = FeatureSelectionSettings()
+    time_column: str | None = None
+    group_column: str | None = None
+    horizon: int = Field(1, ge=1)
+    lags: list[int] = Field(default_factory=lambda: [1, 2, 3, 7])
+    search_time_budget_seconds: float = Field(0.0, ge=0.0)
+    max_categories: int = Field(50, ge=2)
+    eda_max_features: int = Field(12, ge=1)
+    n_jobs: int = Field(1, ge=-1)
+
+    @field_validator("models")
+    @classmethod
+    def _at_least_three(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        real = [name for name, spec in models.items() if spec.estimator != "dummy"]
+        if len(real) < 3:
+            raise ValueError(f"at least 3 non-baseline models are required (got {real})")
+        return models
+
+    @field_validator("lags")
+    @classmethod
+    def _positive_lags(cls, lags: list[int]) -> list[int]:
+        if any(lag < 1 for lag in lags):
+            raise ValueError(f"lags must be >= 1 (got {lags})")
+        return sorted(set(lags))
+
+    @model_validator(mode="after")
+    def _group_needs_time(self) -> TrainingSettings:
+        if self.group_column and not self.time_column:
+            raise ValueError(f"group_column {self.group_column!r} needs a time_column")
+        return self
+
+
+class ServingSettings(_Section):
+    """The web app and file scoring."""
+
+    model_ttl_seconds: float = Field(5.0, ge=0.0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_batch_rows: int = Field(1_000_000, ge=1)
+    default_project: str = "default"
+
+
+class DaskSettings(_Section):
+    """Where big batches are scored."""
+
+    batch_threshold: int = Field(10, ge=1)
+    scheduler_address: str | None = None  # None: a LocalCluster started once per process
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    partition_rows: int = Field(50_000, ge=1)
+
+
+class LauncherSettings(_Section):
+    """How a training or scoring job is started: a local process or an ECS Fargate task."""
+
+    kind: Literal["local", "ecs"] = "local"
+    cluster: str = "dropml"
+    task_definition: str = "dropml-training"
+    container_name: str = "train"
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    assign_public_ip: bool = True
+
+
+class NotifySettings(_Section):
+    """The SNS topic every step announces success and failure on."""
+
+    topic_arn: str | None = None  # None: topic named topic_name in the configured region
+    topic_name: str = "dropml-events"
+
+
+class AuditSettings(_Section):
+    """What prediction audit records keep."""
+
+    store_inputs_max_rows: int = Field(10, ge=0)
+    flush_interval_seconds: float = Field(5.0, gt=0.0)
+    flush_max_records: int = Field(500, ge=1)
+
+
+class Settings(_Section):
+    """Everything dropml can be told, validated once."""
+
+    stack_name: str = Field("dropml", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+    storage: StorageSettings = StorageSettings()
+    training: TrainingSettings = TrainingSettings()
+    projects: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    serving: ServingSettings = ServingSettings()
+    dask: DaskSettings = DaskSettings()
+    launcher: LauncherSettings = LauncherSettings()
+    notifications: NotifySettings = NotifySettings()
+    audit: AuditSettings = AuditSettings()
+    admin_api_key: str | None = None
+
+    @field_validator("projects")
+    @classmethod
+    def _valid_projects(cls, projects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        base = TrainingSettings().model_dump()
+        for name, overrides in projects.items():
+            if not PROJECT_NAME_PATTERN.match(name):
+                raise ValueError(f"project name {name!r} must match {PROJECT_NAME_PATTERN.pattern}")
+            try:
+                TrainingSettings.model_validate({**base, **overrides})
+            except ValidationError as err:
+                raise ValueError(f"project {name!r}: {_describe(err, '')}") from None
+        return projects
+
+    def training_for(self, project: str, overrides: dict[str, Any] | None = None) -> TrainingSettings:
+        """The training settings of one project: defaults, then its config entry, then ``overrides``.
+
+        Raises:
+            ConfigError: if the merged settings are invalid (names key and value).
+        """
+        merged = {**self.training.model_dump(), **self.projects.get(project, {}), **(overrides or {})}
+        try:
+            return TrainingSettings.model_validate(merged)
+        except ValidationError as err:
+            raise ConfigError(_describe(err, f"training settings of project {project!r}")) from None
+
+    def model_version_parameter(self, project: str) -> str:
+        """The SSM parameter that holds a project's live model version."""
+        return f"/{self.stack_name}/{project}/model-version"
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    parts = []
+    for problem in err.errors():
+        key = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+        value = problem.get("input")
+        shown = json.dumps(value, default=str) if not isinstance(value, dict) else "{...}"
+        parts.append(f"{key}: {problem['msg']} (got {shown})")
+    prefix = f"{source}: " if source else ""
+    return prefix + "; ".join(parts)
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    merged = json.loads(json.dumps(raw))
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        try:
+            value: Any = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        node = merged
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment {name}: {part} is not a section")
+        node[path[-1]] = value
+    return merged
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read config.json (or ``path``/``$DROPML_CONFIG``), apply env overrides, validate.
+
+    Raises:
+        ConfigError: unreadable file, bad JSON, unknown key, wrong type or bad value.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    config_path = Path(path or environ.get("DROPML_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        raw = json.loads(config_path.read_text()) if config_path.exists() else {}
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{config_path}: not valid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be an object")
+    raw.pop("$comment", None)
+    raw = _apply_env_overrides(raw, environ)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, config_path.name)) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, loaded once on first use (never at import)."""
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings, so the next ``settings()`` reloads (tests, CLI overrides)."""
+    settings.cache_clear()

@@ -1,0 +1,128 @@
+"""The local AWS stand-in: moto's server on 127.0.0.1, and pointing dropml at it.
+
+Locally, S3, SQS, SSM, SNS and ECS are one moto server process on a free port.
+Everything else is unchanged: boto3 honours ``AWS_ENDPOINT_URL``, so the same
+code talks to AWS when that variable is not set.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from dropml import storage
+from dropml.config import reset_settings_cache, settings
+
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(endpoint: str, timeout: float = 20.0) -> None:
+    """Block until the moto server answers.
+
+    Raises:
+        TimeoutError: it did not answer within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the local AWS stand-in at {endpoint} did not answer in {timeout:.0f}s") from None
+            time.sleep(0.1)
+
+
+@dataclass
+class MotoServer:
+    """A moto server: in this process (a thread, for tests) or a child process (for ``make demo``)."""
+
+    endpoint: str
+    _thread_server: Any = None
+    _process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        if self._thread_server is not None:
+            self._thread_server.stop()
+            self._thread_server = None
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+            self._process = None
+
+    def reset(self) -> None:
+        """Forget every resource the server holds (between tests)."""
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
+
+
+def start_moto(in_process: bool = True, port: int = 0) -> MotoServer:
+    """Start moto's server on 127.0.0.1 (a free port unless ``port``) and wait until it answers."""
+    if in_process:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        host, real_port = server.get_host_and_port()
+        moto = MotoServer(endpoint=f"http://{host}:{real_port}", _thread_server=server)
+    else:
+        real_port = port or free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(real_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        moto = MotoServer(endpoint=f"http://127.0.0.1:{real_port}", _process=process)
+    wait_until_up(moto.endpoint)
+    return moto
+
+
+def local_environment(endpoint: str) -> dict[str, str]:
+    """The environment variables that point boto3 (and so dropml) at the stand-in."""
+    return {**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}
+
+
+def use_endpoint(endpoint: str) -> None:
+    """Point this process (and the processes it starts) at the stand-in at ``endpoint``."""
+    os.environ.update(local_environment(endpoint))
+    reset_settings_cache()
+    storage.reset_clients()
+    from dropml import notify
+
+    notify.reset_topic_cache()
+
+
+def ensure_bucket() -> str:
+    """Create the configured bucket if it does not exist; returns its name."""
+    from botocore.exceptions import ClientError
+
+    name = settings().storage.bucket
+    s3 = storage.client("s3")
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError:
+        s3.create_bucket(Bucket=name)
+    return name

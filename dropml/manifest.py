@@ -1,0 +1,130 @@
+"""The manifest: the contract between training and serving.
+
+A version exists for everyone else only once its manifest does; serving loads
+nothing whose sha256 differs from what the manifest records.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MANIFEST_FORMAT = 1
+
+ColumnKind = Literal["numeric", "categorical", "boolean", "datetime"]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSchema(_Doc):
+    """One input column the models expect."""
+
+    name: str
+    dtype: str
+    kind: ColumnKind
+    categories: list[str] | None = None  # allowed values of a categorical column
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = True
+
+
+class InputSchema(_Doc):
+    """The columns a request must carry, in training order."""
+
+    columns: list[ColumnSchema]
+    time_column: str | None = None
+    group_column: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSchema | None:
+        """The schema of column ``name``, or None."""
+        return next((c for c in self.columns if c.name == name), None)
+
+
+class Artifact(_Doc):
+    """One file of a version, with what proves it is the one that was written."""
+
+    key: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    content_type: str = "application/octet-stream"
+
+
+class DataSource(_Doc):
+    """The training data a version was made from."""
+
+    key: str
+    etag: str
+    sha256: str
+    rows: int
+    columns: int
+    bytes: int
+
+
+class CodeVersion(_Doc):
+    """The code and libraries that produced a version (pickles need the same scikit-learn)."""
+
+    dropml: str
+    git: str
+    python: str
+    libraries: dict[str, str]
+
+
+class ModelEntry(_Doc):
+    """One trained model of a version, as its leaderboard row."""
+
+    name: str
+    estimator: str
+    artifact: str  # name in ``artifacts``
+    rank: int
+    metrics: dict[str, float | None]
+    params: dict[str, Any] = Field(default_factory=dict)
+    baseline: bool = False
+
+
+class Manifest(_Doc):
+    """Everything DESIGN.md lists about a version, written last."""
+
+    format: int = MANIFEST_FORMAT
+    project: str
+    version: int = Field(ge=1)
+    created_at: str
+    run_id: str
+    source: Literal["training", "registered"] = "training"
+    data: DataSource | None = None
+    code: CodeVersion
+    config: dict[str, Any]
+    target: str
+    task: Literal["classification", "regression"]
+    classes: list[Any] | None = None
+    input_schema: InputSchema
+    selected_features: list[str] = Field(default_factory=list)
+    data_quality: dict[str, Any] = Field(default_factory=dict)
+    artifacts: dict[str, Artifact]
+    models: list[ModelEntry]
+    rank_metric: str
+    champion: str
+    reports: dict[str, str] = Field(default_factory=dict)  # name -> S3 key of EDA plots / HTML
+
+    def model(self, name: str) -> ModelEntry:
+        """The entry of model ``name``.
+
+        Raises:
+            KeyError: no such model in this version.
+        """
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    @property
+    def model_names(self) -> list[str]:
+        """Model names in leaderboard order (champion first)."""
+        return [m.name for m in sorted(self.models, key=lambda m: m.rank)]

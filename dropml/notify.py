@@ -1,0 +1,73 @@
+"""Announce the success or failure of every step on the SNS topic.
+
+Each message has a short human-readable subject and a JSON body (event,
+outcome, project, version, details, correlation id). A notification that
+cannot be sent is logged, never allowed to fail the step it reports on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Literal
+
+from dropml import storage
+from dropml.config import settings
+from dropml.logs import current_correlation_id
+from dropml.registry import utc_now
+
+logger = logging.getLogger(__name__)
+_topic_arns: dict[str, str] = {}
+SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+
+
+def topic_arn() -> str:
+    """The configured topic's ARN (created by name when no ARN is configured: locally)."""
+    conf = settings().notifications
+    if conf.topic_arn:
+        return conf.topic_arn
+    if conf.topic_name not in _topic_arns:
+        _topic_arns[conf.topic_name] = storage.client("sns").create_topic(Name=conf.topic_name)["TopicArn"]
+    return _topic_arns[conf.topic_name]
+
+
+def announce(
+    event: str,
+    outcome: Literal["succeeded", "failed"],
+    subject: str,
+    project: str | None = None,
+    version: int | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """Publish one step's outcome; returns the message body that was (or would have been) sent."""
+    body = {
+        "event": event,
+        "outcome": outcome,
+        "project": project,
+        "version": version,
+        "time": utc_now(),
+        "correlation_id": current_correlation_id(),
+        "stack": settings().stack_name,
+        **details,
+    }
+    prefix = "[dropml] " if outcome == "succeeded" else "[dropml FAILED] "
+    title = (prefix + subject).replace("\n", " ")
+    title = title if len(title) <= SUBJECT_LIMIT else title[: SUBJECT_LIMIT - 1] + "…"
+    try:
+        storage.client("sns").publish(
+            TopicArn=topic_arn(),
+            Subject=title,
+            Message=json.dumps(body, default=str),
+            MessageAttributes={
+                "event": {"DataType": "String", "StringValue": event},
+                "outcome": {"DataType": "String", "StringValue": outcome},
+            },
+        )
+    except Exception:  # a lost notification must not fail the step it reports on
+        logger.exception("notification not sent", extra={"notify_event": event, "outcome": outcome})
+    return body
+
+
+def reset_topic_cache() -> None:
+    """Forget resolved topic ARNs (after the endpoint changes)."""
+    _topic_arns.clear()

@@ -1,0 +1,233 @@
+"""S3 and the other AWS clients: the only place dropml makes boto3 clients.
+
+Clients are made lazily (never at import, so endpoint overrides and test
+stand-ins apply) and cached per process. Retries use botocore's ``standard``
+mode, configured once here, so a blip of the AWS API (or the local stand-in
+restarting) is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dropml.config import settings
+from dropml.errors import NotFound
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_clients: dict[tuple[str, str | None, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    """A cached boto3 client for ``service`` with dropml's region, endpoint and retry policy."""
+    conf = settings().storage
+    cache_key = (service, conf.endpoint_url, conf.region)
+    found = _clients.get(cache_key)
+    if found is not None:
+        return found
+    with _clients_lock:
+        if cache_key not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            botocore_config = Config(
+                retries={"mode": "standard", "max_attempts": conf.retry_max_attempts},
+                connect_timeout=5,
+                read_timeout=60,
+                max_pool_connections=32,
+            )
+            _clients[cache_key] = boto3.session.Session().client(
+                service, region_name=conf.region, endpoint_url=conf.endpoint_url, config=botocore_config
+            )
+        return _clients[cache_key]
+
+
+def reset_clients() -> None:
+    """Drop cached clients (after the endpoint or credentials change)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+def bucket() -> str:
+    """The configured data bucket."""
+    return settings().storage.bucket
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What S3 says about an object without reading it."""
+
+    key: str
+    size: int
+    etag: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ObjectBytes:
+    """An object's bytes with its ETag and sha256, read in one request."""
+
+    key: str
+    body: bytes
+    etag: str
+    sha256: str
+    metadata: dict[str, str]
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex sha256 of ``data``: how every artifact's integrity is recorded."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _is_missing(err: Exception) -> bool:
+    code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def head(key: str) -> ObjectInfo:
+    """Size, ETag and metadata of ``key``.
+
+    Raises:
+        NotFound: no such object.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = client("s3").head_object(Bucket=bucket(), Key=key)
+    except ClientError as err:
+        if _is_missing(err):
+            raise NotFound(f"s3://{bucket()}/{key} does not exist") from None
+        raise
+    return ObjectInfo(key, resp["ContentLength"], resp["ETag"].strip('"'), resp.get("Metadata", {}))
+
+
+def exists(key: str) -> bool:
+    """Whether an object exists at ``key``."""
+    try:
+        head(key)
+    except NotFound:
+        return False
+    return True
+
+
+def get_bytes(key: str) -> ObjectBytes:
+    """Read a whole object, with its ETag and sha256.
+
+    Raises:
+        NotFound: no such object.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = client("s3").get_object(Bucket=bucket(), Key=key)
+    except ClientError as err:
+        if _is_missing(err):
+            raise NotFound(f"s3://{bucket()}/{key} does not exist") from None
+        raise
+    body = resp["Body"].read()
+    return ObjectBytes(key, body, resp["ETag"].strip('"'), sha256_hex(body), resp.get("Metadata", {}))
+
+
+def put_bytes(
+    key: str,
+    body: bytes,
+    content_type: str = "application/octet-stream",
+    metadata: dict[str, str] | None = None,
+    if_absent: bool = False,
+) -> str:
+    """Write ``body`` at ``key``; returns its sha256.
+
+    With ``if_absent`` the write is conditional (S3 ``If-None-Match: *``) and
+    returns ``""`` instead when the key already exists: the atomic
+    "first writer wins" that version claims and idempotency markers rely on.
+    """
+    from botocore.exceptions import ClientError
+
+    extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+    try:
+        client("s3").put_object(
+            Bucket=bucket(), Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}, **extra
+        )
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if if_absent and code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            return ""
+        raise
+    return sha256_hex(body)
+
+
+def put_json(key: str, document: Any, if_absent: bool = False) -> str:
+    """Write ``document`` as pretty JSON; see :func:`put_bytes`."""
+    import json
+
+    body = json.dumps(document, indent=2, sort_keys=False, default=str).encode()
+    return put_bytes(key, body, "application/json", if_absent=if_absent)
+
+
+def get_json(key: str) -> Any:
+    """Read and parse a JSON object.
+
+    Raises:
+        NotFound: no such object.
+    """
+    import json
+
+    return json.loads(get_bytes(key).body)
+
+
+def list_keys(prefix: str) -> Iterator[str]:
+    """Every key under ``prefix``, in S3's (lexicographic) order."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix):
+        for item in page.get("Contents", []):
+            yield item["Key"]
+
+
+def list_folders(prefix: str) -> list[str]:
+    """The immediate sub-folder names under ``prefix`` (``prefix`` ends with ``/``)."""
+    paginator = client("s3").get_paginator("list_objects_v2")
+    names: list[str] = []
+    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix, Delimiter="/"):
+        for common in page.get("CommonPrefixes", []):
+            names.append(common["Prefix"][len(prefix) :].rstrip("/"))
+    return names
+
+
+def delete(key: str) -> None:
+    """Delete one object (no error when it is already gone)."""
+    client("s3").delete_object(Bucket=bucket(), Key=key)
+
+
+def read_csv_bytes(body: bytes, source: str, **kwargs: Any) -> pd.DataFrame:
+    """Parse CSV bytes into a data frame; ``source`` names the file in errors.
+
+    Raises:
+        BadInput: empty, undecodable or malformed CSV.
+    """
+    import pandas as pd
+
+    from dropml.errors import BadInput
+
+    if not body.strip():
+        raise BadInput("file", source, f"{source} is empty")
+    try:
+        return pd.read_csv(io.BytesIO(body), **kwargs)
+    except UnicodeDecodeError as err:
+        raise BadInput("file", source, f"{source} is not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except pd.errors.EmptyDataError:
+        raise BadInput("file", source, f"{source} has no columns") from None
+    except pd.errors.ParserError as err:
+        raise BadInput("file", source, f"{source} is not valid CSV: {str(err).strip()}") from None
+
+
+def write_csv(frame: pd.DataFrame, key: str, metadata: dict[str, str] | None = None) -> str:
+    """Write a data frame as CSV (no index) at ``key``; returns its sha256."""
+    body = frame.to_csv(index=False).encode()
+    return put_bytes(key, body, "text/csv", metadata=metadata)

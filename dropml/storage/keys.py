@@ -1,0 +1,183 @@
+"""Every S3 key dropml reads or writes is built or parsed here, and only here.
+
+Layout (DESIGN.md): ``train/[<p>/]<name>.csv``, ``test/[<p>/]<name>.csv``,
+``predictions/[<p>/]<name>.csv``, ``models/<p>/v<N>/...``, ``reports/<p>/v<N>/...``,
+``audit/...``. Keys from outside (events, API, CLI) are validated so that no
+``..``, absolute path or odd character can escape its prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from dropml.config import PROJECT_NAME_PATTERN
+from dropml.errors import BadInput
+
+DEFAULT_PROJECT = "default"
+DATA_PREFIXES = ("train", "test")
+MANIFEST_NAME = "manifest.json"
+LEADERBOARD_NAME = "leaderboard.csv"
+REPORT_NAME = "report.html"
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ +()-]{0,199}\.csv$")
+_VERSION_DIR = re.compile(r"^v([1-9][0-9]{0,8})$")
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A validated data file key: which prefix, which project, which file."""
+
+    kind: Literal["train", "test"]
+    project: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        """The S3 key this names."""
+        return data_key(self.kind, self.project, self.name)
+
+    @property
+    def stem(self) -> str:
+        """The file name without ``.csv``."""
+        return self.name[: -len(".csv")]
+
+
+def validate_project(project: str) -> str:
+    """Return ``project`` if it is a valid project name.
+
+    Raises:
+        BadInput: the name is empty, too long or has characters other than a-z 0-9 _ -.
+    """
+    if not isinstance(project, str) or not PROJECT_NAME_PATTERN.match(project):
+        raise BadInput("project", project, f"project name {project!r} must match {PROJECT_NAME_PATTERN.pattern}")
+    return project
+
+
+def parse_data_key(key: str, kind: Literal["train", "test"] | None = None) -> DataKey:
+    """Parse ``train/[<project>/]<name>.csv`` or ``test/...`` into its parts.
+
+    Raises:
+        BadInput: wrong prefix, nesting deeper than one project, ``..``, or a bad file name.
+    """
+    if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise BadInput("key", key, f"S3 key {key!r} is not a relative key")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise BadInput("key", key, f"S3 key {key!r} has an empty, '.' or '..' part")
+    prefix = parts[0]
+    allowed = (kind,) if kind else DATA_PREFIXES
+    if prefix not in allowed:
+        raise BadInput("key", key, f"S3 key {key!r} must start with {' or '.join(p + '/' for p in allowed)}")
+    if len(parts) == 2:
+        project, name = DEFAULT_PROJECT, parts[1]
+    elif len(parts) == 3:
+        project, name = validate_project(parts[1]), parts[2]
+    else:
+        raise BadInput("key", key, f"S3 key {key!r} must be {prefix}/<file>.csv or {prefix}/<project>/<file>.csv")
+    if not _FILE_NAME.match(name):
+        raise BadInput("key", key, f"file name {name!r} must end in .csv and use only letters, digits and ._ +()-")
+    return DataKey(kind=prefix, project=project, name=name)  # type: ignore[arg-type]
+
+
+def data_key(kind: Literal["train", "test"], project: str, name: str) -> str:
+    """The key of a data file; the default project has no sub-folder."""
+    validate_project(project)
+    return f"{kind}/{name}" if project == DEFAULT_PROJECT else f"{kind}/{project}/{name}"
+
+
+def data_prefix(kind: Literal["train", "test"], project: str) -> str:
+    """The prefix under which a project's data files of one kind lie."""
+    validate_project(project)
+    return f"{kind}/" if project == DEFAULT_PROJECT else f"{kind}/{project}/"
+
+
+def predictions_key(project: str, name: str) -> str:
+    """Where the predictions for test file ``name`` of ``project`` are written."""
+    validate_project(project)
+    return f"predictions/{name}" if project == DEFAULT_PROJECT else f"predictions/{project}/{name}"
+
+
+def version_prefix(project: str, version: int) -> str:
+    """``models/<p>/v<N>/``: the folder of one model version."""
+    validate_project(project)
+    return f"models/{project}/v{int(version)}/"
+
+
+def models_prefix(project: str) -> str:
+    """``models/<p>/``: the folder of every version of a project."""
+    validate_project(project)
+    return f"models/{project}/"
+
+
+def artifact_key(project: str, version: int, file_name: str) -> str:
+    """The key of one file (pickle, leaderboard, manifest) inside a model version."""
+    if not _ARTIFACT_NAME.match(file_name):
+        raise BadInput("artifact", file_name, f"artifact name {file_name!r} is not allowed")
+    return version_prefix(project, version) + file_name
+
+
+def manifest_key(project: str, version: int) -> str:
+    """The manifest of a version; written last, its put publishes the version."""
+    return artifact_key(project, version, MANIFEST_NAME)
+
+
+def report_prefix(project: str, version: int) -> str:
+    """``reports/<p>/v<N>/``: EDA plots and the HTML report of a version."""
+    validate_project(project)
+    return f"reports/{project}/v{int(version)}/"
+
+
+def report_key(project: str, version: int, file_name: str) -> str:
+    """The key of one report file of a version."""
+    if not _ARTIFACT_NAME.match(file_name):
+        raise BadInput("report", file_name, f"report file name {file_name!r} is not allowed")
+    return report_prefix(project, version) + file_name
+
+
+def claim_key(project: str, version: int) -> str:
+    """The lock object a training run creates (if absent) to own a version number."""
+    validate_project(project)
+    return f"locks/{project}/v{int(version)}.json"
+
+
+def claims_prefix(project: str) -> str:
+    """The folder of a project's version claims."""
+    validate_project(project)
+    return f"locks/{project}/"
+
+
+def parse_manifest_key(key: str) -> tuple[str, int]:
+    """``models/<p>/v<N>/manifest.json`` → (project, version).
+
+    Raises:
+        BadInput: the key is not a manifest key.
+    """
+    parts = key.split("/") if isinstance(key, str) else []
+    match = _VERSION_DIR.match(parts[2]) if len(parts) == 4 else None
+    if not (match and parts[0] == "models" and parts[3] == MANIFEST_NAME):
+        raise BadInput("key", key, f"S3 key {key!r} is not models/<project>/v<N>/manifest.json")
+    return validate_project(parts[1]), int(match.group(1))
+
+
+def parse_version_dir(name: str) -> int | None:
+    """``v12`` → 12; anything else → None."""
+    match = _VERSION_DIR.match(name)
+    return int(match.group(1)) if match else None
+
+
+def audit_key(kind: Literal["predictions", "training", "events"], when: datetime, name: str) -> str:
+    """An audit file, partitioned by date so a day's records list cheaply."""
+    return f"audit/{kind}/date={when:%Y-%m-%d}/{name}"
+
+
+def audit_prefix(kind: Literal["predictions", "training", "events"], day: str | None = None) -> str:
+    """The audit folder of one kind, optionally of one day (``YYYY-MM-DD``)."""
+    return f"audit/{kind}/" + (f"date={day}/" if day else "")
+
+
+def idempotency_key(scope: str, token: str) -> str:
+    """The marker object that records one event as handled."""
+    return f"idempotency/{scope}/{token}"

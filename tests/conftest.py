@@ -1,0 +1,54 @@
+"""Shared fixtures: one moto server per session over HTTP, reset between tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dropml import local, storage
+from dropml.config import reset_settings_cache
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[local.MotoServer]:
+    """moto's server on 127.0.0.1:<free port>, for the whole session."""
+    saved = {k: os.environ.get(k) for k in [*local.LOCAL_ENV, "AWS_ENDPOINT_URL"]}
+    server = local.start_moto(in_process=True)
+    local.use_endpoint(server.endpoint)
+    yield server
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def aws(moto_server: local.MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[local.MotoServer]:
+    """A clean stand-in with the configured bucket, and settings reloaded from config.json."""
+    moto_server.reset()
+    for name in [n for n in os.environ if n.startswith("DROPML__")]:
+        monkeypatch.delenv(name)
+    local.use_endpoint(moto_server.endpoint)
+    local.ensure_bucket()
+    yield moto_server
+    reset_settings_cache()
+    storage.reset_clients()
+
+
+def load_event(name: str, **replacements: Any) -> dict[str, Any]:
+    """Load ``events/<name>``, the same file ``sam local invoke -e`` uses, filling ``{{key}}`` holes."""
+    text = (EVENTS / name).read_text()
+    for hole, value in replacements.items():
+        text = text.replace("{{" + hole + "}}", str(value))
+    return json.loads(text)

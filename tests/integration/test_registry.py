@@ -1,0 +1,97 @@
+"""Version claims, manifests and the live version, against the moto server over HTTP."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dropml import registry, storage
+from dropml.errors import BadInput, ChecksumMismatch, NotFound
+from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
+from dropml.storage import keys
+
+
+def _manifest(project: str, version: int, artifact) -> Manifest:
+    return Manifest(
+        project=project,
+        version=version,
+        created_at=registry.utc_now(),
+        run_id="run-1",
+        code=CodeVersion(dropml="0", git="abc", python="3.11", libraries={}),
+        config={},
+        target="y",
+        task="regression",
+        input_schema=InputSchema(columns=[ColumnSchema(name="x", dtype="float64", kind="numeric")]),
+        artifacts={"m": artifact},
+        models=[ModelEntry(name="m", estimator="linear", artifact="m", rank=1, metrics={"rmse": 1.0})],
+        rank_metric="rmse",
+        champion="m",
+    )
+
+
+def _write_version(project: str, body: bytes = b"model") -> Manifest:
+    version = registry.claim_version(project, "run")
+    artifact = registry.write_artifact(project, version, "m.pkl", body, "application/octet-stream")
+    manifest = _manifest(project, version, artifact)
+    registry.write_manifest(manifest)
+    return manifest
+
+
+def test_concurrent_claims_never_share_a_version(aws):
+    taken: list[int] = []
+    threads = [threading.Thread(target=lambda: taken.append(registry.claim_version("glass", "r"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == list(range(1, 9))
+
+
+def test_claimed_but_unpublished_version_is_invisible(aws):
+    _write_version("default")
+    registry.claim_version("default", "crashed-run")
+    assert registry.list_versions("default") == [1]
+
+
+def test_publish_sets_live_version_and_ignores_older_or_duplicate(aws):
+    first = _write_version("default")
+    second = _write_version("default")
+    assert registry.publish(keys.manifest_key("default", 2)) == (second, True)
+    assert registry.live_version("default").version == 2
+    assert registry.publish(keys.manifest_key("default", 1))[1] is False
+    assert registry.publish(keys.manifest_key("default", 2))[1] is False
+    assert registry.live_version("default").version == 2
+    assert first.version == 1
+
+
+def test_tampered_artifact_is_rejected_and_live_version_stays(aws):
+    _write_version("default")
+    registry.publish(keys.manifest_key("default", 1))
+    manifest = _write_version("default")
+    storage.put_bytes(manifest.artifacts["m"].key, b"tampered")
+    with pytest.raises(ChecksumMismatch, match="does not match"):
+        registry.publish(keys.manifest_key("default", 2))
+    assert registry.live_version("default").version == 1
+
+
+def test_manifest_is_immutable(aws):
+    manifest = _write_version("default")
+    with pytest.raises(BadInput, match="already exists"):
+        registry.write_manifest(manifest)
+
+
+def test_rollback_walks_back_and_history_logs_it(aws):
+    for _ in range(3):
+        manifest = _write_version("glass")
+        registry.publish(keys.manifest_key("glass", manifest.version))
+    assert registry.rollback("glass").version == 2
+    assert registry.rollback("glass").version == 1
+    with pytest.raises(NotFound, match="no earlier live version"):
+        registry.rollback("glass")
+    assert [e.model_version for e in registry.history("glass")] == [1, 2, 3, 2, 1]
+
+
+def test_bad_manifest_key_names_the_key(aws):
+    with pytest.raises(BadInput, match=r"project name '\.\.'"):
+        registry.publish("models/../v1/manifest.json")
