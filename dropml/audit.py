@@ -1,0 +1,242 @@
+"""The audit trail: one record per prediction request and per training run, in S3 under ``audit/``.
+
+Prediction records are buffered in memory and written as JSON lines, one
+object per flush, partitioned by date (``audit/predictions/date=YYYY-MM-DD/``),
+so the request path never waits for S3. The buffer is flushed by a background
+thread every ``audit.flush_interval_seconds``, when it holds
+``audit.flush_max_records``, at interpreter exit, and explicitly at the end of
+every Lambda invocation (a frozen container must not hold unwritten records).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from dropml import storage
+from dropml.config import settings
+from dropml.errors import NotFound
+from dropml.storage import keys
+
+logger = logging.getLogger(__name__)
+
+Channel = Literal["form", "upload", "json", "csv", "file", "experiment"]
+
+
+def hash_inputs(payload: bytes) -> str:
+    """The sha256 of a request's input bytes: proves which inputs were scored without keeping them."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+def prediction_record(
+    *,
+    request_id: str,
+    project: str,
+    model_version: int,
+    champion: str,
+    models: list[str],
+    engine: str,
+    rows: int,
+    inputs_sha256: str,
+    latency_ms: float,
+    channel: Channel,
+    caller: str = "anonymous",
+    inputs: list[dict[str, Any]] | None = None,
+    outputs: dict[str, list[Any]] | None = None,
+    predictions_key: str | None = None,
+) -> dict[str, Any]:
+    """One prediction request as an audit record (inputs and outputs only for small requests)."""
+    keep = settings().audit.store_inputs_max_rows
+    small = rows <= keep
+    return {
+        "kind": "prediction",
+        "request_id": request_id,
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "project": project,
+        "model_version": model_version,
+        "champion": champion,
+        "models": models,
+        "engine": engine,
+        "rows": rows,
+        "inputs_sha256": inputs_sha256,
+        "inputs": inputs if small else None,
+        "outputs": outputs if small else None,
+        "predictions_key": predictions_key,
+        "caller": caller,
+        "channel": channel,
+        "latency_ms": round(latency_ms, 3),
+    }
+
+
+class AuditBuffer:
+    """Collects records in memory and writes them to S3 in batches, off the request path."""
+
+    def __init__(self, kind: Literal["predictions", "events"] = "predictions") -> None:
+        self.kind = kind
+        self._records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._timer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.written = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Queue one record; starts the background flusher on first use."""
+        with self._lock:
+            self._records.append(record)
+            full = len(self._records) >= settings().audit.flush_max_records
+        self._ensure_flusher()
+        if full:
+            threading.Thread(target=self.flush, name="dropml-audit-flush", daemon=True).start()
+
+    def pending(self) -> int:
+        """How many records wait to be written."""
+        with self._lock:
+            return len(self._records)
+
+    def flush(self) -> str | None:
+        """Write every queued record as one JSON-lines object; returns its key (None when empty).
+
+        On a failed write the records go back to the buffer, so nothing is lost
+        while the process lives.
+        """
+        with self._flush_lock:
+            with self._lock:
+                batch, self._records = self._records, []
+            if not batch:
+                return None
+            now = datetime.now(UTC)
+            key = keys.audit_key(self.kind, now, f"{now:%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl")
+            body = "\n".join(json.dumps(r, default=str) for r in batch).encode() + b"\n"
+            try:
+                storage.put_bytes(key, body, "application/x-ndjson")
+            except Exception:
+                logger.exception("audit flush failed; records kept for the next flush", extra={"records": len(batch)})
+                with self._lock:
+                    self._records[:0] = batch
+                return None
+            self.written += len(batch)
+            return key
+
+    def _ensure_flusher(self) -> None:
+        if self._timer is not None and self._timer.is_alive():
+            return
+        self._stop.clear()
+        self._timer = threading.Thread(target=self._run, name="dropml-audit-flusher", daemon=True)
+        self._timer.start()
+
+    def _run(self) -> None:
+        interval = settings().audit.flush_interval_seconds
+        while not self._stop.wait(interval):
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the background flusher and write what is left (at shutdown)."""
+        self._stop.set()
+        self.flush()
+
+
+_buffer: AuditBuffer | None = None
+_buffer_lock = threading.Lock()
+
+
+def prediction_buffer() -> AuditBuffer:
+    """The process-wide prediction audit buffer (flushed at exit)."""
+    global _buffer  # noqa: PLW0603 - one buffer per process, made on first use
+    if _buffer is None:
+        with _buffer_lock:
+            if _buffer is None:
+                _buffer = AuditBuffer("predictions")
+                atexit.register(_buffer.close)
+    return _buffer
+
+
+def record_prediction(record: dict[str, Any]) -> None:
+    """Queue a prediction record built by :func:`prediction_record`."""
+    prediction_buffer().add(record)
+
+
+def flush() -> str | None:
+    """Write queued prediction records now (end of a Lambda invocation, shutdown, tests)."""
+    return prediction_buffer().flush()
+
+
+def write_training_record(run_id: str, record: dict[str, Any]) -> str:
+    """Write one training run's record (one object per run: runs are rare and must never be lost)."""
+    key = keys.audit_key("training", datetime.now(UTC), f"{run_id}.json")
+    storage.put_json(key, {"kind": "training", "run_id": run_id, **record})
+    return key
+
+
+def _days_back(days: int) -> Iterator[str]:
+    today = datetime.now(UTC).date()
+    for back in range(days + 1):
+        yield (today - timedelta(days=back)).isoformat()
+
+
+def find_prediction(request_id: str, days: int = 31) -> dict[str, Any]:
+    """The audit record of one prediction request, searching the newest days first.
+
+    Raises:
+        NotFound: no record with that id in the last ``days`` days.
+    """
+    prediction_buffer().flush()
+    needle = f'"request_id": "{request_id}"'.encode()
+    for day in _days_back(days):
+        for key in sorted(storage.list_keys(keys.audit_prefix("predictions", day)), reverse=True):
+            body = storage.get_bytes(key).body
+            if needle not in body:
+                continue
+            for line in body.splitlines():
+                record = json.loads(line)
+                if record.get("request_id") == request_id:
+                    return record
+    raise NotFound(f"no prediction with request id {request_id!r} in the last {days} days of audit/predictions/")
+
+
+def find_training_run(run_id: str, days: int = 366) -> dict[str, Any]:
+    """The audit record of one training run.
+
+    Raises:
+        NotFound: no such run recorded.
+    """
+    for day in _days_back(days):
+        key = keys.audit_prefix("training", day) + f"{run_id}.json"
+        try:
+            return storage.get_json(key)
+        except NotFound:
+            continue
+    raise NotFound(f"no training run {run_id!r} in audit/training/")
+
+
+def trace_prediction(request_id: str) -> dict[str, Any]:
+    """Walk a prediction back to its model version, training data, code version and config.
+
+    Raises:
+        NotFound: unknown request id, or its version's manifest is gone.
+    """
+    from dropml import registry
+
+    record = find_prediction(request_id)
+    manifest = registry.read_manifest(record["project"], int(record["model_version"]))
+    return {
+        "prediction": record,
+        "model_version": {
+            "project": manifest.project,
+            "version": manifest.version,
+            "created_at": manifest.created_at,
+            "run_id": manifest.run_id,
+            "champion": manifest.champion,
+            "source": manifest.source,
+        },
+        "training_data": manifest.data.model_dump() if manifest.data else None,
+        "code": manifest.code.model_dump(),
+        "config": manifest.config,
+    }
