@@ -65,7 +65,39 @@ def announce(
         )
     except Exception:  # a lost notification must not fail the step it reports on
         logger.exception("notification not sent", extra={"notify_event": event, "outcome": outcome})
+    _keep(title, body)
     return body
+
+
+def _keep(subject: str, body: dict[str, Any]) -> None:
+    """Keep a copy under audit/events/, so `dropml status` shows the last messages in either world."""
+    from datetime import UTC, datetime
+
+    from dropml.storage import keys
+
+    now = datetime.now(UTC)
+    name = f"{now:%H%M%S%f}-{body['event']}-{body['outcome']}.json"
+    try:
+        storage.put_json(keys.audit_key("events", now, name), {"subject": subject, **body})
+    except Exception:
+        logger.exception("notification copy not kept", extra={"notify_event": body["event"]})
+
+
+def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
+    """The last ``limit`` notifications, newest first (from the copies under audit/events/)."""
+    from datetime import UTC, datetime, timedelta
+
+    from dropml.storage import keys
+
+    found: list[dict[str, Any]] = []
+    today = datetime.now(UTC).date()
+    for back in range(days + 1):
+        day = (today - timedelta(days=back)).isoformat()
+        for key in sorted(storage.list_keys(keys.audit_prefix("events", day)), reverse=True):
+            found.append(storage.get_json(key))
+            if len(found) >= limit:
+                return found
+    return found
 
 
 def reset_topic_cache() -> None:

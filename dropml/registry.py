@@ -220,7 +220,7 @@ def live_version(project: str) -> LiveVersion | None:
     """The live version of ``project``, or None before anything is published."""
     from botocore.exceptions import ClientError
 
-    name = settings().model_version_parameter(project)
+    name = settings().model_version_parameter(keys.validate_project(project))
     try:
         param = storage.client("ssm").get_parameter(Name=name)["Parameter"]
     except ClientError as err:

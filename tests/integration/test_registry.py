@@ -5,37 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fakes import write_opaque_version as _write_version
 
 from dropml import registry, storage
 from dropml.errors import BadInput, ChecksumMismatch, NotFound
-from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
 from dropml.storage import keys
-
-
-def _manifest(project: str, version: int, artifact) -> Manifest:
-    return Manifest(
-        project=project,
-        version=version,
-        created_at=registry.utc_now(),
-        run_id="run-1",
-        code=CodeVersion(dropml="0", git="abc", python="3.11", libraries={}),
-        config={},
-        target="y",
-        task="regression",
-        input_schema=InputSchema(columns=[ColumnSchema(name="x", dtype="float64", kind="numeric")]),
-        artifacts={"m": artifact},
-        models=[ModelEntry(name="m", estimator="linear", artifact="m", rank=1, metrics={"rmse": 1.0})],
-        rank_metric="rmse",
-        champion="m",
-    )
-
-
-def _write_version(project: str, body: bytes = b"model") -> Manifest:
-    version = registry.claim_version(project, "run")
-    artifact = registry.write_artifact(project, version, "m.pkl", body, "application/octet-stream")
-    manifest = _manifest(project, version, artifact)
-    registry.write_manifest(manifest)
-    return manifest
 
 
 def test_concurrent_claims_never_share_a_version(aws):

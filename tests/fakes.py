@@ -1,0 +1,29 @@
+"""Small, honest stand-ins for tests that need a published version but not a training run."""
+
+from __future__ import annotations
+
+from dropml import registry
+from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
+
+
+def write_opaque_version(project: str, body: bytes = b"model") -> Manifest:
+    """Claim a version and write one opaque artifact plus a valid manifest (registry tests only)."""
+    version = registry.claim_version(project, "test-run")
+    artifact = registry.write_artifact(project, version, "m.pkl", body, "application/octet-stream")
+    manifest = Manifest(
+        project=project,
+        version=version,
+        created_at=registry.utc_now(),
+        run_id="test-run",
+        code=CodeVersion(dropml="0", git="abc", python="3.11", libraries={}),
+        config={},
+        target="y",
+        task="regression",
+        input_schema=InputSchema(columns=[ColumnSchema(name="x", dtype="float64", kind="numeric")]),
+        artifacts={"m": artifact},
+        models=[ModelEntry(name="m", estimator="linear", artifact="m", rank=1, metrics={"rmse": 1.0})],
+        rank_metric="rmse",
+        champion="m",
+    )
+    registry.write_manifest(manifest)
+    return manifest
