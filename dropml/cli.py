@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -121,6 +122,29 @@ def audit(
 
     _connect(endpoint_url)
     _print_json(audit_trail.trace_prediction(request_id))
+
+
+@app.command()
+@_clear_errors
+def register(
+    project: ProjectArg,
+    model: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Pickled scikit-learn-compatible model.")],
+    schema: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="schema.json: target, task, columns.")],
+    scaler: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="Optional pickled scaler.")] = None,
+    make_live: Annotated[bool, typer.Option("--promote", help="Make it live now, not on the publish event.")] = False,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Wrap a pre-trained model (and scaler) into the next version of a project."""
+    from dropml import byom, registry
+
+    _connect(endpoint_url)
+    manifest = byom.register_model(
+        project, model.read_bytes(), schema.read_text(), scaler.read_bytes() if scaler else None
+    )
+    typer.echo(f"{project}: registered {model.name} as v{manifest.version}")
+    if make_live:
+        registry.promote(project, manifest.version)
+        typer.echo(f"{project}: v{manifest.version} is live")
 
 
 def _queue_depths() -> list[tuple[str, int, int]]:

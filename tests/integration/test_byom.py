@@ -1,0 +1,103 @@
+"""Bring your own model: a hand-made pickle and scaler become a servable version."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from dropml import byom, registry
+from dropml.errors import BadInput
+
+SCHEMA = {
+    "target": "label",
+    "task": "classification",
+    "classes": ["no", "yes"],
+    "columns": [
+        {"name": "height", "dtype": "float64", "kind": "numeric", "minimum": 100, "maximum": 200},
+        {"name": "weight", "dtype": "float64", "kind": "numeric", "minimum": 30, "maximum": 150},
+    ],
+    "metrics": {"accuracy": 0.9},
+}
+
+
+def _pickles() -> tuple[bytes, bytes]:
+    rng = np.random.default_rng(0)
+    x = rng.normal([150, 80], [20, 20], size=(200, 2))
+    y = np.where(x[:, 0] + x[:, 1] > 230, "yes", "no")
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression().fit(scaler.transform(x), y)
+    return _dump(model), _dump(scaler)
+
+
+def _dump(obj) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def test_registered_model_and_scaler_predict_like_the_originals(aws):
+    model_bytes, scaler_bytes = _pickles()
+    manifest = byom.register_model("people", model_bytes, json.dumps(SCHEMA), scaler_bytes)
+    assert (manifest.version, manifest.source, manifest.champion) == (1, "registered", "registered")
+    served = joblib.load(io.BytesIO(registry.read_artifact(manifest.artifacts["registered"])))
+    rows = pd.DataFrame({"height": [120.0, 190.0], "weight": [40.0, 120.0]})
+    model, scaler = joblib.load(io.BytesIO(model_bytes)), joblib.load(io.BytesIO(scaler_bytes))
+    assert list(served.predict(rows)) == list(model.predict(scaler.transform(rows.to_numpy())))
+    assert list(served.predict(rows)) == ["no", "yes"]
+
+
+def test_a_model_that_fails_on_its_schema_is_refused_and_nothing_is_written(aws):
+    model_bytes, _ = _pickles()
+    three_columns = {**SCHEMA, "columns": [*SCHEMA["columns"], {"name": "age", "dtype": "float64", "kind": "numeric"}]}
+    with pytest.raises(BadInput, match="failed to predict a sample row of its schema"):
+        byom.register_model("people", model_bytes, json.dumps(three_columns))
+    assert registry.list_versions("people") == []
+    assert registry.claimed_versions("people") == []
+
+
+def test_garbage_pickle_and_bad_schema_are_named(aws):
+    with pytest.raises(BadInput, match=r"model\.pkl could not be loaded as a pickle"):
+        byom.register_model("people", b"not a pickle", json.dumps(SCHEMA))
+    with pytest.raises(BadInput, match=r"schema\.json: task: String should match pattern"):
+        byom.register_model("people", _pickles()[0], json.dumps({**SCHEMA, "task": "clustering"}))
+
+
+def test_register_from_the_cli(aws, tmp_path):
+    model_bytes, scaler_bytes = _pickles()
+    (tmp_path / "model.pkl").write_bytes(model_bytes)
+    (tmp_path / "scaler.pkl").write_bytes(scaler_bytes)
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
+    args = ["register", "people", "--model", str(tmp_path / "model.pkl"), "--scaler", str(tmp_path / "scaler.pkl")]
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint}
+    result = subprocess.run(
+        [sys.executable, "-m", "dropml.cli", *args, "--schema", str(tmp_path / "schema.json"), "--promote"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["people: registered model.pkl as v1", "people: v1 is live"]
+    assert registry.live_version("people").version == 1
+    (tmp_path / "schema.json").write_text("{not json")
+    bad = subprocess.run(
+        [sys.executable, "-m", "dropml.cli", *args, "--schema", str(tmp_path / "schema.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "schema.json is not valid JSON" in bad.stderr
