@@ -1,0 +1,445 @@
+"""Step 2: clean a training frame, deciding every column's kind and recording each action taken.
+
+Every decision (a dropped row or column, a coerced value, a derived target)
+becomes one entry of the data-quality record that the manifest and the HTML
+report carry, so a user can see exactly what happened to their file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from dropml.errors import BadInput
+
+if TYPE_CHECKING:
+    from dropml.config import TrainingSettings
+    from dropml.manifest import ColumnKind
+
+Task = Literal["classification", "regression"]
+
+MISSING_MARKERS = frozenset({"", "?", "-", "--", "na", "n/a", "nan", "null", "none", "missing", "#n/a"})
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+NUMERIC_SHARE = 0.5  # a text column whose cells are mostly numbers is a numeric field
+JUNK_TOLERANCE = 0.05  # up to this share of junk cells in a numeric field becomes missing
+DATETIME_SHARE = 0.95  # a text column is a date column when this share of cells parse
+MAX_MISSING_SHARE = 0.95  # columns emptier than this carry no signal
+HIGH_CARDINALITY_SHARE = 0.5  # more distinct values than this share of rows: free text, dropped
+MAX_CLASSIFICATION_LEVELS = 20  # an integer target with at most this many values is a class label
+MIN_ID_ROWS = 10
+ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row|record)([_\W]|$)|^id|id$", re.IGNORECASE)
+EXAMPLES_SHOWN = 5
+
+
+@dataclass
+class CleanResult:
+    """A cleaned frame: input columns with their kinds, the label column, and what was done."""
+
+    frame: pd.DataFrame
+    target: str  # column of ``frame`` holding the label (derived for time-ordered data)
+    task: Task
+    kinds: dict[str, ColumnKind]  # input column -> kind, in file order
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def features(self) -> pd.DataFrame:
+        """The input columns only, as a pipeline receives them."""
+        return self.frame[list(self.kinds)]
+
+    @property
+    def labels(self) -> pd.Series:
+        """The label column."""
+        return self.frame[self.target]
+
+
+class _Quality:
+    """Collects cleaning actions as readable entries."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.record: dict[str, Any] = {
+            "rows_in": len(frame),
+            "columns_in": len(frame.columns),
+            "actions": [],
+            "warnings": [],
+        }
+
+    def act(self, action: str, message: str, **details: Any) -> None:
+        self.record["actions"].append({"action": action, **details, "message": message})
+
+    def warn(self, message: str) -> None:
+        self.record["warnings"].append(message)
+
+
+def _examples(values: pd.Series) -> list[str]:
+    return [str(v) for v in pd.unique(values.astype(str))[:EXAMPLES_SHOWN]]
+
+
+def _is_text(series: pd.Series) -> bool:
+    return series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
+
+
+def normalise_missing(series: pd.Series) -> pd.Series:
+    """Strip text cells and turn common missing markers ('', '?', 'n/a', 'null'...) into NaN."""
+    if not _is_text(series):
+        return series
+    stripped = series.astype(object).str.strip()  # cells that are not text become NaN: CSV text is all str
+    missing = stripped.str.lower().isin(MISSING_MARKERS)
+    return stripped.mask(missing | stripped.isna(), np.nan).astype(object)
+
+
+def coerce_numeric(series: pd.Series, name: str) -> tuple[pd.Series | None, list[str]]:
+    """Parse a text column as numbers when most cells are numbers.
+
+    Returns (numbers, junk examples), or (None, []) when the column is text.
+    A small share of junk cells (at most ``JUNK_TOLERANCE``) becomes NaN.
+
+    Raises:
+        BadInput: a numeric field with too much junk (names column, share and examples).
+    """
+    present = series.dropna()
+    if present.empty:
+        return None, []
+    numbers = pd.to_numeric(present.astype(str).str.replace(",", "", regex=False), errors="coerce")
+    parsed = numbers.notna()
+    share = float(parsed.mean())
+    if share < NUMERIC_SHARE:
+        return None, []
+    junk = present[~parsed]
+    if len(junk) / len(present) > JUNK_TOLERANCE:
+        raise BadInput(
+            name,
+            _examples(junk),
+            f"column {name!r} looks numeric but {len(junk)} of {len(present)} values "
+            f"({len(junk) / len(present):.0%}) are not numbers, e.g. {', '.join(map(repr, _examples(junk)))}; "
+            f"fix the values or remove the column (up to {JUNK_TOLERANCE:.0%} would be treated as missing)",
+        )
+    full = pd.Series(np.nan, index=series.index, dtype=float)
+    full.loc[numbers.index] = numbers.astype(float)
+    return full, _examples(junk)
+
+
+def coerce_boolean(series: pd.Series) -> pd.Series | None:
+    """true/false, yes/no words as 1.0/0.0 (NaN stays missing); None when the column is not boolean."""
+    if series.dtype == bool:
+        return series.astype(float)
+    if not _is_text(series):
+        return None
+    present = series.dropna().astype(str).str.lower()
+    words = set(present.unique())
+    if present.empty or not words <= (TRUE_WORDS | FALSE_WORDS) or len(words) > 2:
+        return None
+    return series.map(lambda v: np.nan if pd.isna(v) else float(str(v).lower() in TRUE_WORDS)).astype(float)
+
+
+def parse_datetimes(series: pd.Series) -> pd.Series | None:
+    """Parse a text column of dates (ISO 8601 or one consistent format) as naive UTC datetimes, else None."""
+    present = series.dropna().astype(str)
+    if present.empty:
+        return None
+    sample = present.iloc[:: max(1, len(present) // 500)]
+    if pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fmt in ("ISO8601", _guess_format(sample.iloc[0])):
+            if fmt is None:
+                continue
+            parsed = pd.to_datetime(sample, errors="coerce", format=fmt, utc=True)
+            if parsed.notna().mean() >= DATETIME_SHARE:
+                full = pd.to_datetime(series.astype(object), errors="coerce", format=fmt, utc=True)
+                return full.dt.tz_localize(None)
+    return None
+
+
+def _guess_format(value: str) -> str | None:
+    from pandas.tseries.api import guess_datetime_format
+
+    try:
+        return guess_datetime_format(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def infer_kind(series: pd.Series, name: str, quality: _Quality) -> tuple[pd.Series, ColumnKind]:
+    """Decide one input column's kind and return it converted to that kind.
+
+    Raises:
+        BadInput: a numeric field polluted by too much junk.
+    """
+    as_bool = coerce_boolean(series)
+    if as_bool is not None:
+        return as_bool, "boolean"
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype(float) if series.dtype.kind == "f" else series, "numeric"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series, "datetime"
+    numbers, junk = coerce_numeric(series, name)
+    if numbers is not None:
+        if junk:
+            count = int(series.notna().sum() - numbers.notna().sum())
+            quality.act(
+                "coerced_junk_to_missing",
+                f"column {name!r}: {count} non-numeric value(s) treated as missing, e.g. {', '.join(junk)}",
+                column=name,
+                count=count,
+                examples=junk,
+            )
+        return numbers, "numeric"
+    dates = parse_datetimes(series)
+    if dates is not None:
+        quality.act("parsed_dates", f"column {name!r}: text parsed as dates", column=name)
+        return dates, "datetime"
+    return series.astype(object).where(series.notna(), np.nan), "categorical"
+
+
+def _looks_like_id(series: pd.Series, name: str, kind: ColumnKind) -> bool:
+    rows = len(series)
+    if rows < MIN_ID_ROWS or series.isna().any() or series.nunique() != rows:
+        return False
+    if kind == "categorical":
+        return True
+    if kind == "numeric" and np.all(np.mod(series.to_numpy(dtype=float), 1) == 0):
+        span = float(series.max() - series.min())
+        return bool(ID_NAME.search(name)) or span < 3 * rows
+    return False
+
+
+def check_columns(frame: pd.DataFrame, conf: TrainingSettings) -> None:
+    """Make sure the configured target (and time/group columns) are in the file.
+
+    Raises:
+        BadInput: a configured column is missing (the message lists the columns found).
+    """
+    found = ", ".join(map(str, frame.columns))
+    for setting, column in (
+        ("target", conf.target),
+        ("time_column", conf.time_column),
+        ("group_column", conf.group_column),
+    ):
+        if column and column not in frame.columns:
+            raise BadInput(
+                setting, column, f"{setting.replace('_', ' ')} {column!r} is not a column of the file; found: {found}"
+            )
+
+
+def decide_task(labels: pd.Series, conf_task: str) -> Task:
+    """The task: as configured, else classification for text/boolean/few-integer labels, regression otherwise."""
+    if conf_task in ("classification", "regression"):
+        return conf_task  # type: ignore[return-value]
+    present = labels.dropna()
+    if present.dtype == bool or not pd.api.types.is_numeric_dtype(present.dtype):
+        numbers = pd.to_numeric(present.astype(str), errors="coerce")
+        if numbers.notna().all() and numbers.nunique() > MAX_CLASSIFICATION_LEVELS:
+            return "regression"
+        return "classification"
+    integral = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
+    levels = present.nunique()
+    if integral and levels <= MAX_CLASSIFICATION_LEVELS and levels <= max(2, len(present) // 5):
+        return "classification"
+    return "regression"
+
+
+def prepare_labels(labels: pd.Series, task: Task, name: str) -> pd.Series:
+    """Labels in a form scikit-learn predicts back unchanged: numbers for regression, str/int classes.
+
+    Raises:
+        BadInput: a regression target that is not numeric.
+    """
+    if task == "regression":
+        if pd.api.types.is_numeric_dtype(labels.dtype) and labels.dtype != bool:
+            return labels.astype(float)
+        numbers, _ = coerce_numeric(labels, name)
+        if numbers is None:
+            raise BadInput(
+                "target",
+                name,
+                f"target {name!r} must be numeric for regression, e.g. {', '.join(_examples(labels.dropna()))}",
+            )
+        return numbers
+    present = labels.dropna()
+    if pd.api.types.is_numeric_dtype(present.dtype) and present.dtype != bool:
+        values = present.to_numpy(dtype=float)
+        if np.all(np.mod(values, 1) == 0):
+            return labels.map(lambda v: v if pd.isna(v) else int(v)).astype(object)
+        return labels.astype(object)
+    if present.dtype == bool:
+        return labels.astype(object)
+    return labels.map(lambda v: v if pd.isna(v) else str(v).strip()).astype(object)
+
+
+def _drop_duplicates(frame: pd.DataFrame, quality: _Quality) -> pd.DataFrame:
+    before = len(frame)
+    frame = frame.drop_duplicates()
+    if len(frame) < before:
+        quality.act(
+            "dropped_duplicate_rows", f"{before - len(frame)} duplicate row(s) dropped", count=before - len(frame)
+        )
+    return frame
+
+
+def _derive_time_target(
+    frame: pd.DataFrame, conf: TrainingSettings, label_name: str, quality: _Quality
+) -> pd.DataFrame:
+    time_col, group_col, horizon = conf.time_column, conf.group_column, conf.horizon
+    keys = [group_col, time_col] if group_col else [time_col]
+    before = len(frame)
+    frame = frame.sort_values(keys, kind="mergesort").drop_duplicates(subset=keys, keep="last")
+    if len(frame) < before:
+        quality.act(
+            "dropped_duplicate_time_keys",
+            f"{before - len(frame)} row(s) repeating a {'/'.join(keys)} pair dropped (kept the last)",
+            count=before - len(frame),
+        )
+    source = frame[conf.target]
+    future = source.groupby(frame[group_col], sort=False).shift(-horizon) if group_col else source.shift(-horizon)
+    frame = frame.assign(**{label_name: future})
+    without = int(future.isna().sum())
+    per = f" per {group_col}" if group_col else ""
+    quality.act(
+        "derived_time_target",
+        f"target = {conf.target!r} {horizon} step(s) ahead{per}; {without} row(s) without a future value dropped",
+        column=label_name,
+        source=conf.target,
+        horizon=horizon,
+        count=without,
+    )
+    frame = frame[future.notna()]
+    return frame.sort_values([time_col, group_col] if group_col else [time_col], kind="mergesort")
+
+
+def _drop_useless_columns(
+    frame: pd.DataFrame, kinds: dict[str, ColumnKind], protected: set[str], conf: TrainingSettings, quality: _Quality
+) -> None:
+    rows = len(frame)
+    for name in list(kinds):
+        if name in protected:
+            continue
+        column = frame[name]
+        distinct = column.nunique(dropna=True)
+        reason = None
+        if distinct <= 1:
+            reason = ("constant", f"column {name!r} dropped: it has a single value ({_examples(column.dropna())})")
+            if distinct == 0:
+                reason = ("empty", f"column {name!r} dropped: it has no values")
+        elif column.isna().mean() > MAX_MISSING_SHARE:
+            reason = ("mostly_missing", f"column {name!r} dropped: {column.isna().mean():.0%} of values are missing")
+        elif _looks_like_id(column, name, kinds[name]):
+            reason = ("id_like", f"column {name!r} dropped: a unique value per row, like an identifier")
+        elif kinds[name] == "categorical" and distinct > conf.max_categories:
+            if distinct > HIGH_CARDINALITY_SHARE * rows:
+                reason = (
+                    "high_cardinality",
+                    f"column {name!r} dropped: {distinct} distinct values in {rows} rows, free text",
+                )
+            else:
+                quality.act(
+                    "capped_categories",
+                    f"column {name!r}: {distinct} distinct values; the {conf.max_categories - 1} most frequent are "
+                    "encoded, the rest grouped as 'infrequent'",
+                    column=name,
+                    count=int(distinct),
+                )
+        if reason:
+            quality.act("dropped_column", reason[1], column=name, reason=reason[0])
+            del kinds[name]
+
+
+def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
+    """Clean a raw training frame: dedupe, type every column, drop useless ones, prepare the label.
+
+    Raises:
+        BadInput: a configured column is missing, a numeric field is full of junk,
+            the target is unusable (not numeric for regression, a single class),
+            or the time column does not parse as dates.
+    """
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    check_columns(frame, conf)
+    quality = _Quality(frame)
+    frame = frame.apply(normalise_missing)
+    frame = _drop_duplicates(frame, quality)
+
+    time_col, group_col = conf.time_column, conf.group_column
+    label_name = f"{conf.target}_ahead_{conf.horizon}" if time_col else conf.target
+    kinds: dict[str, ColumnKind] = {}
+    converted: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        if name == conf.target and not time_col:
+            continue
+        series, kind = infer_kind(frame[name], name, quality)
+        if name == time_col and kind != "datetime":
+            raise BadInput(
+                "time_column",
+                name,
+                f"time column {name!r} does not parse as dates, e.g. {', '.join(_examples(frame[name].dropna()))}",
+            )
+        if name == group_col:
+            series, kind = frame[name].astype(object).where(frame[name].notna(), np.nan), "categorical"
+        converted[name], kinds[name] = series, kind
+    if time_col:
+        if kinds.get(conf.target) != "numeric":
+            raise BadInput("target", conf.target, f"target {conf.target!r} must be numeric for time-ordered data")
+        frame = _derive_time_target(pd.DataFrame(converted, index=frame.index), conf, label_name, quality)
+    else:
+        frame = pd.DataFrame({**converted, label_name: frame[label_name]}, index=frame.index)
+
+    missing_target = int(frame[label_name].isna().sum())
+    if missing_target and not time_col:
+        frame = frame[frame[label_name].notna()]
+        quality.act(
+            "dropped_missing_target", f"{missing_target} row(s) without a target value dropped", count=missing_target
+        )
+    if frame.empty:
+        raise BadInput("target", conf.target, f"target {conf.target!r} has no values")
+    task = decide_task(frame[label_name], conf.task)
+    frame = frame.assign(**{label_name: prepare_labels(frame[label_name], task, conf.target)})
+    frame = frame[frame[label_name].notna()]
+    if task == "classification":
+        frame = _check_classes(frame, label_name, conf.target, quality)
+
+    protected = {c for c in (time_col, group_col, conf.target if time_col else None) if c}
+    _drop_useless_columns(frame, kinds, protected, conf, quality)
+    if not kinds:
+        raise BadInput(
+            "file", conf.target, "no usable feature columns remain after cleaning; see the data quality notes"
+        )
+    frame = frame[[*kinds, label_name]].reset_index(drop=True)
+    missing = {name: int(count) for name, count in frame[list(kinds)].isna().sum().items() if count}
+    quality.record.update(
+        rows_out=len(frame),
+        columns_out=len(kinds),
+        missing_values=missing,
+        kinds=dict(kinds),
+        task=task,
+        target=label_name,
+    )
+    return CleanResult(frame=frame, target=label_name, task=task, kinds=kinds, quality=quality.record)
+
+
+def _check_classes(frame: pd.DataFrame, label_name: str, target: str, quality: _Quality) -> pd.DataFrame:
+    counts = frame[label_name].value_counts()
+    rare = counts[counts < 2]
+    if len(rare) and len(counts) - len(rare) >= 2:
+        frame = frame[~frame[label_name].isin(rare.index)]
+        quality.act(
+            "dropped_rare_classes",
+            f"{len(rare)} class(es) with a single row dropped: {', '.join(map(str, rare.index[:EXAMPLES_SHOWN]))}",
+            count=len(rare),
+        )
+        counts = counts[counts >= 2]
+    if len(counts) < 2:
+        shown = ", ".join(f"{k!r} ({v} rows)" for k, v in counts.items())
+        raise BadInput(
+            "target",
+            target,
+            f"target {target!r} has a single class ({shown}); classification needs at least 2 classes",
+        )
+    if counts.min() / counts.sum() < 0.05:
+        quality.warn(f"target {target!r} is imbalanced: the smallest class has {math.floor(counts.min())} rows")
+    return frame

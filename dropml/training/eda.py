@@ -1,0 +1,165 @@
+"""Step 3: exploratory data analysis: summary statistics and PNG plots (matplotlib, Agg backend).
+
+Plots draw from a row sample (``PLOT_SAMPLE_ROWS``) and at most
+``eda_max_features`` features, so a 100k-row file renders in well under a
+second; statistics use every row.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PLOT_SAMPLE_ROWS = 20_000
+MAX_HEATMAP_COLUMNS = 25
+TOP_VALUES = 8
+DPI = 72
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)  # no display in a container or a Lambda
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def summarize(frame: pd.DataFrame, kinds: dict[str, str], target: str, task: str) -> dict[str, Any]:
+    """Per-column statistics (all rows) and the target distribution, JSON-friendly."""
+    columns: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        series = frame[name]
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "missing": int(series.isna().sum()),
+            "distinct": int(series.nunique(dropna=True)),
+        }
+        if kind in ("numeric", "boolean"):
+            described = series.astype(float).describe()
+            entry.update({k: _num(described.get(k)) for k in ("mean", "std", "min", "50%", "max")})
+            entry["median"] = entry.pop("50%")
+        elif kind == "categorical":
+            entry["top"] = {str(k): int(v) for k, v in series.value_counts().head(TOP_VALUES).items()}
+        elif kind == "datetime":
+            entry["min"], entry["max"] = str(series.min()), str(series.max())
+        columns[name] = entry
+    labels = frame[target]
+    if task == "classification":
+        distribution: dict[str, Any] = {str(k): int(v) for k, v in labels.value_counts().items()}
+    else:
+        described = labels.astype(float).describe()
+        distribution = {k: _num(described.get(k)) for k in ("mean", "std", "min", "25%", "50%", "75%", "max")}
+    return {"rows": len(frame), "columns": columns, "target": {"name": target, "distribution": distribution}}
+
+
+def _num(value: Any) -> float | None:
+    if value is None or pd.isna(value):
+        return None
+    return round(float(value), 6)
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def rank_features(frame: pd.DataFrame, kinds: dict[str, str], target: str, task: str, limit: int) -> list[str]:
+    """Up to ``limit`` features to plot: numeric ones most correlated with the target first, then the rest."""
+    numeric = [n for n, k in kinds.items() if k in ("numeric", "boolean")]
+    others = [n for n, k in kinds.items() if k not in ("numeric", "boolean")]
+    labels = frame[target]
+    codes = labels.astype(float) if task == "regression" else pd.Series(pd.factorize(labels)[0], index=frame.index)
+    with np.errstate(all="ignore"):
+        strength = {n: abs(frame[n].astype(float).corr(codes)) for n in numeric}
+    numeric.sort(key=lambda n: -(strength[n] if pd.notna(strength[n]) else -1.0))
+    return (numeric + others)[:limit]
+
+
+def plot_target(labels: pd.Series, task: str, name: str) -> bytes:
+    """Bar chart of class counts, or a histogram of a numeric target."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2), layout="constrained")
+    if task == "classification":
+        counts = labels.astype(str).value_counts().head(30)
+        ax.bar(counts.index, counts.to_numpy(), color="#4c72b0")
+        ax.tick_params(axis="x", rotation=45 if len(counts) > 4 else 0)
+        ax.set_ylabel("rows")
+    else:
+        ax.hist(labels.astype(float).dropna().to_numpy(), bins=40, color="#4c72b0")
+        ax.set_ylabel("rows")
+    ax.set_title(f"target: {name}")
+    return _png(fig)
+
+
+def plot_features(sample: pd.DataFrame, features: list[str], kinds: dict[str, str]) -> bytes:
+    """Small multiples: a histogram per numeric feature, top values per categorical, counts per month for dates."""
+    plt = _pyplot()
+    cols = min(4, max(1, len(features)))
+    rows = max(1, -(-len(features) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), layout="constrained", squeeze=False)
+    for ax in axes.flat[len(features) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, features, strict=False):
+        series = sample[name]
+        kind = kinds[name]
+        if kind in ("numeric", "boolean"):
+            values = series.astype(float).dropna().to_numpy()
+            ax.hist(values, bins=30, color="#55a868")
+        elif kind == "datetime":
+            values = series.dropna()
+            ax.hist(values.to_numpy(dtype="datetime64[ns]").astype("int64") / 8.64e13, bins=30, color="#8172b2")
+            ax.set_xlabel("days since 1970")
+        else:
+            top = series.astype(str).value_counts().head(TOP_VALUES)
+            ax.barh(top.index[::-1], top.to_numpy()[::-1], color="#c44e52")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    return _png(fig)
+
+
+def plot_correlation(sample: pd.DataFrame, numeric: list[str]) -> bytes | None:
+    """Heatmap of Pearson correlations between numeric features (None with fewer than two)."""
+    if len(numeric) < 2:
+        return None
+    plt = _pyplot()
+    chosen = numeric[:MAX_HEATMAP_COLUMNS]
+    corr = sample[chosen].astype(float).corr().to_numpy()
+    size = 2.5 + 0.28 * len(chosen)
+    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
+    image = ax.imshow(np.nan_to_num(corr), cmap="coolwarm", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(chosen)), chosen, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(chosen)), chosen, fontsize=7)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title("feature correlation")
+    return _png(fig)
+
+
+def plot_leaderboard(leaderboard: pd.DataFrame, metric: str) -> bytes:
+    """Horizontal bars of each model's cross-validated ``metric``, champion on top."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 0.5 + 0.45 * len(leaderboard)), layout="constrained")
+    values = leaderboard[metric].astype(float).fillna(0).to_numpy()
+    colours = ["#dd8452" if champion else "#4c72b0" for champion in leaderboard["champion"]]
+    ax.barh(leaderboard["model"].astype(str)[::-1], values[::-1], color=colours[::-1])
+    ax.set_xlabel(f"{metric} (cross-validated)")
+    return _png(fig)
+
+
+def render_plots(
+    frame: pd.DataFrame, kinds: dict[str, str], target: str, task: str, max_features: int, random_state: int
+) -> dict[str, bytes]:
+    """The EDA plots as PNG bytes: ``target``, ``features`` and (with two or more numbers) ``correlation``."""
+    sample = frame.sample(n=PLOT_SAMPLE_ROWS, random_state=random_state) if len(frame) > PLOT_SAMPLE_ROWS else frame
+    features = rank_features(sample, kinds, target, task, max_features)
+    plots = {"target": plot_target(frame[target], task, target), "features": plot_features(sample, features, kinds)}
+    numeric = [n for n in rank_features(sample, kinds, target, task, len(kinds)) if kinds[n] in ("numeric", "boolean")]
+    correlation = plot_correlation(sample, numeric)
+    if correlation is not None:
+        plots["correlation"] = correlation
+    return plots

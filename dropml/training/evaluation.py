@@ -1,0 +1,315 @@
+"""Step 6b/7: splits, metrics, cross-validation of one pipeline, and the ranked leaderboard.
+
+The same metric function scores the CV folds and the holdout, so the numbers
+are comparable. Splits never leak: random data gets a (stratified) shuffle,
+time-ordered data a split by time with a ``horizon``-step gap, so no training
+target comes from the holdout period.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dropml.errors import BadInput, ConfigError
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc")
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape"})
+MIN_ROWS = 20
+
+
+def metric_names(task: str) -> tuple[str, ...]:
+    """The metrics computed for ``task``."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def resolve_rank_metric(rank_metric: str, task: str) -> str:
+    """``auto`` → f1_macro (classification) or rmse (regression); otherwise check it exists.
+
+    Raises:
+        ConfigError: a metric that is not computed for ``task``.
+    """
+    if rank_metric == "auto":
+        return "f1_macro" if task == "classification" else "rmse"
+    if rank_metric not in metric_names(task):
+        raise ConfigError(
+            f"rank_metric {rank_metric!r} is not a {task} metric; choose one of {', '.join(metric_names(task))}"
+        )
+    return rank_metric
+
+
+def compute_metrics(
+    task: str, y_true: Any, y_pred: Any, proba: np.ndarray | None = None, classes: Any = None
+) -> dict[str, float | None]:
+    """Every metric of ``task`` for one set of predictions (None where undefined, e.g. AUC of one class)."""
+    from sklearn import metrics as m
+
+    y_true = np.asarray(y_true)
+    if task == "regression":
+        y_true, y_pred = y_true.astype(float), np.asarray(y_pred, dtype=float)
+        return {
+            "rmse": float(math.sqrt(m.mean_squared_error(y_true, y_pred))),
+            "mae": float(m.mean_absolute_error(y_true, y_pred)),
+            "r2": _safe(lambda: m.r2_score(y_true, y_pred)),
+            "mape": float(m.mean_absolute_percentage_error(y_true, y_pred)),
+        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = {
+            "accuracy": float(m.accuracy_score(y_true, y_pred)),
+            "f1_macro": float(m.f1_score(y_true, y_pred, average="macro", zero_division=0)),
+            "precision_macro": float(m.precision_score(y_true, y_pred, average="macro", zero_division=0)),
+            "recall_macro": float(m.recall_score(y_true, y_pred, average="macro", zero_division=0)),
+            "roc_auc": None,
+        }
+        if proba is not None and classes is not None:
+            classes = list(classes)
+            if len(classes) == 2:
+                scores["roc_auc"] = _safe(lambda: m.roc_auc_score(y_true == classes[1], proba[:, 1]))
+            else:
+                scores["roc_auc"] = _safe(lambda: m.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
+    return scores
+
+
+def _safe(compute: Any) -> float | None:
+    try:
+        value = float(compute())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def score_pipeline(task: str) -> Any:
+    """A cross_validate scoring callable computing every metric from ONE predict (and predict_proba)."""
+    return PipelineScorer(task)
+
+
+class PipelineScorer:
+    """Picklable scoring callable for cross_validate: all metrics from one prediction pass."""
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+
+    def __call__(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:  # noqa: N803
+        """Metric name → value (NaN when undefined, as cross_validate expects numbers)."""
+        y_pred = estimator.predict(X)
+        proba = classes = None
+        if self.task == "classification" and hasattr(estimator, "predict_proba"):
+            proba, classes = estimator.predict_proba(X), estimator.classes_
+        found = compute_metrics(self.task, y, y_pred, proba, classes)
+        return {k: (np.nan if v is None else v) for k, v in found.items()}
+
+
+# ── splits ────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row positions of the train and holdout parts, and CV folds (positions within train)."""
+
+    train: np.ndarray
+    holdout: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    kind: str
+
+
+def _too_few(rows: int, needed: int, what: str) -> BadInput:
+    return BadInput(
+        "rows",
+        rows,
+        f"only {rows} usable {what} after cleaning; at least {needed} are needed for cross-validation and a holdout",
+    )
+
+
+def random_split(labels: pd.Series, task: str, cv_folds: int, test_size: float, random_state: int) -> Split:
+    """A shuffled (stratified for classification) train/holdout split and K folds of the train part.
+
+    Raises:
+        BadInput: too few rows (or rows of a class) to cross-validate.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    rows = len(labels)
+    needed = max(MIN_ROWS, 4 * cv_folds)
+    if rows < needed:
+        raise _too_few(rows, needed, "rows")
+    positions = np.arange(rows)
+    y = labels.to_numpy()
+    stratify = y if task == "classification" else None
+    train, holdout = train_test_split(positions, test_size=test_size, random_state=random_state, stratify=stratify)
+    train, holdout = np.sort(train), np.sort(holdout)
+    if task == "classification":
+        smallest = int(pd.Series(y[train]).value_counts().min())
+        folds_used = max(2, min(cv_folds, smallest))
+        splitter: Any = StratifiedKFold(n_splits=folds_used, shuffle=True, random_state=random_state)
+    else:
+        splitter = KFold(n_splits=cv_folds, shuffle=True, random_state=random_state)
+    folds = list(splitter.split(np.zeros(len(train)), y[train]))
+    return Split(train=train, holdout=holdout, folds=folds, kind=f"{type(splitter).__name__}({len(folds)})")
+
+
+def time_split(times: pd.Series, cv_folds: int, test_size: float, horizon: int) -> Split:
+    """Holdout = the latest ``test_size`` of time steps; CV = TimeSeriesSplit over time steps; gaps of ``horizon``.
+
+    Whole time steps move together (all groups of a day stay on one side), and
+    the last ``horizon`` steps before each test part are left out of training,
+    because their targets lie in the test period.
+
+    Raises:
+        BadInput: too few time steps.
+    """
+    from sklearn.model_selection import TimeSeriesSplit
+
+    steps = np.sort(times.unique())
+    needed = max(MIN_ROWS // 2, (cv_folds + 1) * 2 + 2 * horizon)
+    if len(steps) < needed:
+        raise _too_few(len(steps), needed, "time steps")
+    n_hold = max(1, math.ceil(len(steps) * test_size))
+    cut = len(steps) - n_hold
+    step_of = np.searchsorted(steps, times.to_numpy())
+    train = np.flatnonzero(step_of < cut - horizon)
+    holdout = np.flatnonzero(step_of >= cut)
+    train_steps = step_of[train]
+    splitter = TimeSeriesSplit(n_splits=cv_folds, gap=horizon)
+    folds = []
+    for fold_train, fold_test in splitter.split(np.arange(cut - horizon)):
+        folds.append(
+            (np.flatnonzero(np.isin(train_steps, fold_train)), np.flatnonzero(np.isin(train_steps, fold_test)))
+        )
+    return Split(train=train, holdout=holdout, folds=folds, kind=f"TimeSeriesSplit({cv_folds}, gap={horizon})")
+
+
+# ── one model ─────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class ModelResult:
+    """One evaluated model: its fitted pipeline (on the train part), metrics and timings."""
+
+    name: str
+    estimator: str
+    pipeline: Pipeline
+    metrics: dict[str, float | None]
+    params: dict[str, Any]
+    baseline: bool = False
+    rank: int = 0
+    search: dict[str, Any] = field(default_factory=dict)
+
+
+def cross_validated(
+    pipeline: Pipeline, features: pd.DataFrame, labels: pd.Series, split: Split, task: str, n_jobs: int
+) -> dict[str, float | None]:
+    """Mean CV metrics of ``pipeline`` over the split's folds (train part only)."""
+    from sklearn.model_selection import cross_validate
+
+    x_train = features.iloc[split.train]
+    y_train = labels.iloc[split.train].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        found = cross_validate(
+            pipeline, x_train, y_train, cv=split.folds, scoring=score_pipeline(task), n_jobs=n_jobs, error_score="raise"
+        )
+    means: dict[str, float | None] = {}
+    for name in metric_names(task):
+        values = np.asarray(found[f"test_{name}"], dtype=float)
+        finite = values[np.isfinite(values)]
+        means[name] = float(finite.mean()) if len(finite) else None
+    means["cv_fit_seconds"] = float(np.mean(found["fit_time"]))
+    return means
+
+
+def fit_and_hold_out(
+    pipeline: Pipeline, features: pd.DataFrame, labels: pd.Series, split: Split, task: str
+) -> dict[str, float | None]:
+    """Fit on the train part (the pipeline that gets published), score the holdout; metrics and timings."""
+    x_train, y_train = features.iloc[split.train], labels.iloc[split.train].to_numpy()
+    x_hold, y_hold = features.iloc[split.holdout], labels.iloc[split.holdout].to_numpy()
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        pipeline.fit(x_train, y_train)
+    fit_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    y_pred = pipeline.predict(x_hold)
+    predict_seconds = time.perf_counter() - started
+    proba = classes = None
+    if task == "classification" and hasattr(pipeline, "predict_proba"):
+        proba, classes = pipeline.predict_proba(x_hold), pipeline.classes_
+    held = compute_metrics(task, y_hold, y_pred, proba, classes)
+    return {
+        **{f"holdout_{k}": v for k, v in held.items()},
+        "fit_seconds": round(fit_seconds, 4),
+        "predict_seconds": round(predict_seconds, 4),
+    }
+
+
+# ── ranking ───────────────────────────────────────────────────────────────────
+
+
+def better(a: float | None, b: float | None, metric: str) -> bool:
+    """Whether score ``a`` beats ``b`` on ``metric`` (None never beats anything)."""
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def rank_results(results: list[ModelResult], rank_metric: str) -> list[ModelResult]:
+    """Rank models by CV ``rank_metric`` (direction-aware; missing last); the best non-baseline is rank 1.
+
+    Returns the results in rank order, with ``rank`` set; the champion is first.
+
+    Raises:
+        ValueError: no non-baseline model.
+    """
+    sign = 1.0 if rank_metric in LOWER_IS_BETTER else -1.0
+
+    def sort_key(result: ModelResult) -> tuple[int, float, str]:
+        value = result.metrics.get(rank_metric)
+        if value is None or not math.isfinite(value):
+            return (1, 0.0, result.name)
+        return (0, sign * value, result.name)
+
+    ordered = sorted(results, key=sort_key)
+    champion = next((r for r in ordered if not r.baseline), None)
+    if champion is None:
+        raise ValueError("no non-baseline model to be champion")
+    ordered.remove(champion)
+    ordered.insert(0, champion)  # contract: the champion is rank 1, even if the baseline scored better
+    for position, result in enumerate(ordered, start=1):
+        result.rank = position
+    return ordered
+
+
+def leaderboard_frame(ranked: list[ModelResult], task: str) -> pd.DataFrame:
+    """The leaderboard: one row per model in rank order, CV and holdout metrics, timings, params."""
+    import json
+
+    names = metric_names(task)
+    rows = []
+    for result in ranked:
+        row: dict[str, Any] = {
+            "rank": result.rank,
+            "model": result.name,
+            "estimator": result.estimator,
+            "baseline": result.baseline,
+            "champion": result.rank == 1,
+        }
+        row.update({name: result.metrics.get(name) for name in names})
+        row.update({f"holdout_{name}": result.metrics.get(f"holdout_{name}") for name in names})
+        row["fit_seconds"] = result.metrics.get("fit_seconds")
+        row["predict_seconds"] = result.metrics.get("predict_seconds")
+        row["params"] = json.dumps(result.params, sort_keys=True, default=str)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,262 @@
+"""Step 4: the ``preprocess`` step of every pipeline, from a raw frame to model-ready numbers.
+
+``preprocess`` is itself a Pipeline: ``coerce`` (raw request columns → the
+training kinds), optionally ``lags`` (per-group lag and return features from
+PAST rows only, for time-ordered data), then ``columns`` (a ColumnTransformer:
+impute + scale numbers, impute + one-hot categories, date parts). Everything is
+a named, picklable class: serving unpickles and calls ``predict(raw_frame)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from dropml.errors import BadInput
+
+DATE_PARTS = ("year", "month", "day", "dayofweek")
+TRUE_TEXT = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+FALSE_TEXT = frozenset({"false", "no", "n", "f", "0", "0.0"})
+
+
+def _to_boolean(value: Any) -> float:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    text = str(value).strip().lower()
+    if text in TRUE_TEXT:
+        return 1.0
+    if text in FALSE_TEXT:
+        return 0.0
+    return np.nan
+
+
+def to_datetimes(values: pd.Series) -> pd.Series:
+    """Datetimes from datetime values or ISO 8601 strings (anything else becomes NaT), naive UTC."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        tz = getattr(values.dtype, "tz", None)
+        return values.dt.tz_convert(None) if tz is not None else values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(values.astype(object), errors="coerce", format="ISO8601", utc=True)
+        if parsed.isna().sum() > values.isna().sum():
+            parsed = pd.to_datetime(values.astype(object), errors="coerce", format="mixed", utc=True)
+    return parsed.dt.tz_localize(None)
+
+
+class CoerceColumns(TransformerMixin, BaseEstimator):
+    """Select the schema's columns from a raw frame and convert each to its training kind.
+
+    Numbers arrive as numbers or numeric text, categories as text, booleans as
+    true/false/1/0, datetimes as ISO strings: serving can pass a CSV or JSON
+    frame as it is. Extra columns are ignored; a missing column is a BadInput.
+    """
+
+    def __init__(self, kinds: dict[str, str] | None = None) -> None:
+        self.kinds = kinds
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> CoerceColumns:  # noqa: N803
+        """Nothing to learn; checks the columns are there."""
+        self.transform(X)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """The schema columns of ``X``, each converted to its kind.
+
+        Raises:
+            BadInput: ``X`` lacks schema columns (lists them).
+        """
+        kinds = self.kinds or {}
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X, columns=list(kinds))  # noqa: N806
+        missing = [name for name in kinds if name not in X.columns]
+        if missing:
+            raise BadInput("columns", missing, f"missing input column(s): {', '.join(missing)}")
+        out = {}
+        for name, kind in kinds.items():
+            column = X[name]
+            if kind == "numeric":
+                out[name] = pd.to_numeric(column, errors="coerce").astype(float)
+            elif kind == "boolean":
+                out[name] = column.map(_to_boolean).astype(float)
+            elif kind == "datetime":
+                out[name] = to_datetimes(column)
+            else:
+                out[name] = column.astype(object).where(column.notna(), np.nan).map(_category_text)
+        return pd.DataFrame(out, index=X.index)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The schema column names."""
+        return np.asarray(list(self.kinds or {}), dtype=object)
+
+
+def _category_text(value: Any) -> Any:
+    if isinstance(value, str) or value is None or (isinstance(value, float) and np.isnan(value)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 1.0 read from a CSV means category "1"
+    return str(value)
+
+
+def lag_feature_names(lag_columns: list[str], return_columns: list[str], lags: list[int]) -> list[str]:
+    """The names of the columns :class:`LagFeatures` adds, in order."""
+    names = [f"{col}_lag{lag}" for col in lag_columns for lag in lags]
+    names += [f"{col}_ret{lag}" for col in lag_columns for lag in lags]
+    names += [f"{col}_ret1" for col in return_columns if col not in lag_columns]
+    return names
+
+
+class LagFeatures(TransformerMixin, BaseEstimator):
+    """Per-group lag and return features computed from PAST rows of the same batch only.
+
+    Sorts by group and time, shifts forward (row t sees t-1, t-2, ...), then
+    restores the original row order. No future value can reach a row: the
+    first rows of each group get NaN (imputed later).
+    """
+
+    def __init__(
+        self,
+        time_column: str = "",
+        group_column: str | None = None,
+        lag_columns: list[str] | None = None,
+        return_columns: list[str] | None = None,
+        lags: list[int] | None = None,
+    ) -> None:
+        self.time_column = time_column
+        self.group_column = group_column
+        self.lag_columns = lag_columns
+        self.return_columns = return_columns
+        self.lags = lags
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> LagFeatures:  # noqa: N803
+        """Nothing to learn."""
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """``X`` plus the lag/return columns, rows in their original order."""
+        lags = list(self.lags or [])
+        lag_columns, return_columns = list(self.lag_columns or []), list(self.return_columns or [])
+        keys = [self.group_column, self.time_column] if self.group_column else [self.time_column]
+        positions = pd.DataFrame({k: X[k].to_numpy() for k in keys})
+        order = positions.sort_values(keys, kind="mergesort", na_position="first").index.to_numpy()
+        ordered = X.iloc[order]
+        grouped = ordered.groupby(self.group_column, sort=False, dropna=False) if self.group_column else None
+        added: dict[str, np.ndarray] = {}
+
+        def shifted(col: str, lag: int) -> pd.Series:
+            return grouped[col].shift(lag) if grouped is not None else ordered[col].shift(lag)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for col in lag_columns:
+                for lag in lags:
+                    added[f"{col}_lag{lag}"] = shifted(col, lag).to_numpy(dtype=float)
+            for col in lag_columns:
+                for lag in lags:
+                    added[f"{col}_ret{lag}"] = ordered[col].to_numpy(dtype=float) / added[f"{col}_lag{lag}"] - 1.0
+            for col in return_columns:
+                if col not in lag_columns:
+                    added[f"{col}_ret1"] = ordered[col].to_numpy(dtype=float) / shifted(col, 1).to_numpy(float) - 1.0
+        restore = np.empty_like(order)
+        restore[order] = np.arange(len(order))
+        extra = {name: np.where(np.isfinite(v), v, np.nan)[restore] for name, v in added.items()}
+        return X.assign(**extra)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The input names plus the added lag/return names."""
+        added = lag_feature_names(list(self.lag_columns or []), list(self.return_columns or []), list(self.lags or []))
+        return np.asarray([*(input_features if input_features is not None else []), *added], dtype=object)
+
+
+class DatetimeParts(TransformerMixin, BaseEstimator):
+    """Year, month, day and day of week of each datetime column (datetimes or ISO strings), as floats."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> DatetimeParts:  # noqa: N803
+        """Remember the input column names."""
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """One column per (datetime column, part); NaT gives NaN."""
+        parts = []
+        for name in X.columns:
+            values = to_datetimes(X[name])
+            for part in DATE_PARTS:
+                parts.append(getattr(values.dt, part).to_numpy(dtype=float, na_value=np.nan))
+        return np.column_stack(parts) if parts else np.empty((len(X), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """``<column>_<part>`` names."""
+        names = input_features if input_features is not None else self.feature_names_in_
+        return np.asarray([f"{name}_{part}" for name in names for part in DATE_PARTS], dtype=object)
+
+
+def numeric_steps() -> Pipeline:
+    """Median impute, then standard scale."""
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+
+
+def categorical_steps(max_categories: int) -> Pipeline:
+    """Most-frequent impute, then one-hot with at most ``max_categories`` columns (rare and unseen → infrequent)."""
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            (
+                "onehot",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories, sparse_output=False),
+            ),
+        ]
+    )
+
+
+def datetime_steps() -> Pipeline:
+    """Date parts, then median impute (for missing dates) and scale."""
+    return Pipeline(
+        [("parts", DatetimeParts()), ("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+    )
+
+
+def build_preprocess(
+    kinds: dict[str, str],
+    max_categories: int,
+    time_column: str | None = None,
+    group_column: str | None = None,
+    lag_source: str | None = None,
+    lags: list[int] | None = None,
+) -> Pipeline:
+    """The ``preprocess`` step for input columns ``kinds`` (name → kind).
+
+    With a ``time_column``, a :class:`LagFeatures` step adds lags/returns of
+    ``lag_source`` and one-step returns of the other numeric columns.
+    """
+    steps: list[tuple[str, Any]] = [("coerce", CoerceColumns(dict(kinds)))]
+    numeric = [n for n, k in kinds.items() if k in ("numeric", "boolean")]
+    if time_column:
+        lag_columns = [lag_source] if lag_source and kinds.get(lag_source) == "numeric" else []
+        return_columns = [n for n, k in kinds.items() if k == "numeric"]
+        lagger = LagFeatures(time_column, group_column, lag_columns, return_columns, list(lags or []))
+        steps.append(("lags", lagger))
+        numeric += lag_feature_names(lag_columns, return_columns, list(lags or []))
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        transformers.append(("numeric", numeric_steps(), numeric))
+    categorical = [n for n, k in kinds.items() if k == "categorical"]
+    if categorical:
+        transformers.append(("categorical", categorical_steps(max_categories), categorical))
+    dates = [n for n, k in kinds.items() if k == "datetime"]
+    if dates:
+        transformers.append(("datetime", datetime_steps(), dates))
+    steps.append(("columns", ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)))
+    return Pipeline(steps)
+
+
+def output_feature_names(preprocess: Pipeline) -> list[str]:
+    """The fitted ``preprocess`` step's output column names, without the transformer prefixes."""
+    names = preprocess.named_steps["columns"].get_feature_names_out()
+    return [str(name).split("__", 1)[-1] for name in names]

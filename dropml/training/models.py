@@ -1,0 +1,137 @@
+"""Step 6a: the estimator registry (name → factory per task) and random search candidates.
+
+config.json names estimators (``"estimator": "random_forest"``); this module
+turns a name plus params into an unfitted scikit-learn estimator. Adding a
+model family is one entry in ``ESTIMATORS``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from dropml.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
+    from dropml.config import ModelSpec
+
+
+def _dummy(task: str) -> BaseEstimator:
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    return DummyClassifier(strategy="prior") if task == "classification" else DummyRegressor(strategy="mean")
+
+
+def _linear(task: str) -> BaseEstimator:
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    return LogisticRegression(max_iter=1000) if task == "classification" else Ridge()
+
+
+def _random_forest(task: str) -> BaseEstimator:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    return RandomForestClassifier() if task == "classification" else RandomForestRegressor()
+
+
+def _extra_trees(task: str) -> BaseEstimator:
+    from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+    return ExtraTreesClassifier() if task == "classification" else ExtraTreesRegressor()
+
+
+def _hist_gradient_boosting(task: str) -> BaseEstimator:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if task == "classification":
+        return HistGradientBoostingClassifier()
+    return HistGradientBoostingRegressor()
+
+
+def _knn(task: str) -> BaseEstimator:
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    return KNeighborsClassifier() if task == "classification" else KNeighborsRegressor()
+
+
+ESTIMATORS: dict[str, Callable[[str], BaseEstimator]] = {
+    "dummy": _dummy,
+    "linear": _linear,
+    "random_forest": _random_forest,
+    "extra_trees": _extra_trees,
+    "hist_gradient_boosting": _hist_gradient_boosting,
+    "knn": _knn,
+}
+
+
+def build_estimator(
+    name: str, spec: ModelSpec, task: str, random_state: int, extra: dict[str, Any] | None = None
+) -> BaseEstimator:
+    """An unfitted estimator for model ``name``: the spec's factory, its params, then ``extra`` (search params).
+
+    ``random_state`` is set wherever the estimator has one. Search params the
+    estimator does not have are skipped (one search space serves Ridge's
+    ``alpha`` and LogisticRegression's ``C``).
+
+    Raises:
+        ConfigError: an unknown estimator name, or a param the estimator does not have.
+    """
+    factory = ESTIMATORS.get(spec.estimator)
+    if factory is None:
+        raise ConfigError(
+            f"models.{name}.estimator: unknown estimator {spec.estimator!r}; known: {', '.join(sorted(ESTIMATORS))}"
+        )
+    estimator = factory(task)
+    valid = estimator.get_params(deep=False)
+    unknown = sorted(set(spec.params) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"models.{name}.params: {type(estimator).__name__} has no parameter(s) {', '.join(unknown)} "
+            f"(got {spec.params}); valid: {', '.join(sorted(valid))}"
+        )
+    params = dict(spec.params)
+    if "random_state" in valid and "random_state" not in params:
+        params["random_state"] = random_state
+    params.update({k: v for k, v in (extra or {}).items() if k in valid})
+    return estimator.set_params(**params)
+
+
+def applicable_space(spec: ModelSpec, task: str) -> dict[str, list[Any]]:
+    """The part of a model's search space its estimator (for ``task``) actually has."""
+    if not spec.search_space or spec.estimator not in ESTIMATORS:
+        return {}
+    valid = ESTIMATORS[spec.estimator](task).get_params(deep=False)
+    return {key: list(values) for key, values in spec.search_space.items() if key in valid and values}
+
+
+def search_candidates(space: dict[str, list[Any]], seed: int, limit: int = 1000) -> Iterator[dict[str, Any]]:
+    """Distinct random parameter combinations from ``space`` (at most ``limit``), reproducible by ``seed``."""
+    if not space:
+        return
+    rng = random.Random(seed)  # noqa: S311 - reproducible sampling, not security
+    names = sorted(space)
+    total = 1
+    for name in names:
+        total *= len(space[name])
+    seen: set[tuple[str, ...]] = set()
+    while len(seen) < min(total, limit):
+        combo = {name: rng.choice(space[name]) for name in names}
+        fingerprint = tuple(repr(combo[n]) for n in names)
+        if fingerprint in seen:
+            continue
+        seen.add(fingerprint)
+        yield combo
+
+
+def describe_params(estimator: BaseEstimator) -> dict[str, Any]:
+    """The estimator's own parameters as JSON-friendly values (for the manifest and leaderboard)."""
+    described: dict[str, Any] = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if value is None or isinstance(value, bool | int | float | str):
+            described[key] = value
+        else:
+            described[key] = repr(value)
+    return described

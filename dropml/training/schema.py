@@ -1,0 +1,52 @@
+"""The input schema: the raw columns (and their kinds, categories and ranges) serving must send."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from dropml.manifest import ColumnSchema, InputSchema
+
+if TYPE_CHECKING:
+    from dropml.manifest import ColumnKind
+
+MAX_SCHEMA_CATEGORIES = 1000  # beyond this a column accepts any text (unknown values are 'infrequent')
+DTYPES: dict[str, str] = {"categorical": "object", "boolean": "bool", "datetime": "datetime64[ns]"}
+
+
+def column_schema(name: str, series: pd.Series, kind: ColumnKind) -> ColumnSchema:
+    """Describe one cleaned input column: dtype, kind, allowed categories or numeric range."""
+    categories = minimum = maximum = None
+    if kind == "categorical":
+        seen = sorted({str(v) for v in series.dropna().unique()})
+        categories = seen if len(seen) <= MAX_SCHEMA_CATEGORIES else None
+        dtype = DTYPES[kind]
+    elif kind == "numeric":
+        present = series.dropna()
+        integral = pd.api.types.is_integer_dtype(series.dtype)
+        dtype = "int64" if integral else "float64"
+        if len(present):
+            minimum, maximum = float(present.min()), float(present.max())
+    else:
+        dtype = DTYPES[kind]
+    return ColumnSchema(
+        name=name,
+        dtype=dtype,
+        kind=kind,
+        categories=categories,
+        minimum=minimum,
+        maximum=maximum,
+        nullable=True,  # every pipeline imputes missing values
+    )
+
+
+def build_input_schema(
+    frame: pd.DataFrame, kinds: dict[str, ColumnKind], time_column: str | None, group_column: str | None
+) -> InputSchema:
+    """The manifest's input schema for the cleaned input columns ``kinds`` of ``frame``, in order."""
+    return InputSchema(
+        columns=[column_schema(name, frame[name], kind) for name, kind in kinds.items()],
+        time_column=time_column,
+        group_column=group_column,
+    )
