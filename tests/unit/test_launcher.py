@@ -1,0 +1,36 @@
+"""The launcher's command line: same entry point for ECS and local, validated before anything starts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dropml import launcher
+from dropml.errors import BadInput
+
+
+def test_training_arguments_carry_key_run_id_and_overrides():
+    arguments = launcher.job_arguments("train", "train/crypto/x.csv", {"target": "close"}, "train-abc")
+    assert arguments[:5] == ["train", "--key", "train/crypto/x.csv", "--run-id", "train-abc"]
+    assert json.loads(arguments[arguments.index("--overrides") + 1]) == {"target": "close"}
+
+
+def test_scoring_arguments_carry_the_request_id():
+    assert launcher.job_arguments("score", "test/x.csv", None, "score-1") == [
+        "score",
+        "--key",
+        "test/x.csv",
+        "--request-id",
+        "score-1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("job", "key", "field"),
+    [("train", "test/x.csv", "key"), ("score", "train/x.csv", "key"), ("deploy", "train/x.csv", "job")],
+)
+def test_wrong_job_or_prefix_is_refused_naming_the_field(job, key, field):
+    with pytest.raises(BadInput) as caught:
+        launcher.job_arguments(job, key, None, "r")
+    assert caught.value.field == field
