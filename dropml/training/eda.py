@@ -81,6 +81,14 @@ def rank_features(frame: pd.DataFrame, kinds: dict[str, str], target: str, task:
     return (numeric + others)[:limit]
 
 
+def _histogram(ax: Any, values: np.ndarray, colour: str, bins: int = 30) -> None:
+    """A filled histogram drawn as one path (far cheaper to render than one bar patch per bin)."""
+    values = values[np.isfinite(values)]
+    if len(values):
+        counts, edges = np.histogram(values, bins=bins)
+        ax.stairs(counts, edges, fill=True, color=colour)
+
+
 def plot_target(labels: pd.Series, task: str, name: str) -> bytes:
     """Bar chart of class counts, or a histogram of a numeric target."""
     plt = _pyplot()
@@ -91,7 +99,7 @@ def plot_target(labels: pd.Series, task: str, name: str) -> bytes:
         ax.tick_params(axis="x", rotation=45 if len(counts) > 4 else 0)
         ax.set_ylabel("rows")
     else:
-        ax.hist(labels.astype(float).dropna().to_numpy(), bins=40, color="#4c72b0")
+        _histogram(ax, labels.astype(float).dropna().to_numpy(), "#4c72b0", bins=40)
         ax.set_ylabel("rows")
     ax.set_title(f"target: {name}")
     return _png(fig)
@@ -102,18 +110,19 @@ def plot_features(sample: pd.DataFrame, features: list[str], kinds: dict[str, st
     plt = _pyplot()
     cols = min(4, max(1, len(features)))
     rows = max(1, -(-len(features) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), layout="constrained", squeeze=False)
+    # no layout engine: constrained/tight layout triples the render time of a grid
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False)
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.35 / rows, bottom=0.25 / rows, hspace=0.6, wspace=0.45)
     for ax in axes.flat[len(features) :]:
         ax.axis("off")
     for ax, name in zip(axes.flat, features, strict=False):
         series = sample[name]
         kind = kinds[name]
         if kind in ("numeric", "boolean"):
-            values = series.astype(float).dropna().to_numpy()
-            ax.hist(values, bins=30, color="#55a868")
+            _histogram(ax, series.astype(float).dropna().to_numpy(), "#55a868")
         elif kind == "datetime":
             values = series.dropna()
-            ax.hist(values.to_numpy(dtype="datetime64[ns]").astype("int64") / 8.64e13, bins=30, color="#8172b2")
+            _histogram(ax, values.to_numpy(dtype="datetime64[ns]").astype("int64") / 8.64e13, "#8172b2")
             ax.set_xlabel("days since 1970")
         else:
             top = series.astype(str).value_counts().head(TOP_VALUES)

@@ -23,6 +23,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from dropml.errors import BadInput
 
 DATE_PARTS = ("year", "month", "day", "dayofweek")
+_PART_ATTRIBUTES = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week"}
 TRUE_TEXT = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 FALSE_TEXT = frozenset({"false", "no", "n", "f", "0", "0.0"})
 
@@ -188,7 +189,7 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
         for name in X.columns:
             values = to_datetimes(X[name])
             for part in DATE_PARTS:
-                parts.append(getattr(values.dt, part).to_numpy(dtype=float, na_value=np.nan))
+                parts.append(getattr(values.dt, _PART_ATTRIBUTES[part]).to_numpy(dtype=float, na_value=np.nan))
         return np.column_stack(parts) if parts else np.empty((len(X), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:

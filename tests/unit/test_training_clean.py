@@ -1,0 +1,184 @@
+"""Step 2: cleaning decides each column's kind and records every action it takes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dropml.config import TrainingSettings
+from dropml.errors import BadInput
+from dropml.training.clean import clean_frame, decide_task
+
+
+def _conf(**overrides) -> TrainingSettings:
+    return TrainingSettings(**overrides)
+
+
+def _actions(result) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for action in result.quality["actions"]:
+        found.setdefault(action["action"], []).append(action)
+    return found
+
+
+def _frame(rows: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1000, 1000 + rows),
+            "age": rng.integers(18, 80, rows),
+            "income": [f"{v:.2f}" for v in rng.normal(50_000, 5_000, rows)],
+            "joined": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+            "plan": rng.choice(["basic", "pro", "team"], rows),
+            "country": ["NL"] * rows,
+            "active": rng.choice(["yes", "no"], rows),
+            "target": rng.choice(["churn", "stay"], rows),
+        }
+    )
+
+
+def test_kinds_are_inferred_and_useless_columns_dropped_with_reasons():
+    result = clean_frame(_frame(), _conf())
+    assert result.kinds == {
+        "age": "numeric",
+        "income": "numeric",
+        "joined": "datetime",
+        "plan": "categorical",
+        "active": "boolean",
+    }
+    assert result.task == "classification"
+    dropped = {a["column"]: a["reason"] for a in _actions(result)["dropped_column"]}
+    assert dropped == {"customer_id": "id_like", "country": "constant"}
+    assert result.frame["income"].dtype == float
+    assert str(result.frame["joined"].dtype).startswith("datetime64")
+    assert set(result.frame["active"]) == {0.0, 1.0}
+    assert list(result.frame.columns) == [*result.kinds, "target"]
+
+
+def test_duplicates_and_missing_targets_are_dropped_and_counted():
+    frame = _frame(30)
+    frame = pd.concat([frame, frame.iloc[:3]], ignore_index=True)
+    frame.loc[5, "target"] = None
+    frame.loc[6, "target"] = "  n/a "
+    result = clean_frame(frame, _conf())
+    actions = _actions(result)
+    assert actions["dropped_duplicate_rows"][0]["count"] == 3
+    assert actions["dropped_missing_target"][0]["message"] == "2 row(s) without a target value dropped"
+    assert result.quality["rows_in"] == 33
+    assert result.quality["rows_out"] == 28
+
+
+def test_a_little_junk_in_a_numeric_column_becomes_missing():
+    frame = _frame(40)
+    frame.loc[3, "income"] = "unknown"
+    result = clean_frame(frame, _conf())
+    action = _actions(result)["coerced_junk_to_missing"][0]
+    assert action["column"] == "income"
+    assert action["count"] == 1
+    assert action["examples"] == ["unknown"]
+    assert np.isnan(result.frame.loc[3, "income"])
+    assert result.quality["missing_values"] == {"income": 1}
+
+
+def test_a_numeric_column_full_of_junk_is_refused_with_examples():
+    frame = _frame(40)
+    frame.loc[:9, "income"] = ["abc", "oops", "abc", "#REF!", "x", "x", "x", "x", "x", "x"]
+    with pytest.raises(BadInput) as caught:
+        clean_frame(frame, _conf())
+    assert caught.value.field == "income"
+    assert str(caught.value).startswith(
+        "column 'income' looks numeric but 10 of 40 values (25%) are not numbers, e.g. 'abc', 'oops', '#REF!', 'x'"
+    )
+
+
+def test_missing_markers_are_missing_values_not_junk():
+    frame = _frame(40)
+    frame.loc[[1, 2, 3], "income"] = ["?", "NULL", " - "]
+    result = clean_frame(frame, _conf())
+    assert "coerced_junk_to_missing" not in _actions(result)
+    assert result.quality["missing_values"] == {"income": 3}
+
+
+def test_missing_target_column_lists_the_columns_found():
+    with pytest.raises(BadInput) as caught:
+        clean_frame(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), _conf(target="label"))
+    assert str(caught.value) == "target 'label' is not a column of the file; found: a, b"
+    assert caught.value.field == "target"
+
+
+def test_single_class_target_is_refused():
+    frame = _frame(30).assign(target="stay")
+    with pytest.raises(BadInput) as caught:
+        clean_frame(frame, _conf())
+    assert str(caught.value) == (
+        "target 'target' has a single class ('stay' (30 rows)); classification needs at least 2 classes"
+    )
+
+
+def test_high_cardinality_text_is_dropped_and_medium_cardinality_capped():
+    rows = 200
+    frame = pd.DataFrame(
+        {
+            "comment": [f"free text number {i % 150}" for i in range(rows)],
+            "city": [f"city{i % 60}" for i in range(rows)],
+            "x": np.linspace(0, 1, rows),
+            "target": ["a", "b"] * (rows // 2),
+        }
+    )
+    result = clean_frame(frame, _conf(max_categories=20))
+    actions = _actions(result)
+    assert [(a["column"], a["reason"]) for a in actions["dropped_column"]] == [("comment", "high_cardinality")]
+    assert actions["capped_categories"][0]["message"] == (
+        "column 'city': 60 distinct values; the 19 most frequent are encoded, the rest grouped as 'infrequent'"
+    )
+    assert result.kinds == {"city": "categorical", "x": "numeric"}
+
+
+def test_time_ordered_target_is_the_value_horizon_steps_ahead_per_group():
+    frame = pd.DataFrame(
+        {
+            "date": ["2024-01-01", "2024-01-02", "2024-01-03"] * 2,
+            "symbol": ["A"] * 3 + ["B"] * 3,
+            "open": [1.0, 2.0, 3.0, 10.0, 20.0, 30.0],
+            "volume": [5.0, 6.0, 7.0, 8.0, 9.0, 11.0],
+        }
+    )
+    conf = _conf(target="open", task="regression", time_column="date", group_column="symbol", horizon=1)
+    result = clean_frame(frame, conf)
+    assert result.target == "open_ahead_1"
+    assert result.kinds == {"date": "datetime", "symbol": "categorical", "open": "numeric", "volume": "numeric"}
+    ordered = result.frame.sort_values(["symbol", "date"])
+    assert ordered["open"].tolist() == [1.0, 2.0, 10.0, 20.0]
+    assert ordered["open_ahead_1"].tolist() == [2.0, 3.0, 20.0, 30.0]
+    assert result.frame["date"].is_monotonic_increasing
+    action = _actions(result)["derived_time_target"][0]
+    assert action["message"] == "target = 'open' 1 step(s) ahead per symbol; 2 row(s) without a future value dropped"
+
+
+def test_time_column_that_is_not_dates_is_refused():
+    frame = pd.DataFrame({"when": ["soon", "later", "never"] * 5, "open": range(15), "x": range(15)})
+    with pytest.raises(BadInput) as caught:
+        clean_frame(frame, _conf(target="open", time_column="when"))
+    assert str(caught.value) == "time column 'when' does not parse as dates, e.g. soon, later, never"
+
+
+@pytest.mark.parametrize(
+    ("labels", "task"),
+    [
+        (["a", "b", "a"] * 10, "classification"),
+        ([0, 1, 1] * 10, "classification"),
+        ([True, False, True] * 10, "classification"),
+        (list(np.linspace(0, 100, 30)), "regression"),
+        (list(range(30)), "regression"),
+    ],
+)
+def test_task_is_inferred_from_the_target(labels, task):
+    assert decide_task(pd.Series(labels), "auto") == task
+
+
+def test_regression_target_must_be_numeric():
+    frame = pd.DataFrame({"x": range(30), "target": ["low", "high", "mid"] * 10})
+    with pytest.raises(BadInput) as caught:
+        clean_frame(frame, _conf(task="regression"))
+    assert str(caught.value) == "target 'target' must be numeric for regression, e.g. low, high, mid"

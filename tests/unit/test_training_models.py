@@ -1,0 +1,68 @@
+"""Step 6: the estimator registry, params from config, and the time-boxed random search."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dropml.config import ModelSpec
+from dropml.errors import ConfigError
+from dropml.training.models import applicable_space, build_estimator, search_candidates
+from dropml.training.search import random_search
+
+
+def test_registry_builds_per_task_estimators_with_params_and_random_state():
+    forest = build_estimator("rf", ModelSpec(estimator="random_forest", params={"n_estimators": 7}), "regression", 5)
+    assert type(forest).__name__ == "RandomForestRegressor"
+    assert (forest.n_estimators, forest.random_state) == (7, 5)
+    linear = build_estimator("lin", ModelSpec(estimator="linear"), "classification", 5)
+    assert (type(linear).__name__, linear.max_iter) == ("LogisticRegression", 1000)
+    assert type(build_estimator("b", ModelSpec(estimator="dummy"), "regression", 5)).__name__ == "DummyRegressor"
+
+
+def test_search_params_apply_only_where_the_estimator_has_them():
+    spec = ModelSpec(estimator="linear", search_space={"C": [0.1, 1.0], "alpha": [0.1, 10.0]})
+    assert applicable_space(spec, "classification") == {"C": [0.1, 1.0]}
+    assert applicable_space(spec, "regression") == {"alpha": [0.1, 10.0]}
+    ridge = build_estimator("lin", spec, "regression", 0, extra={"C": 3.0, "alpha": 10.0})
+    assert ridge.alpha == 10.0
+
+
+def test_unknown_estimator_and_param_are_config_errors_naming_them():
+    with pytest.raises(ConfigError) as caught:
+        build_estimator("fancy", ModelSpec(estimator="xgboost"), "regression", 0)
+    assert str(caught.value).startswith(
+        "models.fancy.estimator: unknown estimator 'xgboost'; known: dummy, extra_trees"
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_estimator("rf", ModelSpec(estimator="random_forest", params={"n_trees": 5}), "regression", 0)
+    assert str(caught.value).startswith(
+        "models.rf.params: RandomForestRegressor has no parameter(s) n_trees (got {'n_trees': 5}); valid: "
+    )
+
+
+def test_search_candidates_are_distinct_reproducible_and_exhaust_small_spaces():
+    space = {"a": [1, 2], "b": ["x", "y", "z"]}
+    first = list(search_candidates(space, seed=1))
+    assert len(first) == 6
+    assert len({tuple(sorted(c.items())) for c in first}) == 6
+    assert first == list(search_candidates(space, seed=1))
+
+
+def test_search_with_no_budget_keeps_the_defaults_without_evaluating():
+    calls = []
+    outcome = random_search(lambda p: calls.append(p) or {}, {"a": [1, 2]}, {"rmse": 3.0}, "rmse", 0, seed=0)
+    assert (outcome.params, outcome.metrics, outcome.tried, calls) == ({}, {"rmse": 3.0}, 1, [])
+
+
+def test_search_keeps_the_best_candidate_direction_aware_and_stops_at_the_budget():
+    def evaluate(params):
+        time.sleep(0.02)
+        return {"rmse": float(params["depth"])}
+
+    outcome = random_search(evaluate, {"depth": [5, 1, 9, 4]}, {"rmse": 3.0}, "rmse", 10.0, seed=0)
+    assert (outcome.params, outcome.metrics, outcome.tried) == ({"depth": 1}, {"rmse": 1.0}, 5)
+    slow = random_search(evaluate, {"depth": list(range(100))}, {"rmse": 3.0}, "rmse", 0.1, seed=0)
+    assert 2 <= slow.tried <= 6
+    assert slow.seconds < 0.2
