@@ -1,0 +1,254 @@
+"""Score a CSV under ``test/`` with its project's live version and write ``predictions/`` (idempotent)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dropml import notify, registry, storage
+from dropml.config import settings as global_settings
+from dropml.errors import BadInput, NoLiveModel, TooLarge
+from dropml.logs import correlation, current_correlation_id
+from dropml.scoring.core import (
+    LoadedVersion,
+    Prediction,
+    choose_engine,
+    load_version,
+    predict_in_process,
+    results_frame,
+)
+from dropml.scoring.validate import MAX_PROBLEMS, validate_frame
+from dropml.storage import keys
+
+if TYPE_CHECKING:
+    from dropml.config import Settings
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_BYTES = 64 * 1024
+MIN_BLOCK_BYTES = 64 * 1024
+META_SOURCE_ETAG = "source-etag"
+META_MODEL_VERSION = "model-version"
+_versions: dict[tuple[str, int, str, str], LoadedVersion] = {}
+_versions_lock = threading.Lock()
+
+
+def loaded_version(project: str, version: int) -> LoadedVersion:
+    """A version's pipelines, loaded once per process (a version never changes once published).
+
+    The cache key includes the manifest's run id and time, so a stand-in that
+    was reset (tests) never serves pipelines of another "v1".
+    """
+    manifest = registry.read_manifest(project, version)
+    cache_key = (project, version, manifest.run_id, manifest.created_at)
+    with _versions_lock:
+        found = _versions.get(cache_key)
+    if found is not None:
+        return found
+    loaded = load_version(project, version)
+    with _versions_lock:
+        if len(_versions) >= 2:
+            _versions.pop(next(iter(_versions)))
+        _versions[cache_key] = loaded
+    return loaded
+
+
+def score_csv_lines(
+    loaded: LoadedVersion,
+    body: bytes,
+    header: list[str],
+    names: list[str],
+    request_id: str | None,
+    with_header: bool,
+) -> dict[str, Any]:
+    """Score CSV data lines (no header line) whose columns are ``header``.
+
+    Returns ``{"rows", "columns", "csv"}``, or ``{"rows", "problems"}`` with
+    1-based rows of this chunk when a value or column is wrong. The inputs are
+    written back as checked (model columns typed, other columns as text).
+    """
+    import pandas as pd
+
+    schema_names = set(loaded.schema.names)
+    if not body.strip():
+        return {"rows": 0, "columns": [], "csv": ""}
+    extra_text = {name: str for name in header if name not in schema_names}
+    raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text)
+    try:
+        checked = validate_frame(loaded.schema, raw, allow_extra=True)
+    except BadInput as err:
+        return {"rows": len(raw), "problems": err.problems}
+    inputs = pd.DataFrame({name: checked[name] if name in schema_names else raw[name] for name in header})
+    by_model = predict_in_process(loaded, checked, names)
+    prediction = Prediction(
+        project=loaded.project,
+        version=loaded.version,
+        champion=loaded.champion,
+        engine="in-process",
+        request_id=request_id,
+        rows=len(checked),
+        by_model=by_model,
+        seconds=0.0,
+    )
+    out = results_frame(inputs, prediction)
+    return {"rows": len(out), "columns": list(out.columns), "csv": out.to_csv(index=False, header=with_header)}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    header: list[str]
+    data_start: int
+    estimated_rows: int
+    avg_line_bytes: float
+
+
+def _layout(key: str, size: int) -> _Layout:
+    from dropml.dask_engine import read_range
+
+    sample = read_range(key, 0, min(size, SAMPLE_BYTES))
+    newline = sample.find(b"\n")
+    if newline < 0 and size > len(sample):
+        raise BadInput("file", key, f"{key}: the header line is longer than {SAMPLE_BYTES} bytes")
+    header_line = sample if newline < 0 else sample[: newline + 1]
+    try:
+        header = next(csv.reader([header_line.decode("utf-8-sig").rstrip("\r\n")]))
+    except (UnicodeDecodeError, StopIteration):
+        raise BadInput("file", key, f"{key}: the first line is not a UTF-8 CSV header") from None
+    if not any(h.strip() for h in header):
+        raise BadInput("file", key, f"{key} has no header line")
+    rest = sample[len(header_line) :]
+    lines = [line for line in rest.split(b"\n") if line.strip()]
+    avg = (len(rest) / max(len(lines), 1)) if lines else 1.0
+    whole = size <= len(sample)
+    estimated = len(lines) if whole else int((size - len(header_line)) / max(avg, 1.0))
+    return _Layout(header=header, data_start=len(header_line), estimated_rows=estimated, avg_line_bytes=avg)
+
+
+def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int]:
+    problems: list[dict[str, Any]] = []
+    offset = 0
+    columns: list[str] = []
+    parts = []
+    for result in results:
+        for found in result.get("problems", []):
+            shifted = {**found, "row": found["row"] + offset} if "row" in found else found
+            if len(problems) < MAX_PROBLEMS and shifted.get("field") != "*":
+                problems.append(shifted)
+        offset += result["rows"]
+        columns = columns or result.get("columns", [])
+        parts.append(result.get("csv", ""))
+    if problems:
+        first = problems[0]
+        where = f" row {first['row']}" if "row" in first else ""
+        message = f"{key}:{where} {first['field']}: {first['message']} ({len(problems)} problems listed)"
+        raise BadInput(first["field"], first.get("value"), message, problems=problems, http_status=422)
+    if offset == 0:
+        raise BadInput("file", key, f"{key} has a header but no rows")
+    return columns, "".join(parts), offset
+
+
+def _already_scored(out_key: str, etag: str, version: int) -> bool:
+    try:
+        meta = storage.head(out_key).metadata
+    except Exception:  # NotFound, or anything odd: score again
+        return False
+    return meta.get(META_SOURCE_ETAG) == etag and meta.get(META_MODEL_VERSION) == str(version)
+
+
+def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
+    from dropml import dask_engine
+
+    out_key = keys.predictions_key(parsed.project, parsed.name)
+    live = registry.live_version(parsed.project)
+    if live is None:
+        raise NoLiveModel(f"project {parsed.project!r} has no live model to score {parsed.key} with")
+    info = storage.head(parsed.key)
+    if info.size > conf.storage.max_scoring_bytes:
+        raise TooLarge(
+            "file",
+            parsed.key,
+            f"{parsed.key} is {info.size} bytes, over storage.max_scoring_bytes ({conf.storage.max_scoring_bytes})",
+        )
+    if _already_scored(out_key, info.etag, live.version):
+        logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
+        return out_key, live.version, {"skipped": True}
+    loaded = loaded_version(parsed.project, live.version)
+    layout = _layout(parsed.key, info.size)
+    engine = choose_engine(layout.estimated_rows, conf)
+    names = loaded.model_names
+    if engine == "dask":
+        block = max(int(layout.avg_line_bytes * conf.dask.partition_rows), MIN_BLOCK_BYTES)
+        results = dask_engine.score_s3_csv(
+            loaded, parsed.key, info.size, layout.header, layout.data_start, block, names, request_id, conf
+        )
+    else:
+        body = storage.get_bytes(parsed.key).body[layout.data_start :]
+        results = [score_csv_lines(loaded, body, layout.header, names, request_id, with_header=False)]
+    columns, body_text, rows = _merge(results, parsed.key)
+    header_text = io.StringIO()
+    csv.writer(header_text, lineterminator="\n").writerow(columns)
+    metadata = {
+        META_SOURCE_ETAG: info.etag,
+        META_MODEL_VERSION: str(live.version),
+        "project": parsed.project,
+        "request-id": request_id,
+        "engine": engine,
+        "rows": str(rows),
+    }
+    storage.put_bytes(out_key, (header_text.getvalue() + body_text).encode(), "text/csv", metadata=metadata)
+    return out_key, live.version, {"rows": rows, "engine": engine}
+
+
+def score_file(data_key: str, request_id: str | None = None) -> str:
+    """Score ``test/[<p>/]<name>.csv`` with every model of project p's live version; returns the predictions key.
+
+    Writes ``predictions/[<p>/]<name>.csv``: the file's columns, ``pred_<model>``
+    per model, ``prediction`` (the champion's), ``champion``, ``model_version``
+    and ``request_id``. Idempotent: when that object already records the same
+    source ETag and model version, nothing is rewritten. Files of more than
+    ``dask.batch_threshold`` rows (estimated from the first 64 KiB) are scored
+    on Dask, each worker reading its own byte range from S3. Success and
+    failure are announced on SNS (event ``scoring``).
+
+    Raises:
+        BadInput: not a ``test/`` key, or bad rows/columns (422, every problem listed with its row).
+        TooLarge: the file is over ``storage.max_scoring_bytes``.
+        NotFound: no such file.
+        NoLiveModel: the project has no live version.
+        ChecksumMismatch: the live version's artifacts were tampered with.
+    """
+    parsed = keys.parse_data_key(data_key, kind="test")
+    request_id = request_id or current_correlation_id() or uuid.uuid4().hex
+    conf = global_settings()
+    with correlation(request_id):
+        try:
+            out_key, version, details = _score(parsed, request_id, conf)
+        except Exception as err:
+            logger.exception("scoring failed", extra={"key": data_key})
+            notify.announce(
+                "scoring",
+                "failed",
+                f"scoring {data_key} failed",
+                project=parsed.project,
+                key=data_key,
+                error=str(err)[:1000],
+                error_type=type(err).__name__,
+            )
+            raise
+        if not details.get("skipped"):
+            notify.announce(
+                "scoring",
+                "succeeded",
+                f"scored {data_key} with {parsed.project} v{version}",
+                project=parsed.project,
+                version=version,
+                key=data_key,
+                predictions_key=out_key,
+                **details,
+            )
+    return out_key

@@ -1,0 +1,328 @@
+"""Check request rows against a version's input schema and build the one frame the pipelines get.
+
+Two entry points share one set of per-value rules (so a JSON record, a form
+post and a CSV row are judged the same way):
+
+- :func:`frame_from_records` for JSON records and form posts (a handful of
+  rows: plain Python per value, then one ``DataFrame``; no pandas per column);
+- :func:`validate_frame` for CSV uploads and big batches (columns that pandas
+  already parsed as numbers are checked vectorised; other columns per value).
+
+Every problem names its field, and its row when it is about one value; rows
+are 1-based positions in the batch (a CSV's header is not a row). Problems are
+collected, not raised one by one, so the caller can show all of them at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dropml.errors import BadInput
+
+if TYPE_CHECKING:
+    from dropml.manifest import ColumnSchema, InputSchema
+
+MAX_PROBLEMS = 100
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+_MISSING = object()
+
+
+class _Problems:
+    """Collects problems up to :data:`MAX_PROBLEMS`, counting the rest."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.dropped = 0
+
+    def add(self, field: str, message: str, row: int | None = None, value: Any = _MISSING) -> None:
+        if len(self.items) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
+        problem: dict[str, Any] = {"field": field, "message": message}
+        if row is not None:
+            problem["row"] = row
+        if value is not _MISSING:
+            problem["value"] = _shown(value)
+        self.items.append(problem)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        items = list(self.items)
+        if self.dropped:
+            items.append({"field": "*", "message": f"… and {self.dropped} more problems"})
+        first = items[0]
+        where = f" (row {first['row']})" if "row" in first else ""
+        total = len(self.items) + self.dropped
+        summary = f"{first['field']}{where}: {first['message']}"
+        if total > 1:
+            summary += f" (and {total - 1} more problem{'s' if total > 2 else ''})"
+        raise BadInput(first["field"], first.get("value"), summary, problems=items, http_status=422)
+
+
+def _shown(value: Any) -> Any:
+    """A JSON-safe, short rendering of a bad value for error messages."""
+    if value is None or isinstance(value, bool | int | str):
+        return value if not isinstance(value, str) or len(value) <= 80 else value[:77] + "…"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return _shown(str(value))
+
+
+def _is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+# ── per-value rules: value → (converted, None) or (None, why it is wrong) ─────
+
+
+def _to_number(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool | np.bool_):
+        return None, "expected a number, got a boolean"
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None, f"expected a number, got {_shown(value)!r}"
+    else:
+        return None, f"expected a number, got {type(value).__name__}"
+    if not math.isfinite(number):
+        return None, "expected a finite number"
+    return number, None
+
+
+def _category_text(value: Any) -> str | None:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, str | int | float | np.integer | np.floating):
+        return str(value)
+    return None
+
+
+def _to_boolean(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool | np.bool_):
+        return bool(value), None
+    if isinstance(value, int | np.integer) and value in (0, 1):
+        return bool(value), None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True, None
+        if text in _FALSE:
+            return False, None
+    return None, f"expected true or false, got {_shown(value)!r}"
+
+
+def _to_datetime(value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, str | pd.Timestamp | np.datetime64):
+        return None, f"expected a date or time, got {type(value).__name__}"
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return None, f"expected a date or time (ISO 8601), got {_shown(value)!r}"
+    if stamp is pd.NaT:
+        return None, f"expected a date or time (ISO 8601), got {_shown(value)!r}"
+    return stamp, None
+
+
+def _is_numeric_dtype_name(dtype: str) -> bool:
+    return dtype.lower().startswith(("int", "uint", "float"))
+
+
+def _category_rule(column: ColumnSchema) -> Callable[[Any], tuple[Any, str | None]]:
+    allowed = frozenset(column.categories) if column.categories is not None else None
+    numeric = _is_numeric_dtype_name(column.dtype)
+
+    def rule(value: Any) -> tuple[Any, str | None]:
+        text = _category_text(value)
+        if text is None:
+            return None, f"expected a category, got {type(value).__name__}"
+        if allowed is not None and text not in allowed:
+            shown = ", ".join(sorted(allowed)[:20]) + (", …" if len(allowed) > 20 else "")
+            return None, f"unseen category {text!r}; expected one of: {shown}"
+        return (float(text) if numeric else text), None
+
+    return rule
+
+
+def rule_for(column: ColumnSchema) -> Callable[[Any], tuple[Any, str | None]]:
+    """The per-value rule of one column: converts a non-blank value or says why it is wrong."""
+    if column.kind == "numeric":
+        return _to_number
+    if column.kind == "boolean":
+        return _to_boolean
+    if column.kind == "datetime":
+        return _to_datetime
+    return _category_rule(column)
+
+
+# ── columns ──────────────────────────────────────────────────────────────────
+
+
+def _typed(column: ColumnSchema, values: list[Any]) -> Any:
+    """The converted values of one column as the dtype the pipelines were trained on."""
+    if column.kind == "numeric" or (column.kind == "categorical" and _is_numeric_dtype_name(column.dtype)):
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if column.kind == "categorical":
+        return pd.array([np.nan if v is None else v for v in values], dtype="str")
+    if column.kind == "boolean":
+        if any(v is None for v in values):
+            return np.array([np.nan if v is None else v for v in values], dtype=object)
+        return np.array(values, dtype=bool)
+    if column.dtype.startswith("datetime"):
+        return pd.to_datetime(pd.Series([pd.NaT if v is None else v for v in values], dtype=object))
+    return pd.array([np.nan if v is None else str(v) for v in values], dtype="str")
+
+
+def _convert_values(column: ColumnSchema, values: Sequence[Any], problems: _Problems, first_row: int) -> Any:
+    rule = rule_for(column)
+    converted: list[Any] = []
+    for position, value in enumerate(values):
+        if value is _MISSING:  # already reported as a missing field
+            converted.append(None)
+            continue
+        if _is_blank(value):
+            if not column.nullable:
+                problems.add(column.name, "a value is required", row=first_row + position)
+            converted.append(None)
+            continue
+        result, why = rule(value)
+        if why is not None:
+            problems.add(column.name, why, row=first_row + position, value=value)
+        converted.append(result)
+    return _typed(column, converted)
+
+
+def _convert_series(column: ColumnSchema, series: pd.Series, problems: _Problems, first_row: int) -> Any:
+    """One column of a parsed frame; numbers pandas already parsed are checked without a Python loop."""
+    is_number_column = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+    if column.kind == "numeric" and is_number_column:
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        for position in np.flatnonzero(np.isinf(values))[: MAX_PROBLEMS + 1]:
+            problems.add(column.name, "expected a finite number", row=first_row + int(position), value=values[position])
+        if not column.nullable:
+            for position in np.flatnonzero(np.isnan(values))[: MAX_PROBLEMS + 1]:
+                problems.add(column.name, "a value is required", row=first_row + int(position))
+        return values
+    return _convert_values(column, series.tolist(), problems, first_row)
+
+
+def _check_columns(schema: InputSchema, present: Sequence[str], allow_extra: bool, problems: _Problems) -> None:
+    known = set(schema.names)
+    given = set(present)
+    for name in schema.names:
+        if name not in given:
+            problems.add(name, "missing column")
+    if not allow_extra:
+        for name in present:
+            if name not in known:
+                problems.add(str(name), "unknown column: the model does not use it")
+
+
+def validate_frame(schema: InputSchema, frame: pd.DataFrame, allow_extra: bool = False) -> pd.DataFrame:
+    """Check a parsed frame against ``schema``; returns a new frame of exactly the schema's columns, typed.
+
+    ``allow_extra`` lets other columns (an id, the target) be present; they are
+    not passed to the models.
+
+    Raises:
+        BadInput: (422) every missing or unknown column and every bad value, by row and column;
+            (400) an empty frame.
+    """
+    if frame.shape[0] == 0:
+        raise BadInput("body", None, "no rows to score", http_status=400)
+    problems = _Problems()
+    _check_columns(schema, [str(c) for c in frame.columns], allow_extra, problems)
+    data = {}
+    for column in schema.columns:
+        if column.name in frame.columns:
+            data[column.name] = _convert_series(column, frame[column.name], problems, first_row=1)
+    problems.raise_if_any()
+    return pd.DataFrame(data, columns=schema.names)
+
+
+def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFrame:
+    """Check JSON records (or a form) against ``schema`` and build the one frame the pipelines get.
+
+    Raises:
+        BadInput: (422) per record: not an object, missing or unknown fields, bad values;
+            (400) no records.
+    """
+    if not records:
+        raise BadInput("body", None, "no records to score", http_status=400)
+    problems = _Problems()
+    known = schema.names
+    known_set = set(known)
+    columns: dict[str, list[Any]] = {name: [] for name in known}
+    for position, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            problems.add("body", f"a record must be a JSON object, got {type(record).__name__}", row=position)
+            continue
+        for name in known:
+            if name in record:
+                columns[name].append(record[name])
+            else:
+                problems.add(name, "missing field", row=position)
+                columns[name].append(_MISSING)
+        for name in record:
+            if name not in known_set:
+                problems.add(str(name), "unknown field: the model does not use it", row=position)
+    data = {column.name: _convert_values(column, columns[column.name], problems, 1) for column in schema.columns}
+    problems.raise_if_any()
+    return pd.DataFrame(data, columns=known)
+
+
+def records_from_split(document: Any) -> pd.DataFrame:
+    """MLflow's ``dataframe_split`` ({"columns": [...], "data": [[...]]}) as a raw frame, unchecked.
+
+    Raises:
+        BadInput: (400) not that shape, or rows of the wrong length.
+    """
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise BadInput("dataframe_split", None, "dataframe_split needs 'columns' and 'data' (a list of rows)")
+    columns = document.get("columns")
+    data = document["data"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise BadInput("dataframe_split.columns", columns, "dataframe_split.columns must be a list of column names")
+    for position, row in enumerate(data, start=1):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise BadInput(
+                "dataframe_split.data",
+                None,
+                f"row {position} must be a list of {len(columns)} values (one per column)",
+                problems=[{"field": "dataframe_split.data", "row": position, "message": "wrong number of values"}],
+            )
+    return pd.DataFrame(data, columns=columns, dtype=object)
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where every text cell that a spreadsheet would run as a formula gets a leading ``'``.
+
+    Cells starting with = + - @ (or a tab/CR) in text columns are prefixed; real
+    numbers are left alone so a negative number stays a number.
+    """
+    out = frame.copy()
+    for name in out.columns:
+        series = out[name]
+        if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            continue
+        out[name] = series.map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
+    renamed = {c: "'" + c for c in out.columns if isinstance(c, str) and c.startswith(FORMULA_PREFIXES)}
+    return out.rename(columns=renamed) if renamed else out

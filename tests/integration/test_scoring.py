@@ -1,0 +1,173 @@
+"""Loading versions, predicting in process and on Dask, and scoring test/ files, against moto over HTTP."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dropml import storage
+from dropml.config import reset_settings_cache, settings
+from dropml.errors import BadInput, ChecksumMismatch, NoLiveModel
+from dropml.scoring import files, frame_from_records, load_version, predict, sample, score_file, validate_frame
+
+FEATURES = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+
+
+@pytest.fixture
+def announced(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    calls: list[tuple] = []
+    monkeypatch.setattr(files.notify, "announce", lambda *a, **k: calls.append((a, k)))
+    return calls
+
+
+def _use_threshold(monkeypatch: pytest.MonkeyPatch, rows: int, partition_rows: int = 50_000) -> None:
+    monkeypatch.setenv("DROPML__DASK__BATCH_THRESHOLD", str(rows))
+    monkeypatch.setenv("DROPML__DASK__PARTITION_ROWS", str(partition_rows))
+    reset_settings_cache()
+
+
+def test_load_version_checks_every_artifact_and_loads_real_pipelines(aws):
+    manifest = sample.publish_sample_version()
+    loaded = load_version("default", manifest.version)
+    assert loaded.model_names == ["linear", "random_forest", "baseline"]
+    assert loaded.champion == "linear"
+    assert {type(p).__name__ for p in loaded.pipelines.values()} == {"Pipeline"}
+    assert [s[0] for s in loaded.pipelines["linear"].steps] == ["preprocess", "select", "model"]
+
+
+def test_tampered_artifact_loads_nothing(aws):
+    manifest = sample.publish_sample_version(tamper="random_forest")
+    with pytest.raises(ChecksumMismatch, match=r"random_forest\.pkl"):
+        load_version("default", manifest.version)
+
+
+def test_predict_matches_a_bare_pipeline_predict(aws):
+    sample.publish_sample_version()
+    loaded = load_version("default", 1)
+    frame = validate_frame(loaded.schema, FEATURES.head(8))
+    result = predict(loaded, frame, request_id="r-1", engine="in-process")
+    assert result.engine == "in-process"
+    assert result.version == 1
+    assert list(result.by_model) == ["linear", "random_forest", "baseline"]
+    expected = loaded.pipelines["linear"].predict(FEATURES.head(8))
+    assert result.champion_predictions.tolist() == expected.tolist()
+    assert result.to_json()["predictions"] == expected.tolist()
+    champion_only = predict(loaded, frame, models="champion", engine="in-process")
+    assert list(champion_only.by_model) == ["linear"]
+
+
+def test_dask_gives_exactly_the_in_process_result(aws, monkeypatch):
+    _use_threshold(monkeypatch, rows=10, partition_rows=100)
+    sample.publish_sample_version()
+    loaded = load_version("default", 1)
+    frame = validate_frame(loaded.schema, FEATURES)
+    on_dask = predict(loaded, frame)
+    in_process = predict(loaded, frame, engine="in-process")
+    assert on_dask.engine == "dask"
+    for name in loaded.model_names:
+        assert np.array_equal(on_dask.by_model[name], in_process.by_model[name])
+    small = predict(loaded, frame.head(10))
+    assert small.engine == "in-process"
+
+
+def _put_test_file(name: str, frame: pd.DataFrame) -> str:
+    key = f"test/{name}"
+    storage.put_bytes(key, frame.to_csv(index=False).encode(), "text/csv")
+    return key
+
+
+def test_score_file_writes_inputs_every_model_champion_version_and_request_id(aws, announced, monkeypatch):
+    _use_threshold(monkeypatch, rows=1000)
+    sample.publish_sample_version()
+    data = FEATURES.head(20).copy()
+    data.insert(0, "patient_id", [f"p{i}" for i in range(20)])
+    key = _put_test_file("batch.csv", data)
+    out_key = score_file(key, request_id="req-7")
+    assert out_key == "predictions/batch.csv"
+    written = storage.get_bytes(out_key)
+    out = pd.read_csv(io.BytesIO(written.body))
+    assert list(out.columns) == [
+        "patient_id", *FEATURES.columns, "pred_linear", "pred_random_forest", "pred_baseline",
+        "prediction", "champion", "model_version", "request_id",
+    ]  # fmt: skip
+    assert out["patient_id"].tolist() == data["patient_id"].tolist()
+    assert out["prediction"].tolist() == out["pred_linear"].tolist()
+    assert set(out["model_version"]) == {1}
+    assert set(out["request_id"]) == {"req-7"}
+    assert written.metadata["model-version"] == "1"
+    assert written.metadata["engine"] == "in-process"
+    assert announced[0][0][:2] == ("scoring", "succeeded")
+    assert announced[0][1]["rows"] == 20
+
+
+def test_score_file_is_idempotent_and_rescores_for_a_new_version(aws, announced):
+    sample.publish_sample_version()
+    key = _put_test_file("again.csv", FEATURES.head(5))
+    score_file(key, request_id="first")
+    first = storage.get_bytes("predictions/again.csv")
+    score_file(key, request_id="second")  # duplicate event: nothing rewritten
+    assert storage.get_bytes("predictions/again.csv").body == first.body
+    assert len(announced) == 1
+    sample.publish_sample_version()
+    score_file(key, request_id="third")
+    again = pd.read_csv(io.BytesIO(storage.get_bytes("predictions/again.csv").body))
+    assert set(again["model_version"]) == {2}
+    assert set(again["request_id"]) == {"third"}
+
+
+def test_score_file_on_dask_reads_blocks_from_s3_and_matches_in_process_bytes(aws, announced, monkeypatch):
+    sample.publish_sample_version()
+    big = pd.concat([FEATURES] * 8, ignore_index=True)
+    big.insert(0, "row_id", range(len(big)))
+    key = _put_test_file("big.csv", big)
+    _use_threshold(monkeypatch, rows=10, partition_rows=100)  # 64 KiB blocks: ~15 of them
+    score_file(key, request_id="same")
+    on_dask = storage.get_bytes("predictions/big.csv")
+    assert on_dask.metadata["engine"] == "dask"
+    storage.delete("predictions/big.csv")
+    _use_threshold(monkeypatch, rows=10_000_000)
+    score_file(key, request_id="same")
+    in_process = storage.get_bytes("predictions/big.csv")
+    assert in_process.metadata["engine"] == "in-process"
+    assert on_dask.body == in_process.body
+    out = pd.read_csv(io.BytesIO(on_dask.body))
+    assert out["row_id"].tolist() == list(range(len(big)))
+
+
+def test_score_file_reports_bad_rows_by_number_and_writes_nothing(aws, announced):
+    sample.publish_sample_version()
+    data = FEATURES.head(6).astype(object)
+    data.loc[4, "mean_radius"] = "n/a?"
+    key = _put_test_file("bad.csv", data.drop(columns=["mean_area"]))
+    with pytest.raises(BadInput) as err:
+        score_file(key)
+    problems = [(p["field"], p.get("row")) for p in err.value.problems]
+    assert ("mean_area", None) in problems
+    assert ("mean_radius", 5) in problems
+    assert not storage.exists("predictions/bad.csv")
+    assert announced[-1][0][:2] == ("scoring", "failed")
+
+
+def test_score_file_without_a_live_model_fails_loudly(aws, announced):
+    key = _put_test_file("early.csv", FEATURES.head(2))
+    with pytest.raises(NoLiveModel):
+        score_file(key)
+    assert announced[-1][0][:2] == ("scoring", "failed")
+
+
+def test_score_file_refuses_keys_outside_test(aws):
+    with pytest.raises(BadInput, match="must start with test/"):
+        score_file("train/x.csv")
+
+
+def test_records_and_frames_give_the_same_predictions(aws):
+    sample.publish_sample_version()
+    loaded = load_version("default", 1)
+    records = FEATURES.head(3).to_dict("records")
+    by_records = predict(loaded, frame_from_records(loaded.schema, records), engine="in-process")
+    by_frame = predict(loaded, validate_frame(loaded.schema, FEATURES.head(3)), engine="in-process")
+    assert by_records.to_json()["models"] == by_frame.to_json()["models"]
+    assert settings().dask.batch_threshold == 10

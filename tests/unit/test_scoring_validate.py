@@ -1,0 +1,138 @@
+"""Rows against a version's input schema: every problem named by field and row, the same for records and frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dropml.errors import BadInput
+from dropml.manifest import ColumnSchema, InputSchema
+from dropml.scoring.validate import (
+    MAX_PROBLEMS,
+    frame_from_records,
+    neutralise_formulas,
+    records_from_split,
+    validate_frame,
+)
+
+SCHEMA = InputSchema(
+    columns=[
+        ColumnSchema(name="age", dtype="float64", kind="numeric", minimum=18, maximum=90),
+        ColumnSchema(name="sex", dtype="str", kind="categorical", categories=["F", "M"]),
+        ColumnSchema(name="smoker", dtype="bool", kind="boolean"),
+        ColumnSchema(name="code", dtype="int64", kind="categorical", categories=["1", "2"]),
+        ColumnSchema(name="visits", dtype="int64", kind="numeric", nullable=False),
+    ]
+)
+GOOD = {"age": 40, "sex": "F", "smoker": False, "code": 2, "visits": 3}
+
+
+def _problems(err: pytest.ExceptionInfo[BadInput]) -> list[tuple]:
+    return [(p["field"], p.get("row"), p["message"]) for p in err.value.problems]
+
+
+def test_good_record_becomes_one_typed_frame_in_schema_order():
+    frame = frame_from_records(SCHEMA, [{**GOOD, "age": "40.5"}])
+    assert list(frame.columns) == ["age", "sex", "smoker", "code", "visits"]
+    assert frame["age"].tolist() == [40.5]
+    assert frame["age"].dtype == np.float64
+    assert frame["sex"].tolist() == ["F"]
+    assert frame["smoker"].tolist() == [False]
+    assert frame["code"].tolist() == [2.0]
+
+
+def test_every_problem_of_a_record_is_listed_with_field_and_row():
+    records = [GOOD, {"age": "old", "sex": "X", "smoker": "maybe", "code": 3, "extra": 1}]
+    with pytest.raises(BadInput) as err:
+        frame_from_records(SCHEMA, records)
+    assert err.value.http_status == 422
+    assert sorted(_problems(err), key=str) == sorted(
+        [
+            ("visits", 2, "missing field"),
+            ("extra", 2, "unknown field: the model does not use it"),
+            ("age", 2, "expected a number, got 'old'"),
+            ("sex", 2, "unseen category 'X'; expected one of: F, M"),
+            ("smoker", 2, "expected true or false, got 'maybe'"),
+            ("code", 2, "unseen category '3'; expected one of: 1, 2"),
+        ],
+        key=str,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "expected a number, got a boolean"),
+        ("inf", "expected a finite number"),
+        ([1], "expected a number, got list"),
+        ({"a": 1}, "expected a number, got dict"),
+    ],
+)
+def test_wrong_types_are_refused_not_coerced(value, message):
+    with pytest.raises(BadInput) as err:
+        frame_from_records(SCHEMA, [{**GOOD, "age": value}])
+    assert _problems(err) == [("age", 1, message)]
+
+
+def test_blank_values_are_missing_and_required_columns_say_so():
+    frame = frame_from_records(SCHEMA, [{**GOOD, "age": None, "sex": ""}])
+    assert np.isnan(frame["age"][0])
+    assert frame["sex"].isna().tolist() == [True]
+    with pytest.raises(BadInput) as err:
+        frame_from_records(SCHEMA, [{**GOOD, "visits": " "}])
+    assert _problems(err) == [("visits", 1, "a value is required")]
+
+
+def test_empty_batch_and_non_object_records_are_refused():
+    with pytest.raises(BadInput) as err:
+        frame_from_records(SCHEMA, [])
+    assert err.value.http_status == 400
+    with pytest.raises(BadInput) as err:
+        frame_from_records(SCHEMA, [GOOD, 5])
+    assert _problems(err) == [("body", 2, "a record must be a JSON object, got int")]
+
+
+def test_frame_path_reports_columns_and_rows_like_the_record_path():
+    frame = pd.DataFrame({"age": ["30", "x", None], "sex": ["F", "M", "Q"], "smoker": ["yes", "no", "1"]})
+    frame["code"] = [1, 2, 2]
+    frame["other"] = 0
+    with pytest.raises(BadInput) as err:
+        validate_frame(SCHEMA, frame)
+    assert _problems(err) == [
+        ("visits", None, "missing column"),
+        ("other", None, "unknown column: the model does not use it"),
+        ("age", 2, "expected a number, got 'x'"),
+        ("sex", 3, "unseen category 'Q'; expected one of: F, M"),
+    ]
+
+
+def test_frame_path_allows_extra_columns_when_asked_and_types_numbers_fast():
+    frame = pd.DataFrame({"id": ["a", "b"], **{k: [v, v] for k, v in GOOD.items()}})
+    checked = validate_frame(SCHEMA, frame, allow_extra=True)
+    assert list(checked.columns) == SCHEMA.names
+    assert checked["visits"].dtype == np.float64
+    assert checked["smoker"].tolist() == [False, False]
+
+
+def test_problems_are_capped_with_a_count_of_the_rest():
+    frame = pd.DataFrame({**{k: [v] * 300 for k, v in GOOD.items()}, "age": ["bad"] * 300})
+    with pytest.raises(BadInput) as err:
+        validate_frame(SCHEMA, frame)
+    assert len(err.value.problems) == MAX_PROBLEMS + 1
+    assert err.value.problems[-1] == {"field": "*", "message": "… and 200 more problems"}
+
+
+def test_dataframe_split_rows_must_match_columns():
+    assert records_from_split({"columns": ["a", "b"], "data": [[1, 2]]}).to_dict("records") == [{"a": 1, "b": 2}]
+    with pytest.raises(BadInput) as err:
+        records_from_split({"columns": ["a", "b"], "data": [[1, 2], [3]]})
+    assert err.value.problems[0]["row"] == 2
+
+
+def test_formula_cells_are_neutralised_but_numbers_stay_numbers():
+    frame = pd.DataFrame({"name": ["=HYPERLINK(1)", "+x", "@a", "-b", "ok"], "value": [-1.5, 2, 3, 4, 5]})
+    out = neutralise_formulas(frame)
+    assert out["name"].tolist() == ["'=HYPERLINK(1)", "'+x", "'@a", "'-b", "ok"]
+    assert out["value"].tolist() == [-1.5, 2, 3, 4, 5]
+    assert frame["name"][0] == "=HYPERLINK(1)"
