@@ -1,0 +1,309 @@
+"""The JSON/CSV API under /api/v1 through Flask's test client, against moto over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pandas as pd
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from dropml import audit
+from dropml.config import load_settings
+from dropml.scoring import sample
+from web import create_app
+from web.openapi import openapi_document
+
+FEATURES = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+RECORD = FEATURES.iloc[0].to_dict()
+MODELS = ["linear", "random_forest", "baseline"]
+
+
+def make_app(**serving):
+    conf = load_settings()
+    conf = conf.model_copy(update={"serving": conf.serving.model_copy(update=serving)})
+    app = create_app(conf)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _flush_audit(aws):
+    yield
+    audit.flush()  # while the stand-in still answers
+
+
+@pytest.fixture
+def client(aws):
+    return make_app().test_client()
+
+
+@pytest.fixture
+def published(aws):
+    return sample.publish_sample_version()
+
+
+def test_before_any_model_the_api_says_so_with_503(client):
+    response = client.post("/api/v1/predict", json=RECORD)
+    assert response.status_code == 503
+    assert response.json["error"] == "no_live_model"
+    assert "has no published model yet" in response.json["message"]
+    assert response.headers["X-Request-ID"] == response.json["request_id"]
+    health = client.get("/api/v1/health")
+    assert health.status_code == 503
+    assert health.json["status"] == "no_model"
+
+
+def test_one_record_gets_every_model_the_champion_and_the_version(published, client):
+    response = client.post("/api/v1/predict", json=RECORD, headers={"X-Request-ID": "abc-123"})
+    assert response.status_code == 200
+    body = response.json
+    assert body["request_id"] == "abc-123"
+    assert response.headers["X-Request-ID"] == "abc-123"
+    assert body["model_version"] == 1
+    assert body["champion"] == "linear"
+    assert body["engine"] == "in-process"
+    assert body["rows"] == 1
+    assert list(body["models"]) == MODELS
+    assert body["predictions"] == body["models"]["linear"] == ["malignant"]
+
+
+def test_odd_request_ids_are_replaced(published, client):
+    response = client.post("/api/v1/predict", json=RECORD, headers={"X-Request-ID": "bad id\u00e9 <script>"})
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_champion_only_and_batches(published, client):
+    response = client.post("/api/v1/predict?models=champion", json=[RECORD, FEATURES.iloc[1].to_dict()])
+    assert response.status_code == 200
+    assert list(response.json["models"]) == ["linear"]
+    assert response.json["rows"] == 2
+    assert len(response.json["predictions"]) == 2
+
+
+MLFLOW_SHAPES = {
+    "dataframe_split": {
+        "dataframe_split": {"columns": list(FEATURES.columns), "data": FEATURES.head(3).values.tolist()}
+    },
+    "dataframe_records": {"dataframe_records": FEATURES.head(3).to_dict("records")},
+    "instances": {"instances": FEATURES.head(3).to_dict("records")},
+    "instances_lists": {"instances": FEATURES.head(3).values.tolist()},
+    "inputs_columns": {"inputs": FEATURES.head(3).to_dict("list")},
+    "list": FEATURES.head(3).to_dict("records"),
+}
+
+
+def test_mlflow_input_shapes_give_the_same_answer(published, client):
+    expected = client.post("/api/v1/predict", json=FEATURES.head(3).to_dict("records")).json
+    for shape, body in MLFLOW_SHAPES.items():
+        response = client.post("/api/v1/predict", json=body)
+        assert response.status_code == 200, (shape, response.json)
+        assert response.json["models"] == expected["models"], shape
+        assert response.json["rows"] == 3, shape
+
+
+def test_csv_body_is_answered_with_csv(published, client):
+    body = FEATURES.head(4).to_csv(index=False)
+    response = client.post("/api/v1/predict", data=body, content_type="text/csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    out = pd.read_csv(io.BytesIO(response.data))
+    assert list(out.columns)[-7:] == [
+        "pred_linear", "pred_random_forest", "pred_baseline", "prediction", "champion", "model_version", "request_id",
+    ]  # fmt: skip
+    assert len(out) == 4
+    assert set(out["model_version"]) == {1}
+    assert response.headers["X-Scoring-Engine"] == "in-process"
+
+
+def test_json_body_with_accept_csv_gets_csv(published, client):
+    response = client.post("/api/v1/predict", json=[RECORD], headers={"Accept": "text/csv"})
+    assert response.mimetype == "text/csv"
+    assert response.data.decode().splitlines()[0].endswith("prediction,champion,model_version,request_id")
+
+
+def test_schema_problems_are_422_with_one_entry_per_field(published, client):
+    bad = {**RECORD, "mean_radius": "big", "surprise": 1}
+    del bad["mean_area"]
+    response = client.post("/api/v1/predict", json=bad)
+    assert response.status_code == 422
+    problems = {(p["field"], p["message"]) for p in response.json["problems"]}
+    assert problems == {
+        ("mean_area", "missing field"),
+        ("surprise", "unknown field: the model does not use it"),
+        ("mean_radius", "expected a number, got 'big'"),
+    }
+    assert response.json["error"] == "bad_input"
+
+
+def test_csv_problems_name_rows(published, client):
+    frame = FEATURES.head(3).astype(object)
+    frame.loc[2, "mean_texture"] = "oops"
+    response = client.post("/api/v1/predict", data=frame.to_csv(index=False), content_type="text/csv")
+    assert response.status_code == 422
+    assert response.json["problems"] == [
+        {"field": "mean_texture", "message": "expected a number, got 'oops'", "row": 3, "value": "oops"}
+    ]
+
+
+BAD_BODIES = [
+    ("", "application/json", 400, "bad_input"),
+    ("   ", "application/json", 400, "bad_input"),
+    ("{not json", "application/json", 400, "bad_input"),
+    ("null", "application/json", 400, "bad_input"),
+    ('"text"', "application/json", 400, "bad_input"),
+    ("[]", "application/json", 400, "bad_input"),
+    ("[null]", "application/json", 422, "bad_input"),
+    ("[[]]", "application/json", 422, "bad_input"),
+    ('{"dataframe_split": 5}', "application/json", 400, "bad_input"),
+    ('{"instances": "x"}', "application/json", 400, "bad_input"),
+    ('{"inputs": {"a": 1}}', "application/json", 400, "bad_input"),
+    ('{"mean_radius": 1e999}', "application/json", 422, "bad_input"),
+    ('{"mean_radius": NaN}', "application/json", 422, "bad_input"),
+    ("[" * 5000 + "]" * 5000, "application/json", 400, "bad_input"),
+    ("a,b\n1,2", "text/plain", 415, "unsupported_media_type"),
+    ("a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ("", "text/csv", 400, "bad_input"),
+    ("x\n", "text/csv", 400, "bad_input"),
+    ('a,"b\n1', "text/csv", 400, "bad_input"),
+]
+
+
+def test_bad_bodies_are_4xx_json_never_500(published, client):
+    for data, content_type, status, error in BAD_BODIES:
+        response = client.post("/api/v1/predict", data=data, content_type=content_type)
+        assert response.status_code == status, (data[:40], response.data[:300])
+        assert response.json["error"] == error, data[:40]
+        assert response.json["message"]
+
+
+def test_body_over_the_limit_is_413_from_content_length(aws):
+    sample.publish_sample_version()
+    client = make_app(max_body_bytes=2048).test_client()
+    response = client.post("/api/v1/predict", json=FEATURES.head(20).to_dict("records"))
+    assert response.status_code == 413
+    assert response.json["error"] == "too_large"
+    assert "max_body_bytes" in response.json["message"]
+
+
+def test_rows_over_max_batch_rows_is_413(aws):
+    sample.publish_sample_version()
+    client = make_app(max_batch_rows=2).test_client()
+    response = client.post("/api/v1/predict", json=FEATURES.head(3).to_dict("records"))
+    assert response.status_code == 413
+    assert "max_batch_rows" in response.json["message"]
+
+
+def test_bad_query_parameters_are_400(published, client):
+    assert client.post("/api/v1/predict?models=best", json=RECORD).json["field"] == "models"
+    response = client.post("/api/v1/predict?project=../etc", json=RECORD)
+    assert response.status_code == 400
+    assert response.json["field"] == "project"
+
+
+def test_other_projects_are_separate(published, client):
+    sample.publish_sample_version("diabetes", sample.EXAMPLES / "diabetes.csv")
+    record = pd.read_csv(sample.EXAMPLES / "diabetes.csv").drop(columns=["target"]).iloc[0].to_dict()
+    response = client.post("/api/v1/predict?project=diabetes", json=record)
+    assert response.status_code == 200
+    assert response.json["project"] == "diabetes"
+    assert isinstance(response.json["predictions"][0], float)
+    unseen = client.post("/api/v1/predict?project=diabetes", json={**record, "sex": "X"})
+    assert unseen.status_code == 422
+    assert unseen.json["problems"][0]["message"] == "unseen category 'X'; expected one of: F, M"
+    nothing = client.post("/api/v1/predict?project=glass", json=record)
+    assert nothing.status_code == 503
+
+
+def test_models_version_and_health(published, client):
+    models = client.get("/api/v1/models")
+    assert models.status_code == 200
+    assert models.json["model_version"] == 1
+    assert [m["name"] for m in models.json["models"]] == MODELS
+    assert [m["champion"] for m in models.json["models"]] == [True, False, False]
+    assert models.json["versions"] == [1]
+    manifest = client.get("/api/v1/models/1")
+    assert manifest.json["version"] == 1
+    assert manifest.json["champion"] == "linear"
+    missing = client.get("/api/v1/models/9")
+    assert missing.status_code == 404
+    assert missing.json["error"] == "not_found"
+    health = client.get("/api/v1/health")
+    assert (health.status_code, health.json["status"], health.json["model_version"]) == (200, "ok", 1)
+
+
+def test_unknown_api_routes_and_methods_answer_json(published, client):
+    response = client.get("/api/v1/nope")
+    assert (response.status_code, response.json["error"]) == (404, "not_found")
+    response = client.get("/api/v1/predict")
+    assert (response.status_code, response.json["error"]) == (405, "method_not_allowed")
+    assert "POST" in response.headers["Allow"]
+
+
+# ── the OpenAPI document matches the routes and the answers ──────────────────
+
+
+def _documented_operations() -> set[tuple[str, str]]:
+    document = openapi_document()
+    return {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+
+
+def _routed_operations(app) -> set[tuple[str, str]]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            found |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    return found
+
+
+def test_every_route_is_documented_and_every_documented_operation_exists(aws):
+    assert _routed_operations(make_app()) == _documented_operations()
+
+
+def _validator(schema: dict):
+    document = openapi_document()
+    resource = Resource.from_contents({**document, "$schema": "https://json-schema.org/draft/2020-12/schema"})
+    registry = Registry().with_resource("urn:openapi", resource)
+    wrapped = json.loads(json.dumps(schema).replace('"#/components', '"urn:openapi#/components'))
+    return Draft202012Validator(wrapped, registry=registry)
+
+
+CALLS = [
+    ("POST", "/api/v1/predict", {"json": RECORD}, 200),
+    ("POST", "/api/v1/predict", {"data": FEATURES.head(2).to_csv(index=False), "content_type": "text/csv"}, 200),
+    ("POST", "/api/v1/predict", {"json": {"mean_radius": "x"}}, 422),
+    ("POST", "/api/v1/predict", {"data": "", "content_type": "application/json"}, 400),
+    ("POST", "/api/v1/predict", {"data": "x", "content_type": "text/plain"}, 415),
+    ("POST", "/api/v1/predict?project=glass", {"json": RECORD}, 503),
+    ("GET", "/api/v1/models", {}, 200),
+    ("GET", "/api/v1/models?project=glass", {}, 503),
+    ("GET", "/api/v1/models?project=Bad!", {}, 400),
+    ("GET", "/api/v1/models/1", {}, 200),
+    ("GET", "/api/v1/models/7", {}, 404),
+    ("GET", "/api/v1/health", {}, 200),
+    ("GET", "/api/v1/health?project=glass", {}, 503),
+    ("GET", "/api/v1/openapi.json", {}, 200),
+]
+
+
+def test_every_documented_operation_answers_as_documented(published, client):
+    document = openapi_document()
+    exercised = set()
+    for method, url, kwargs, status in CALLS:
+        response = client.open(url, method=method, **kwargs)
+        path = re.sub(r"/\d+$", "/{version}", url.split("?")[0])
+        exercised.add((path, method))
+        operation = document["paths"][path][method.lower()]
+        assert response.status_code == status, (url, response.data[:200])
+        documented = operation["responses"][str(status)]
+        assert response.mimetype in documented["content"], (url, response.mimetype)
+        assert response.headers["X-Request-ID"]
+        if response.mimetype == "application/json":
+            schema = documented["content"]["application/json"]["schema"]
+            errors = list(_validator(schema).iter_errors(response.json))
+            assert errors == [], (url, [e.message for e in errors])
+    assert exercised == _documented_operations()

@@ -1,0 +1,284 @@
+"""JSON (and CSV) REST API under /api/v1: predict, models, health, and its OpenAPI document.
+
+Request bodies accepted by POST /predict (``Content-Type: application/json``):
+one record as an object; a batch as a list of objects; MLflow's scoring-server
+shapes ``{"dataframe_split": {"columns", "data"}}``, ``{"dataframe_records": [...]}``,
+``{"instances": [...]}`` and ``{"inputs": ...}``. A ``text/csv`` body is
+answered with CSV. ``predictions`` in the answer is the champion's list (as
+MLflow answers), ``models`` holds every asked model's list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from dropml import audit, registry
+from dropml.errors import BadInput, NotFound, TooLarge
+from dropml.scoring import frame_from_records, predict, records_from_split, results_frame, validate_frame
+from dropml.scoring.validate import neutralise_formulas
+from web.openapi import openapi_document
+from web.state import models_choice, project_name, request_id, state
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dropml.manifest import InputSchema
+    from dropml.scoring import LoadedVersion, Prediction
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CONTENT_TYPE_CSV = "text/csv"
+CONTENT_TYPE_JSON = "application/json"
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+# ── parsing ──────────────────────────────────────────────────────────────────
+
+
+def check_body_size() -> None:
+    """Refuse a body over ``serving.max_body_bytes`` from its Content-Length, before reading it.
+
+    Raises:
+        TooLarge: (413) the declared length is over the limit.
+    """
+    limit = state().settings.serving.max_body_bytes
+    length = request.content_length
+    if length is not None and length > limit:
+        raise TooLarge("body", length, f"the request body is {length} bytes, over serving.max_body_bytes ({limit})")
+
+
+def _check_rows(count: int) -> None:
+    limit = state().settings.serving.max_batch_rows
+    if count > limit:
+        raise TooLarge("body", count, f"{count} rows is over serving.max_batch_rows ({limit})")
+
+
+def _rows_frame(schema: InputSchema, rows: list[Any], field: str) -> pd.DataFrame:
+    """``instances``/``inputs`` given as lists of values, in the schema's column order."""
+    import pandas as pd
+
+    width = len(schema.names)
+    for position, row in enumerate(rows, start=1):
+        if not isinstance(row, list) or len(row) != width:
+            raise BadInput(
+                field,
+                None,
+                f"{field}: row {position} must be an object or a list of {width} values",
+                problems=[{"field": field, "row": position, "message": f"expected {width} values in schema order"}],
+                http_status=422,
+            )
+    return validate_frame(schema, pd.DataFrame(rows, columns=schema.names, dtype=object))
+
+
+def _batch(schema: InputSchema, items: Any, field: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if isinstance(items, dict):  # columnar: {"column": [values...]}
+        lengths = {len(v) if isinstance(v, list) else -1 for v in items.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            raise BadInput(field, None, f"{field}: a column-oriented object needs a list of equal length per column")
+        _check_rows(lengths.pop())
+        return validate_frame(schema, pd.DataFrame(items, dtype=object))
+    if not isinstance(items, list):
+        raise BadInput(field, None, f"{field} must be a list of records")
+    _check_rows(len(items))
+    if items and all(isinstance(item, list) for item in items):
+        return _rows_frame(schema, items, field)
+    return frame_from_records(schema, items)
+
+
+def frame_from_json(schema: InputSchema, document: Any) -> pd.DataFrame:
+    """The checked frame for any accepted JSON shape.
+
+    Raises:
+        BadInput: (400) an unknown shape or empty batch; (422) schema problems; (413) too many rows.
+    """
+    if isinstance(document, dict):
+        names = set(schema.names)
+        shape = next((k for k in MLFLOW_KEYS if k in document and k not in names), None)
+        if shape == "dataframe_split":
+            split = document["dataframe_split"]
+            _check_rows(len(split.get("data", [])) if isinstance(split, dict) else 0)
+            return validate_frame(schema, records_from_split(split))
+        if shape is not None:
+            return _batch(schema, document[shape], shape)
+        return frame_from_records(schema, [document])
+    if isinstance(document, list):
+        return _batch(schema, document, "body")
+    raise BadInput("body", None, "the JSON body must be an object (one record), a list, or an MLflow input shape")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise BadInput("body", None, f"the body is not valid JSON{where}") from None
+    except RecursionError:
+        raise BadInput("body", None, "the JSON body is nested too deeply") from None
+
+
+def _read_body() -> bytes:
+    check_body_size()
+    body = request.get_data(cache=True)
+    if not body.strip():
+        raise BadInput("body", None, "the request body is empty; send one record, a list, or a CSV")
+    return body
+
+
+def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
+    """The request's rows checked against ``loaded``'s schema, and whether the body was CSV.
+
+    Raises:
+        BadInput: empty body, bad JSON/CSV, schema problems.
+        TooLarge: body or row count over the limits.
+    """
+    from werkzeug.exceptions import UnsupportedMediaType
+
+    mimetype = request.mimetype
+    if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
+        from dropml.storage import read_csv_bytes
+
+        raw = read_csv_bytes(_read_body(), "the CSV body")
+        _check_rows(len(raw))
+        return validate_frame(loaded.schema, raw), True
+    if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):
+        return frame_from_json(loaded.schema, _parse_json(_read_body())), False
+    raise UnsupportedMediaType(
+        f"send Content-Type: application/json or text/csv (got {mimetype or 'no content type'!r})"
+    )
+
+
+# ── answers ──────────────────────────────────────────────────────────────────
+
+
+def csv_answer(frame: pd.DataFrame, prediction: Prediction, filename: str = "predictions.csv") -> Response:
+    """The inputs plus every prediction as CSV (text cells that look like formulas neutralised)."""
+    body = neutralise_formulas(results_frame(frame, prediction)).to_csv(index=False)
+    return Response(
+        body,
+        mimetype=CONTENT_TYPE_CSV,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _wants_csv(body_was_csv: bool) -> bool:
+    best = request.accept_mimetypes.best_match([CONTENT_TYPE_CSV, CONTENT_TYPE_JSON])
+    if body_was_csv:
+        return request.accept_mimetypes[CONTENT_TYPE_JSON] <= request.accept_mimetypes[CONTENT_TYPE_CSV]
+    return (
+        best == CONTENT_TYPE_CSV
+        and request.accept_mimetypes[CONTENT_TYPE_CSV] > request.accept_mimetypes[CONTENT_TYPE_JSON]
+    )
+
+
+def record_audit(prediction: Prediction, body_sha: str, channel: str, started: float) -> None:
+    """Queue the request's audit record (written to S3 in the background)."""
+    audit.record_prediction(
+        audit.prediction_record(
+            request_id=prediction.request_id or "",
+            project=prediction.project,
+            model_version=prediction.version,
+            champion=prediction.champion,
+            models=list(prediction.by_model),
+            engine=prediction.engine,
+            rows=prediction.rows,
+            inputs_sha256=body_sha,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            channel=channel,  # type: ignore[arg-type]
+            outputs={k: v.tolist() for k, v in prediction.by_model.items()}
+            if prediction.rows <= state().settings.audit.store_inputs_max_rows
+            else None,
+        )
+    )
+
+
+@api.post("/predict")
+def predict_route() -> Response:
+    """Score one record or a batch with the live version (every model, or ``?models=champion``)."""
+    started = time.perf_counter()
+    project = project_name()
+    models = models_choice()
+    check_body_size()
+    loaded = state().cache(project).get()  # one reference: the whole answer comes from this version
+    frame, body_was_csv = checked_frame(loaded)
+    prediction = predict(loaded, frame, models=models, request_id=request_id(), conf=state().settings)
+    body_sha = audit.hash_inputs(request.get_data(cache=True))
+    record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started)
+    headers = {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
+    if _wants_csv(body_was_csv):
+        response = csv_answer(frame, prediction)
+        response.headers.update(headers)
+        return response
+    response = jsonify(prediction.to_json())
+    response.headers.update(headers)
+    return response
+
+
+def _model_rows(manifest: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": entry.name,
+            "estimator": entry.estimator,
+            "rank": entry.rank,
+            "metrics": entry.metrics,
+            "baseline": entry.baseline,
+            "champion": entry.name == manifest.champion,
+        }
+        for entry in sorted(manifest.models, key=lambda e: e.rank)
+    ]
+
+
+@api.get("/models")
+def models_route() -> Response:
+    """The live version's leaderboard and every published version of the project."""
+    project = project_name()
+    loaded = state().cache(project).get()
+    manifest = loaded.manifest
+    return jsonify(
+        {
+            "project": project,
+            "model_version": loaded.version,
+            "champion": manifest.champion,
+            "task": manifest.task,
+            "target": manifest.target,
+            "rank_metric": manifest.rank_metric,
+            "created_at": manifest.created_at,
+            "models": _model_rows(manifest),
+            "input_schema": manifest.input_schema.model_dump(mode="json"),
+            "versions": registry.list_versions(project),
+        }
+    )
+
+
+@api.get("/models/<int:version>")
+def model_version_route(version: int) -> Response:
+    """The manifest of one published version."""
+    project = project_name()
+    try:
+        manifest = state().manifest(project, version)
+    except NotFound:
+        raise NotFound(f"project {project!r} has no version {version}") from None
+    return jsonify(manifest.model_dump(mode="json"))
+
+
+@api.get("/health")
+def health_route() -> tuple[Response, int]:
+    """Whether the app can answer for the project, with which version, and why not when degraded."""
+    project = project_name()
+    cache = state().cache(project)
+    with contextlib.suppress(Exception):  # the status below says why
+        cache.get()
+    status = cache.status()
+    return jsonify(status), (503 if status["status"] == "no_model" else 200)
+
+
+@api.get("/openapi.json")
+def openapi_route() -> Response:
+    """The OpenAPI 3 document of this API."""
+    return jsonify(openapi_document(request.host_url.rstrip("/")))

@@ -1,0 +1,306 @@
+"""The OpenAPI 3.1 document of /api/v1 (a test checks it against the routes and their answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_VERSION = "1.0.0"
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_PROJECT = {
+    "name": "project",
+    "in": "query",
+    "required": False,
+    "description": "The project (model line); default: serving.default_project.",
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+}
+_REQUEST_ID = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "description": "Echoed back (letters, digits, ._:- up to 128); generated when absent or odd.",
+    "schema": {"type": "string"},
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Record": {
+        "type": "object",
+        "description": "One row: exactly the live version's input columns (see GET /models input_schema).",
+        "additionalProperties": True,
+    },
+    "DataframeSplit": {
+        "type": "object",
+        "required": ["dataframe_split"],
+        "properties": {
+            "dataframe_split": {
+                "type": "object",
+                "required": ["columns", "data"],
+                "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "array", "items": {"type": "array"}},
+                    "index": {"type": "array"},
+                },
+            }
+        },
+    },
+    "DataframeRecords": {
+        "type": "object",
+        "required": ["dataframe_records"],
+        "properties": {"dataframe_records": {"type": "array", "items": _ref("Record")}},
+    },
+    "Instances": {
+        "type": "object",
+        "required": ["instances"],
+        "properties": {
+            "instances": {
+                "description": "Records, lists of values in input_schema order, or an object of columns.",
+                "oneOf": [{"type": "array"}, {"type": "object"}],
+            }
+        },
+    },
+    "Inputs": {
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {"inputs": {"oneOf": [{"type": "array"}, {"type": "object"}]}},
+    },
+    "PredictionResponse": {
+        "type": "object",
+        "required": ["request_id", "project", "model_version", "champion", "engine", "rows", "predictions", "models"],
+        "properties": {
+            "request_id": {"type": "string"},
+            "project": {"type": "string"},
+            "model_version": {"type": "integer", "minimum": 1},
+            "champion": {"type": "string", "description": "The best-ranked model."},
+            "engine": {"type": "string", "enum": ["in-process", "dask"]},
+            "rows": {"type": "integer", "minimum": 1},
+            "predictions": {"type": "array", "description": "The champion's predictions, one per row."},
+            "models": {
+                "type": "object",
+                "description": "Each asked model's predictions (every model, or only the champion).",
+                "additionalProperties": {"type": "array"},
+            },
+        },
+    },
+    "Problem": {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "field": {"type": "string", "description": "The column (or body part) at fault."},
+            "message": {"type": "string"},
+            "row": {"type": "integer", "description": "1-based row of the batch (a CSV header is not a row)."},
+            "value": {"description": "The offending value, shortened."},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error", "message", "request_id"],
+        "properties": {
+            "error": {"type": "string", "examples": ["bad_input", "too_large", "no_live_model", "not_found"]},
+            "message": {"type": "string"},
+            "field": {"type": ["string", "null"]},
+            "problems": {"type": "array", "items": _ref("Problem")},
+            "request_id": {"type": "string"},
+        },
+    },
+    "ModelRow": {
+        "type": "object",
+        "required": ["name", "rank", "metrics", "champion"],
+        "properties": {
+            "name": {"type": "string"},
+            "estimator": {"type": "string"},
+            "rank": {"type": "integer"},
+            "metrics": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+            "baseline": {"type": "boolean"},
+            "champion": {"type": "boolean"},
+        },
+    },
+    "Models": {
+        "type": "object",
+        "required": ["project", "model_version", "champion", "models", "input_schema", "versions"],
+        "properties": {
+            "project": {"type": "string"},
+            "model_version": {"type": "integer"},
+            "champion": {"type": "string"},
+            "task": {"type": "string", "enum": ["classification", "regression"]},
+            "target": {"type": "string"},
+            "rank_metric": {"type": "string"},
+            "created_at": {"type": "string"},
+            "models": {"type": "array", "items": _ref("ModelRow")},
+            "input_schema": {"type": "object", "required": ["columns"]},
+            "versions": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
+    "Manifest": {
+        "type": "object",
+        "description": "A version's manifest: the contract between training and serving (dropml/manifest.py).",
+        "required": ["project", "version", "champion", "models", "input_schema", "artifacts"],
+    },
+    "Health": {
+        "type": "object",
+        "required": ["project", "status", "model_version"],
+        "properties": {
+            "project": {"type": "string"},
+            "status": {"type": "string", "enum": ["ok", "updating", "degraded", "no_model"]},
+            "model_version": {"type": ["integer", "null"]},
+            "live_version": {"type": ["integer", "null"]},
+            "champion": {"type": ["string", "null"]},
+            "loaded_at": {"type": ["number", "null"]},
+            "load_seconds": {"type": ["number", "null"]},
+            "checked_seconds_ago": {"type": ["number", "null"]},
+            "reason": {"type": ["string", "null"]},
+        },
+    },
+}
+
+
+def openapi_document(server_url: str = "") -> dict[str, Any]:
+    """The OpenAPI 3.1 document; ``server_url`` is where this app answers."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "dropml API",
+            "version": API_VERSION,
+            "description": "Predict with a project's live model version; inspect versions and health. "
+            "Every answer carries X-Request-ID. Input problems are 400/413/415/422 with one entry per "
+            "field (and row), never a 500.",
+        },
+        "servers": [{"url": server_url or "/"}],
+        "paths": {
+            "/api/v1/predict": {
+                "post": {
+                    "operationId": "predict",
+                    "summary": "Score one record or a batch with every model of the live version",
+                    "parameters": [
+                        _PROJECT,
+                        {
+                            "name": "models",
+                            "in": "query",
+                            "required": False,
+                            "description": "all (default) or champion (fastest).",
+                            "schema": {"type": "string", "enum": ["all", "champion"]},
+                        },
+                        _REQUEST_ID,
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        _ref("Record"),
+                                        {"type": "array", "items": _ref("Record")},
+                                        _ref("DataframeSplit"),
+                                        _ref("DataframeRecords"),
+                                        _ref("Instances"),
+                                        _ref("Inputs"),
+                                    ]
+                                }
+                            },
+                            "text/csv": {"schema": {"type": "string", "description": "A header line, then rows."}},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Predictions (CSV when the body was CSV or Accept prefers text/csv). "
+                            "Batches over dask.batch_threshold rows are scored on Dask (engine says which).",
+                            "headers": {
+                                "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
+                                "X-Model-Version": {"schema": {"type": "integer"}},
+                                "X-Scoring-Engine": {"schema": {"type": "string"}},
+                            },
+                            "content": {
+                                "application/json": {"schema": _ref("PredictionResponse")},
+                                "text/csv": {
+                                    "schema": {
+                                        "type": "string",
+                                        "description": "Inputs, pred_<model> per model, prediction, champion, "
+                                        "model_version, request_id.",
+                                    }
+                                },
+                            },
+                        },
+                        "400": _error("Empty body, not JSON/CSV, unknown body shape, bad query parameter."),
+                        "413": _error("Body over serving.max_body_bytes, or rows over serving.max_batch_rows."),
+                        "415": _error("Content-Type is neither application/json nor text/csv."),
+                        "422": _error("Rows do not match the input schema: each problem names field and row."),
+                        "503": _error("No model version is live for the project yet."),
+                    },
+                }
+            },
+            "/api/v1/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "summary": "The live version's leaderboard, input schema and every published version",
+                    "parameters": [_PROJECT, _REQUEST_ID],
+                    "responses": {
+                        "200": _json(_ref("Models"), "The live version."),
+                        "400": _error("Invalid project name."),
+                        "503": _error("No model version is live for the project yet."),
+                    },
+                }
+            },
+            "/api/v1/models/{version}": {
+                "get": {
+                    "operationId": "getVersion",
+                    "summary": "The manifest of one published version",
+                    "parameters": [
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "integer"}},
+                        _PROJECT,
+                        _REQUEST_ID,
+                    ],
+                    "responses": {
+                        "200": _json(_ref("Manifest"), "The manifest."),
+                        "400": _error("Invalid project name."),
+                        "404": _error("No such version."),
+                    },
+                }
+            },
+            "/api/v1/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Serving status: ok, updating, degraded (old version still serving, with reason) "
+                    "or no_model",
+                    "parameters": [_PROJECT, _REQUEST_ID],
+                    "responses": {
+                        "200": _json(_ref("Health"), "A version is serving."),
+                        "400": _error("Invalid project name."),
+                        "503": _json(_ref("Health"), "Nothing can serve yet."),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+                }
+            },
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The request's id (echoed or generated); also in logs and the audit trail.",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    }
