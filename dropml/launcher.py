@@ -1,6 +1,8 @@
 """Start a training or scoring job: an ECS Fargate task in the cloud, a local process locally.
 
 Both run the same entry point, ``python -m training_job.main <job> --key ...``
+(the image's ENTRYPOINT is ``python -m training_job.main``, so the task's
+command override is just the arguments)
 (the training image scores too, so the scikit-learn that trains is the one
 that scores). Which one is configuration (``launcher.kind``), never code.
 """
@@ -115,7 +117,7 @@ def _run_ecs_task(job: str, arguments: list[str], environment: dict[str, str]) -
                 "containerOverrides": [
                     {
                         "name": conf.container_name,
-                        "command": ["python", "-m", JOB_MODULE, *arguments],
+                        "command": arguments,  # after the image's ENTRYPOINT python -m training_job.main
                         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
                     }
                 ]

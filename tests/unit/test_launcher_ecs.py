@@ -32,16 +32,7 @@ def test_ecs_launch_runs_a_fargate_task_with_the_job_command(ecs_launcher):
     assert task["taskDefinitionArn"].split("/")[-1].startswith("dropml-training:")
     [override] = task["overrides"]["containerOverrides"]
     assert override["name"] == "train"
-    assert override["command"][:7] == [
-        "python",
-        "-m",
-        "training_job.main",
-        "train",
-        "--key",
-        "train/crypto/x.csv",
-        "--run-id",
-    ]
-    assert override["command"][7] == "train-0123"
+    assert override["command"][:5] == ["train", "--key", "train/crypto/x.csv", "--run-id", "train-0123"]
     assert {"name": "DROPML_CORRELATION_ID", "value": "train-0123"} in override["environment"]
 
 

@@ -1,0 +1,165 @@
+"""The whole chain on the moto server: S3 put → SQS → (poller) the same handlers → local training/scoring
+processes → manifest → publish → SSM, exactly as `make demo` runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from dropml import launcher, poller, registry, storage, world
+from dropml.config import reset_settings_cache
+from dropml.demo import sample_csv
+from dropml.storage import keys
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 240
+
+
+def _jobs_report() -> str:
+    lines = []
+    for job in launcher.local_jobs():
+        log = job.log_path.read_text(errors="replace")[-2000:] if job.log_path.exists() else ""
+        lines.append(f"{job.job} {job.key} exit={job.process.poll()}\n{log}")
+    return "\n".join(lines)
+
+
+def wait_until(what: str, done: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = done()
+        if result:
+            return result
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}; local jobs:\n{_jobs_report()}")
+
+
+def _all_jobs_finished() -> bool:
+    return all(job.process.poll() is not None for job in launcher.local_jobs())
+
+
+@pytest.fixture
+def chain(aws, monkeypatch, tmp_path):
+    """The local world from template.yaml, an SNS inbox, and the poller delivering to the real handlers."""
+    monkeypatch.setenv("DROPML__TRAINING__CV_FOLDS", "2")  # inherited by the training processes: faster
+    monkeypatch.setenv("DROPML_JOB_LOG_DIR", str(tmp_path / "jobs"))
+    reset_settings_cache()
+    launcher.stop_local_jobs()
+    monkeypatch.setattr(launcher, "_local_jobs", [])
+    built = world.build()
+    sqs = storage.client("sqs")
+    inbox = sqs.create_queue(QueueName="sns-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    storage.client("sns").subscribe(TopicArn=built.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+
+    def announcements() -> list[dict]:
+        found = []
+        while batch := sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                found.append(json.loads(json.loads(message["Body"])["Message"]))
+                sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    running = poller.Poller(poller.routes_for(built), wait_seconds=1)
+    yield SimpleNamespace(world=built, poller=running, announcements=announcements)
+    running.stop()
+    launcher.stop_local_jobs()
+
+
+def _live(version: int) -> Callable[[], bool]:
+    return lambda: (live := registry.live_version("default")) is not None and live.version >= version
+
+
+def test_upload_trains_publishes_and_scores_then_a_second_upload_makes_v2_live(chain):
+    chain.poller.start()
+    storage.put_bytes("train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes(), "text/csv")
+    wait_until("v1 live in SSM", _live(1))
+    assert registry.live_version("default").version == 1
+    manifest = registry.read_manifest("default", 1)
+
+    storage.put_bytes("test/sample.csv", sample_csv(EXAMPLES / "breast_cancer.csv", rows=50), "text/csv")
+    predictions_key = keys.predictions_key("default", "sample.csv")
+    wait_until(predictions_key, lambda: storage.exists(predictions_key))
+    rows = list(csv.DictReader(io.StringIO(storage.get_bytes(predictions_key).body.decode())))
+    assert len(rows) == 50
+    columns = list(rows[0])
+    training = list(csv.DictReader(io.StringIO((EXAMPLES / "breast_cancer.csv").read_text())))
+    inputs = [c for c in training[0] if c != "target"]
+    assert columns[: len(inputs)] == inputs
+    assert {f"pred_{m.name}" for m in manifest.models} <= set(columns)
+    assert {"prediction", "model_version", "request_id"} <= set(columns)
+    assert {r["model_version"] for r in rows} == {"1"}
+    assert {r["prediction"] for r in rows} <= {r["target"] for r in training}
+
+    storage.put_bytes("train/breast_cancer_again.csv", (EXAMPLES / "breast_cancer.csv").read_bytes(), "text/csv")
+    wait_until("v2 live in SSM", _live(2))
+    assert registry.list_versions("default") == [1, 2]
+    wait_until("jobs to finish", _all_jobs_finished)
+    notes = chain.announcements()
+    assert [n["version"] for n in notes if n["event"] == "publish" and n["outcome"] == "succeeded"] == [1, 2]
+    assert [n for n in notes if n["outcome"] == "failed"] == []
+    assert [job.process.returncode for job in launcher.local_jobs()] == [0, 0, 0]
+
+
+def _capture_event(queue: str, key: str, body: bytes) -> str:
+    """Put ``key`` and take its S3 notification off ``queue`` (the poller is not running yet)."""
+    sqs = storage.client("sqs")
+    storage.put_bytes(key, body, "text/csv")
+    while True:
+        [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=2)["Messages"]
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        if "Records" in json.loads(message["Body"]):
+            return message["Body"]
+
+
+def test_the_same_s3_event_delivered_twice_makes_one_version_and_one_predictions_file(chain):
+    sqs = storage.client("sqs")
+    training = chain.world.queues["TrainingQueue"].url
+    body = _capture_event(training, "train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes())
+    sqs.send_message(QueueUrl=training, MessageBody=body)
+    sqs.send_message(QueueUrl=training, MessageBody=body)
+    chain.poller.start()
+    wait_until("v1 live", _live(1))
+
+    scoring = chain.world.queues["ScoringQueue"].url
+    chain.poller.stop()
+    body = _capture_event(scoring, "test/sample.csv", sample_csv(EXAMPLES / "breast_cancer.csv", rows=20))
+    sqs.send_message(QueueUrl=scoring, MessageBody=body)
+    sqs.send_message(QueueUrl=scoring, MessageBody=body)
+    chain.poller = poller.Poller(chain.poller.routes, wait_seconds=1).start()
+    try:
+        wait_until("predictions", lambda: storage.exists(keys.predictions_key("default", "sample.csv")))
+        wait_until("jobs to finish", _all_jobs_finished)
+        time.sleep(3)  # long enough for a second delivery to have started a second job
+    finally:
+        chain.poller.stop()
+    assert registry.list_versions("default") == [1]
+    assert list(storage.list_keys("predictions/")) == ["predictions/sample.csv"]
+    assert sorted(job.job for job in launcher.local_jobs()) == ["score", "train"]
+    for queue in chain.world.queues.values():
+        attributes = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0", queue.logical_id
+
+
+def test_make_demo_once_runs_the_chain_and_exits_zero(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dropml.demo", "--once", "--timeout", "300"],
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "is live" in result.stdout
+    assert "predictions/breast_cancer_sample.csv: 50 rows" in result.stdout
+    assert "demo finished: ok" in result.stdout
