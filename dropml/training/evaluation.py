@@ -102,10 +102,13 @@ class PipelineScorer:
 
     def __call__(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:  # noqa: N803
         """Metric name → value (NaN when undefined, as cross_validate expects numbers)."""
-        y_pred = estimator.predict(X)
         proba = classes = None
         if self.task == "classification" and hasattr(estimator, "predict_proba"):
+            # one pass: the label is the most probable class, as predict() computes it for our estimators
             proba, classes = estimator.predict_proba(X), estimator.classes_
+            y_pred = classes[np.argmax(proba, axis=1)]
+        else:
+            y_pred = estimator.predict(X)
         found = compute_metrics(self.task, y, y_pred, proba, classes)
         return {k: (np.nan if v is None else v) for k, v in found.items()}
 
@@ -198,12 +201,15 @@ class ModelResult:
 
     name: str
     estimator: str
-    pipeline: Pipeline
+    pipeline: Pipeline | None
     metrics: dict[str, float | None]
     params: dict[str, Any]
     baseline: bool = False
     rank: int = 0
     search: dict[str, Any] = field(default_factory=dict)
+    selected_features: list[str] = field(default_factory=list)
+    classes: list[Any] | None = None
+    pickle_path: str | None = None  # where the fitted pipeline was spooled (then ``pipeline`` is None)
 
 
 def cross_validated(

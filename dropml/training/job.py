@@ -12,10 +12,12 @@ import io
 import logging
 import platform
 import re
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dropml
@@ -98,8 +100,14 @@ def check_model_names(conf: TrainingSettings) -> None:
             )
 
 
-def fit_models(cleaned: CleanResult, conf: TrainingSettings, split: Split, rank_metric: str) -> list[ModelResult]:
+def fit_models(
+    cleaned: CleanResult, conf: TrainingSettings, split: Split, rank_metric: str, spool_dir: str | None = None
+) -> list[ModelResult]:
     """Cross-validate (and optionally tune) every configured model, then fit each on the train part.
+
+    With ``spool_dir``, each fitted pipeline is pickled there right away and
+    dropped from memory (a forest on 100k rows is hundreds of MB), so peak
+    memory holds one fitted model, not all of them.
 
     Raises:
         ConfigError: an unknown estimator or parameter.
@@ -108,7 +116,7 @@ def fit_models(cleaned: CleanResult, conf: TrainingSettings, split: Split, rank_
 
     from dropml.training import evaluation, models, search
     from dropml.training.features import build_preprocess
-    from dropml.training.selection import build_selector
+    from dropml.training.selection import build_selector, selected_features
 
     features, labels = cleaned.features, cleaned.labels
     budget = conf.search_time_budget_seconds
@@ -148,23 +156,27 @@ def fit_models(cleaned: CleanResult, conf: TrainingSettings, split: Split, rank_
         pipeline = pipeline_for(name, outcome.params)
         held = evaluation.fit_and_hold_out(pipeline, features, labels, split, cleaned.task)
         search_info = {"tried": outcome.tried, "seconds": outcome.seconds, "best": outcome.params} if budget else {}
-        results.append(
-            evaluation.ModelResult(
-                name=name,
-                estimator=spec.estimator,
-                pipeline=pipeline,
-                metrics={**outcome.metrics, **held},
-                params=models.describe_params(pipeline.named_steps["model"]),
-                baseline=spec.estimator == "dummy",
-                search=search_info,
-            )
+        result = evaluation.ModelResult(
+            name=name,
+            estimator=spec.estimator,
+            pipeline=pipeline,
+            metrics={**outcome.metrics, **held},
+            params=models.describe_params(pipeline.named_steps["model"]),
+            baseline=spec.estimator == "dummy",
+            search=search_info,
+            selected_features=selected_features(pipeline),
+            classes=[_plain(c) for c in pipeline.classes_] if cleaned.task == "classification" else None,
         )
+        if spool_dir:
+            result.pickle_path = _spool(pipeline, spool_dir, name)
+            result.pipeline = None
+        results.append(result)
         logger.info("model evaluated", extra={"model": name, rank_metric: outcome.metrics.get(rank_metric)})
     return results
 
 
-def train(data: TrainingData, conf: TrainingSettings) -> TrainedVersion:
-    """Every step before publishing: clean, schema, EDA, split, fit and rank models.
+def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = None) -> TrainedVersion:
+    """Every step before publishing: clean, schema, EDA, split, fit and rank models (pickles spooled to ``spool_dir``).
 
     Raises:
         BadInput: the data cannot train a model (named problem).
@@ -173,7 +185,6 @@ def train(data: TrainingData, conf: TrainingSettings) -> TrainedVersion:
     from dropml.training import eda, evaluation
     from dropml.training.clean import clean_frame
     from dropml.training.schema import build_input_schema
-    from dropml.training.selection import selected_features
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -195,7 +206,7 @@ def train(data: TrainingData, conf: TrainingSettings) -> TrainedVersion:
     timings["eda_seconds"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    results = fit_models(cleaned, conf, split, rank_metric)
+    results = fit_models(cleaned, conf, split, rank_metric, spool_dir)
     ranked = evaluation.rank_results(results, rank_metric)
     timings["models_seconds"] = time.perf_counter() - clock
     if ranked[0].metrics.get(rank_metric) is not None and any(
@@ -215,7 +226,7 @@ def train(data: TrainingData, conf: TrainingSettings) -> TrainedVersion:
         split=split,
         ranked=ranked,
         rank_metric=rank_metric,
-        selected_features=selected_features(ranked[0].pipeline),
+        selected_features=ranked[0].selected_features,
         summary=summary,
         plots=plots,
         leaderboard=leaderboard,
@@ -231,6 +242,20 @@ def _pickle(pipeline: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _spool(pipeline: Any, folder: str, name: str) -> str:
+    import joblib
+
+    path = str(Path(folder) / f"{name}.pkl")
+    joblib.dump(pipeline, path)
+    return path
+
+
+def _pickled(result: ModelResult) -> bytes:
+    if result.pickle_path:
+        return Path(result.pickle_path).read_bytes()
+    return _pickle(result.pipeline)
+
+
 def publish_version(trained: TrainedVersion, project: str, run_id: str) -> Manifest:
     """Claim the next version and upload it: pickles, leaderboard, reports, then the manifest LAST."""
     from dropml.training.report import ReportContent, render_report
@@ -240,7 +265,7 @@ def publish_version(trained: TrainedVersion, project: str, run_id: str) -> Manif
     artifacts: dict[str, Artifact] = {}
     for result in trained.ranked:
         artifacts[result.name] = registry.write_artifact(
-            project, version, f"{result.name}.pkl", _pickle(result.pipeline), "application/octet-stream"
+            project, version, f"{result.name}.pkl", _pickled(result), "application/octet-stream"
         )
     board = trained.leaderboard.to_csv(index=False).encode()
     artifacts["leaderboard"] = registry.write_artifact(project, version, keys.LEADERBOARD_NAME, board, "text/csv")
@@ -288,9 +313,7 @@ def build_manifest(
 ) -> Manifest:
     """The manifest of an uploaded version."""
     cleaned, data = trained.cleaned, trained.data
-    classes = None
-    if cleaned.task == "classification":
-        classes = [_plain(c) for c in trained.champion.pipeline.classes_]
+    classes = trained.champion.classes if cleaned.task == "classification" else None
     quality = {**cleaned.quality, "split": trained.split.kind, "train_rows": len(trained.split.train)}
     quality["holdout_rows"] = len(trained.split.holdout)
     return Manifest(
@@ -409,8 +432,9 @@ def run_training(data_key: str, overrides: dict[str, Any] | None = None, run_id:
             from dropml.training.ingest import load_training_data
 
             run.data = load_training_data(data_key)
-            trained = train(run.data, run.conf)
-            manifest = publish_version(trained, run.project, run.run_id)
+            with tempfile.TemporaryDirectory(prefix="dropml-train-") as spool_dir:
+                trained = train(run.data, run.conf, spool_dir)
+                manifest = publish_version(trained, run.project, run.run_id)
         except Exception as err:
             _announce_failure(run, err)
             raise

@@ -48,14 +48,14 @@ def test_plotted_features_are_capped_and_most_related_first():
 def test_plots_are_pngs_and_100k_rows_render_in_under_two_seconds():
     frame, kinds = _frame(100_000)
     eda.render_plots(frame.iloc[:200], kinds, "target", "classification", 12, 0)  # import/warm-up matplotlib
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: stable on a shared CI box where wall time is not
     summary = eda.summarize(frame, kinds, "target", "classification")
     plots = eda.render_plots(frame, kinds, "target", "classification", 12, 0)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert sorted(plots) == ["correlation", "features", "target"]
     assert all(png.startswith(PNG) for png in plots.values())
     assert summary["rows"] == 100_000
-    assert seconds < 2.0, f"EDA of 100k rows took {seconds:.2f}s"
+    assert seconds < 2.0, f"EDA of 100k rows took {seconds:.2f}s of CPU"
 
 
 def test_report_is_self_contained_html_with_every_section():

@@ -1,0 +1,137 @@
+"""Benchmark: the whole training job vs a bare ``cross_validate`` of the same models on the same data.
+
+    python bench/train.py                 # 10k and 100k rows x 30 columns
+    python bench/train.py --rows 10000    # one size
+
+Each measurement runs in its own subprocess (so peak RSS is its own): the job
+runs against an in-process moto server (upload, ingest, clean, EDA, CV,
+holdout, pickles, report, manifest); the bare side reads the same CSV and runs
+``cross_validate`` of every configured estimator (5-fold, f1_macro). Target:
+job time <= 1.3x bare. Not part of pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = 30
+TARGET_RATIO = 1.3
+
+
+def make_csv(rows: int, folder: Path) -> Path:
+    """A synthetic classification CSV: 30 numeric columns, string labels."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    features, labels = make_classification(
+        n_samples=rows, n_features=COLUMNS, n_informative=12, n_redundant=6, random_state=0, flip_y=0.03
+    )
+    frame = pd.DataFrame(features.round(5), columns=[f"f{i}" for i in range(COLUMNS)])
+    frame["target"] = np.where(labels == 1, "yes", "no")
+    path = folder / f"synthetic_{rows}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_job(csv: Path) -> dict[str, float]:
+    """The whole run_training against an in-process moto server (timed from upload to manifest)."""
+    from dropml import local, storage
+    from dropml.training.job import run_training
+
+    server = local.start_moto(in_process=True)
+    try:
+        local.use_endpoint(server.endpoint)
+        local.ensure_bucket()
+        body = csv.read_bytes()
+        started = time.perf_counter()
+        storage.put_bytes("train/bench.csv", body, "text/csv")
+        manifest = run_training("train/bench.csv")
+        seconds = time.perf_counter() - started
+    finally:
+        server.stop()
+    return {"seconds": seconds, "peak_mb": peak_mb(), "champion": manifest.champion}
+
+
+def measure_bare(csv: Path) -> dict[str, float]:
+    """cross_validate of each configured estimator on the same CSV (read time excluded)."""
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    from dropml.config import settings
+    from dropml.training.models import build_estimator
+
+    frame = pd.read_csv(csv)
+    features, labels = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
+    conf = settings().training
+    started = time.perf_counter()
+    for name, spec in conf.models.items():
+        estimator = build_estimator(name, spec, "classification", conf.random_state)
+        folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
+        cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=conf.n_jobs)
+    return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+
+
+def run_measurement(kind: str, csv: Path) -> dict[str, float]:
+    """One measurement in a fresh subprocess."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure", kind, "--csv", str(csv)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} measurement failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--measure", choices=["job", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        import logging
+
+        logging.disable(logging.CRITICAL)  # the measured process prints only its JSON line
+        result = measure_job(args.csv) if args.measure == "job" else measure_bare(args.csv)
+        print(json.dumps(result))
+        return
+
+    header = (
+        "| rows × cols | job s | bare CV s | time ratio | job peak MiB | bare peak MiB | champion |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    lines = [header]
+    with tempfile.TemporaryDirectory() as folder:
+        for rows in args.rows:
+            csv = make_csv(rows, Path(folder))
+            bare = run_measurement("bare", csv)
+            job = run_measurement("job", csv)
+            ratio = job["seconds"] / bare["seconds"]
+            verdict = "ok" if ratio <= TARGET_RATIO else f"over {TARGET_RATIO}x"
+            lines.append(
+                f"| {rows:,} × {COLUMNS} | {job['seconds']:.1f} | {bare['seconds']:.1f} | {ratio:.2f}x ({verdict}) "
+                f"| {job['peak_mb']:.0f} | {bare['peak_mb']:.0f} | {job['champion']} |"
+            )
+            print(lines[-1], file=sys.stderr, flush=True)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
