@@ -69,13 +69,12 @@ class ModelCache:
         Raises:
             NoLiveModel: nothing is published yet, or the live version cannot be loaded and none was.
         """
-        if self._due():
-            if self._current is None:
-                with self._first_load:  # cold: everyone waits for one load
-                    if self._current is None and self._due():
-                        self._refresh()
-            else:
-                self._refresh_in_background()
+        if self._current is None:
+            with self._first_load:  # cold: everyone waits for the one load in progress
+                if self._current is None and self._due():
+                    self._refresh()
+        elif self._due():
+            self._refresh_in_background()
         current = self._current
         if current is None:
             raise NoLiveModel(self._why_nothing())

@@ -145,11 +145,15 @@ def test_cold_start_with_a_broken_live_version_says_why(world):
 
 def test_concurrent_cold_requests_load_once(world):
     world.live = 1
+    world.release_load.clear()  # a slow first load: the other requests must wait for it, not 503
     cache = _cache(world, Clock())
     results = []
     threads = [threading.Thread(target=lambda: results.append(cache.get().version)) for _ in range(8)]
     for thread in threads:
         thread.start()
+    assert world.load_started.wait(5)
+    time.sleep(0.1)
+    world.release_load.set()
     for thread in threads:
         thread.join()
     assert results == [1] * 8

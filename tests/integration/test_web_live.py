@@ -1,0 +1,119 @@
+"""The app served over real HTTP (werkzeug on 127.0.0.1:0 in a thread) against moto: hot swap under load."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from werkzeug.serving import make_server
+
+from dropml import audit
+from dropml.config import load_settings
+from dropml.scoring import sample
+from web import create_app
+
+RECORD = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"]).iloc[0].to_dict()
+TTL = 0.5
+
+
+@pytest.fixture
+def live_url(aws) -> Iterator[str]:
+    conf = load_settings()
+    conf = conf.model_copy(update={"serving": conf.serving.model_copy(update={"model_ttl_seconds": TTL})})
+    server = make_server("127.0.0.1", 0, create_app(conf), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    audit.flush()
+
+
+def _post(url: str, body: dict, timeout: float = 10) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), json.loads(err.read() or b"{}")
+
+
+def test_predict_over_http_names_the_version_and_request_id(live_url):
+    status, _, body = _post(f"{live_url}/api/v1/predict", RECORD)
+    assert (status, body["error"]) == (503, "no_live_model")
+    sample.publish_sample_version()
+    time.sleep(TTL)
+    status, headers, body = _post(f"{live_url}/api/v1/predict?models=champion", RECORD)
+    assert status == 200
+    assert body["predictions"] == ["malignant"]
+    assert headers["X-Model-Version"] == "1"
+    assert headers["X-Request-ID"] == body["request_id"]
+
+
+def test_content_length_over_the_limit_is_refused_before_the_body_is_read(live_url):
+    sample.publish_sample_version()
+    host, port = live_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            b"POST /api/v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 500000000\r\n\r\n{"
+        )
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        answer = answer.decode()
+    assert answer.startswith("HTTP/1.1 413")
+    assert '"error":"too_large"' in answer.replace(" ", "")
+
+
+def test_hot_swap_under_load_never_fails_and_never_mixes_versions(live_url):
+    sample.publish_sample_version()
+    url = f"{live_url}/api/v1/predict"
+    results: list[dict] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(name: str) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            status, headers, body = _post(url, RECORD)
+            row = {
+                "client": name, "started": started, "ended": time.monotonic(), "status": status,
+                "header": headers.get("X-Model-Version"), "version": body.get("model_version"),
+                "message": body.get("message"),
+            }  # fmt: skip
+            with lock:
+                results.append(row)
+
+    threads = [threading.Thread(target=client, args=(f"c{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    sample.publish_sample_version()  # v2 written, then promoted in SSM while requests keep coming
+    promoted_at = time.monotonic()
+    time.sleep(TTL + 3.0)  # TTL + load time, with room to spare
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert len(results) > 100
+    assert [(r["status"], r["message"]) for r in results if r["status"] != 200][:3] == []  # zero failed requests
+    assert all(r["header"] == str(r["version"]) and r["version"] in (1, 2) for r in results)  # one version each
+    assert any(r["version"] == 1 and r["started"] > promoted_at for r in results)  # old one served during the load
+    first_new = min(r["ended"] for r in results if r["version"] == 2)
+    assert first_new - promoted_at < TTL + 2.0
+    late = [r for r in results if r["started"] > first_new]
+    assert late
+    assert {r["version"] for r in late} == {2}  # once swapped, every new request gets the new version
+    for name in {r["client"] for r in results}:  # and no client ever goes back
+        versions = [r["version"] for r in sorted(results, key=lambda r: r["started"]) if r["client"] == name]
+        assert versions == sorted(versions)
