@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -179,6 +180,10 @@ def serve_web(port: int) -> Any | None:
     return server
 
 
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m dropml.demo", description=__doc__.splitlines()[0])
@@ -187,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each step")
     parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
     args = parser.parse_args(argv)
+    if str(ROOT) not in sys.path:  # the checkout's web/ and training_job/, whatever the current directory
+        sys.path.insert(0, str(ROOT))
 
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # `kill` stops it as cleanly as Ctrl-C
     say("dropml demo: the whole chain on a local AWS stand-in (moto)")
     moto = local.start_moto(in_process=False)
     running: poller.Poller | None = None
