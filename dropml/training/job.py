@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import dropml
 from dropml import logs, notify, registry, storage
 from dropml.config import settings
-from dropml.errors import BadInput, ConfigError
+from dropml.errors import BadInput, ConfigError, DropmlError
 from dropml.manifest import CodeVersion, DataSource, Manifest, ModelEntry
 from dropml.storage import keys
 
@@ -443,7 +443,8 @@ def run_training(data_key: str, overrides: dict[str, Any] | None = None, run_id:
 
 
 def _announce_failure(run: _Run, err: Exception) -> None:
-    logger.warning("training failed", extra={"data_key": run.data_key, "error": str(err)}, exc_info=True)
+    expected = isinstance(err, DropmlError)  # bad input or config: the message says it all, no traceback
+    logger.warning("training failed", extra={"data_key": run.data_key, "error": str(err)}, exc_info=not expected)
     record = run.record("failed", version=None, error=str(err), error_type=type(err).__name__)
     audit = run.write_audit(record)
     notify.announce(

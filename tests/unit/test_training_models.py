@@ -66,3 +66,43 @@ def test_search_keeps_the_best_candidate_direction_aware_and_stops_at_the_budget
     slow = random_search(evaluate, {"depth": list(range(100))}, {"rmse": 3.0}, "rmse", 0.1, seed=0)
     assert 2 <= slow.tried <= 6
     assert slow.seconds < 0.2
+
+
+def test_fit_models_searches_within_the_budget_and_publishes_the_best_params():
+    import numpy as np
+    import pandas as pd
+
+    from dropml.config import TrainingSettings
+    from dropml.training.clean import clean_frame
+    from dropml.training.evaluation import random_split
+    from dropml.training.job import fit_models
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=150) for i in range(4)})
+    frame["target"] = frame["x0"] * 3 + rng.normal(scale=0.5, size=150)
+    conf = TrainingSettings(
+        cv_folds=3,
+        search_time_budget_seconds=3.0,
+        models={
+            "baseline": {"estimator": "dummy"},
+            "ridge": {"estimator": "linear", "search_space": {"alpha": [0.01, 1000.0]}},
+            "forest": {"estimator": "random_forest", "params": {"n_estimators": 5}},
+            "knn": {"estimator": "knn", "search_space": {"n_neighbors": [3, 15], "C": [1.0]}},
+        },
+    )
+    cleaned = clean_frame(frame, conf)
+    split = random_split(cleaned.labels, "regression", 3, 0.2, 0)
+    started = time.perf_counter()
+    results = {r.name: r for r in fit_models(cleaned, conf, split, "rmse")}
+    assert time.perf_counter() - started < 10
+    assert results["ridge"].search == {
+        "tried": 3,
+        "seconds": results["ridge"].search["seconds"],
+        "best": {"alpha": 0.01},
+    }
+    assert results["ridge"].params["alpha"] == 0.01
+    assert results["knn"].search["tried"] == 3
+    assert results["forest"].search == {"tried": 1, "seconds": 0.0, "best": {}}
+    assert results["baseline"].baseline
+    assert results["ridge"].selected_features == ["x0", "x1", "x2", "x3"]
+    assert {"rmse", "holdout_rmse", "fit_seconds", "predict_seconds"} <= set(results["ridge"].metrics)
