@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench clean
+.PHONY: help install demo test lint fmt check bench clean browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ install: $(STAMP)  ## create .venv and install dropml with every extra
 demo: $(STAMP)  ## run dropml end to end on the local AWS stand-in
 	$(BIN)/python -m dropml.demo $(DEMO_ARGS)
 
-test: $(STAMP)  ## lint, then every test (unit, moto over HTTP, template, browser)
+test: $(STAMP) browser  ## lint, then every test (unit, moto over HTTP, template, browser)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -41,6 +41,9 @@ check: lint test  ## lint + test, before every push
 
 bench: $(STAMP)  ## print the benchmark tables
 	$(BIN)/python bench/train.py
+
+browser:  ## install Debian's chromium for the browser tests, when missing (playwright install cannot download here)
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:  ## remove the virtual environment and build output
 	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache

@@ -1,0 +1,108 @@
+"""A person in headless Chromium: fills the form, sees predictions; uploads a CSV, sees the table, downloads it."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from werkzeug.serving import make_server
+
+from dropml import audit
+from dropml.config import load_settings
+from dropml.scoring import sample
+from web import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+FEATURES = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium missing: `make browser` installs it"),
+]
+
+
+@pytest.fixture
+def site(aws) -> Iterator[str]:
+    sample.publish_sample_version()
+    server = make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+    audit.flush()
+
+
+@pytest.fixture
+def page(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def test_fill_the_form_and_see_every_models_prediction(site, page, tmp_path):
+    page.goto(site + "/")
+    assert page.title() == "Predict · dropml"
+    record = FEATURES.iloc[0]
+    for name, value in record.items():
+        page.get_by_label(name, exact=True).fill(str(value))
+    page.click("#predict-button")
+    page.wait_for_selector("#predictions")
+    assert page.inner_text("[data-testid=champion-prediction]") == "malignant"
+    assert page.inner_text("[data-testid=model-version]") == "v1"
+    rows = page.locator("#predictions tbody tr")
+    assert rows.count() == 3
+    assert page.locator("#predictions tr.champion").get_attribute("data-model") == "linear"
+    assert "★ champion" in page.locator("#predictions tr.champion").inner_text()
+    page.screenshot(path="/tmp/form.png", full_page=True)
+
+
+def test_a_wrong_value_is_shown_next_to_its_field(site, page):
+    page.goto(site + "/")
+    for name, value in FEATURES.iloc[0].items():
+        page.get_by_label(name, exact=True).fill(str(value))
+    page.get_by_label("mean_radius", exact=True).fill("")
+    page.get_by_label("mean_texture", exact=True).fill("")  # blanks are allowed: imputed
+    page.click("#predict-button")
+    page.wait_for_selector("#predictions")
+    assert page.locator("#predictions tbody tr").count() == 3
+
+
+def test_upload_a_csv_see_the_table_and_download_it(site, page, tmp_path):
+    upload = tmp_path / "patients.csv"
+    FEATURES.head(10).to_csv(upload, index=False)
+    page.goto(site + "/upload")
+    page.set_input_files("#file", str(upload))
+    page.click("#upload-button")
+    page.wait_for_selector("#results")
+    assert page.locator("#results tbody tr").count() == 10
+    assert page.text_content("#results th.champion") == "linear ★"
+    assert page.inner_text("[data-testid=model-version]") == "v1"
+    with page.expect_download() as info:
+        page.click("#download")
+    saved = Path(tmp_path / "download.csv")
+    info.value.save_as(saved)
+    assert info.value.suggested_filename == "patients-predictions-v1.csv"
+    out = pd.read_csv(saved)
+    assert len(out) == 10
+    assert out["prediction"].tolist() == out["pred_linear"].tolist()
+    assert set(out["model_version"]) == {1}
+
+
+def test_models_page_shows_the_leaderboard_and_the_plot(site, page):
+    page.goto(site + "/models")
+    assert page.locator("#leaderboard tbody tr").count() == 3
+    assert page.locator("#leaderboard tr.champion").inner_text().startswith("1\tlinear")
+    image = page.locator(".plots img").first
+    assert image.evaluate("img => img.complete && img.naturalWidth > 0")
