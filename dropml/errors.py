@@ -71,6 +71,27 @@ class NoLiveModel(DropmlError):
     http_status = 503
 
 
+class Unauthorized(DropmlError):
+    """A protected action without credentials."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(DropmlError):
+    """A protected action with wrong credentials, or one that is switched off."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class Conflict(DropmlError):
+    """An action that contradicts the current state (e.g. archiving the live version)."""
+
+    code = "conflict"
+    http_status = 409
+
+
 class ConfigError(DropmlError):
     """config.json or an environment override is invalid; the message names key and value."""
 

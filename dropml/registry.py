@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from dropml import storage
 from dropml.config import settings
-from dropml.errors import BadInput, ChecksumMismatch, NotFound
+from dropml.errors import BadInput, ChecksumMismatch, Conflict, NotFound
 from dropml.manifest import Artifact, Manifest
 from dropml.storage import keys
 
@@ -271,10 +271,13 @@ def promote(project: str, version: int) -> Manifest:
 
     Raises:
         NotFound: no such version.
+        Conflict: the version is archived.
         ChecksumMismatch: its artifacts do not match its manifest.
     """
     keys.validate_project(project)
     manifest = read_manifest(project, version)
+    if storage.exists(keys.archive_marker_key(project, version)):
+        raise Conflict(f"v{version} of {project!r} is archived and cannot be made live")
     verify_artifacts(manifest)
     _set_live(project, version)
     return manifest

@@ -200,6 +200,11 @@ def list_folders(prefix: str) -> list[str]:
     return names
 
 
+def copy(source_key: str, target_key: str) -> None:
+    """Copy an object inside the bucket (a server-side copy: the bytes never pass through here)."""
+    client("s3").copy_object(Bucket=bucket(), Key=target_key, CopySource={"Bucket": bucket(), "Key": source_key})
+
+
 def delete(key: str) -> None:
     """Delete one object (no error when it is already gone)."""
     client("s3").delete_object(Bucket=bucket(), Key=key)

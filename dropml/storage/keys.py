@@ -181,3 +181,14 @@ def audit_prefix(kind: Literal["predictions", "training", "events"], day: str | 
 def idempotency_key(scope: str, token: str) -> str:
     """The marker object that records one event as handled."""
     return f"idempotency/{scope}/{token}"
+
+
+def experiment_config_key(project: str) -> str:
+    """The stored training overrides of a project created through the experiments API."""
+    validate_project(project)
+    return f"experiments/{project}/config.json"
+
+
+def archive_marker_key(project: str, version: int) -> str:
+    """The marker that says a version is archived (its artifacts are kept; it is never made live)."""
+    return version_prefix(project, version) + "ARCHIVED.json"
