@@ -127,7 +127,9 @@ def _logical(ref: Any) -> str:
 
 
 def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in template["Resources"].items() if v.get("Type") == resource_type}
+    """The template's resources of one type; conditional ones (the optional Dask cluster, the e-mail
+    subscription) are off with the default parameters, so the local world leaves them out."""
+    return {k: v for k, v in template["Resources"].items() if v.get("Type") == resource_type and "Condition" not in v}
 
 
 def queue_specs(template: dict[str, Any]) -> list[QueueSpec]:
@@ -310,7 +312,7 @@ def _create_ecs(template: dict[str, Any]) -> tuple[str, str]:
             for c in props["ContainerDefinitions"]
         ]
         family = ecs.register_task_definition(
-            family=conf.task_definition,
+            family=_sub(template, props["Family"], settings().stack_name),
             requiresCompatibilities=["FARGATE"],
             networkMode="awsvpc",
             cpu="1024",
