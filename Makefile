@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench clean browser
+.PHONY: help install demo test lint fmt check bench clean validate sam-build browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,15 @@ fmt: $(STAMP)  ## format and autofix
 	$(BIN)/ruff check --fix .
 
 check: lint test  ## lint + test, before every push
+
+validate: $(STAMP)  ## cfn-lint + sam validate --lint on template.yaml (offline, dummy credentials)
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 $(BIN)/cfn-lint template.yaml
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 PATH="$(abspath $(BIN)):$$PATH" \
+		$(BIN)/sam validate --lint --template-file template.yaml
+
+sam-build: $(STAMP)  ## sam build (no Docker) into .aws-sam/ and print each function's unzipped size
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
+	@du -sb .aws-sam/build/*/ | sort -n
 
 bench: $(STAMP)  ## print the benchmark tables
 	$(BIN)/python bench/train.py
