@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -146,3 +147,18 @@ def test_built_function_imports_without_pandas_and_ignores_the_s3_test_event(sam
     response, heavy = result.stdout.strip().splitlines()[-2:]
     assert json.loads(response) == {"batchItemFailures": []}
     assert json.loads(heavy) == []
+
+
+def test_each_function_may_touch_only_its_own_prefixes_and_actions():
+    resources = world.load_template()["Resources"]
+    own = {
+        "TrainTriggerFunction": {"train/", "idempotency/train/", "audit/events/"},
+        "ModelPublishedFunction": {"models/", "reports/", "audit/events/"},
+        "BatchPredictFunction": {"test/", "idempotency/score/", "audit/events/"},
+    }
+    for name, prefixes in own.items():
+        policies = json.dumps(resources[name]["Properties"]["Policies"])
+        assert set(re.findall(r"\.Arn\}/([a-z/]+)\*", policies)) == prefixes, name
+        assert ("ecs:RunTask" in policies) == (name != "ModelPublishedFunction"), name
+        assert ("ssm:PutParameter" in policies) == (name == "ModelPublishedFunction"), name
+        assert '"s3:*"' not in policies, name
