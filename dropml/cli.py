@@ -34,12 +34,26 @@ ProjectArg = Annotated[str, typer.Argument(help="Project (model line), e.g. defa
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _connect(endpoint_url: str | None) -> None:
-    """Point dropml at ``endpoint_url`` (the local stand-in) when one is given."""
-    if endpoint_url:
-        from dropml import local
+LOCAL_STATE = Path(".dropml") / "local.json"
 
-        local.use_endpoint(endpoint_url)
+
+def _running_local_world() -> dict[str, Any] | None:
+    """The endpoint and pid written by `dropml local up`, if that process still runs."""
+    try:
+        state = json.loads(LOCAL_STATE.read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return state
+
+
+def _connect(endpoint_url: str | None) -> None:
+    """Point dropml at ``endpoint_url``, else at a running `dropml local up`, else at AWS."""
+    from dropml import local
+
+    running = None if endpoint_url else _running_local_world()
+    if endpoint_url or running:
+        local.use_endpoint(endpoint_url or running["endpoint"])  # type: ignore[index]
 
 
 def _clear_errors(command: F) -> F:
@@ -147,26 +161,6 @@ def register(
         typer.echo(f"{project}: v{manifest.version} is live")
 
 
-def _queue_depths() -> list[tuple[str, int, int]]:
-    from dropml import storage
-    from dropml.config import settings
-
-    sqs = storage.client("sqs")
-    rows = []
-    for url in sqs.list_queues(QueueNamePrefix=settings().stack_name).get("QueueUrls", []):
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        rows.append(
-            (
-                url.rsplit("/", 1)[-1],
-                int(attrs.get("ApproximateNumberOfMessages", 0)),
-                int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-            )
-        )
-    return sorted(rows)
-
-
 @app.command()
 @_clear_errors
 def status(
@@ -174,7 +168,7 @@ def status(
     notifications: Annotated[int, typer.Option(min=0, help="How many recent notifications to show.")] = 5,
 ) -> None:
     """Live version per project, recent versions, queue depths (DLQs included), last notifications."""
-    from dropml import notify, registry
+    from dropml import notify, queues, registry
     from dropml.config import settings
 
     _connect(endpoint_url)
@@ -189,12 +183,200 @@ def status(
         shown = ", ".join(f"v{v}" for v in versions[-5:]) or "none"
         typer.echo(f"  {project:<20} live: {('v' + str(live.version)) if live else '-':<6} versions: {shown}")
     typer.echo("queues (waiting / in flight):")
-    for name, waiting, in_flight in _queue_depths():
-        marker = "  <- dead letters" if "dlq" in name.lower() and waiting else ""
-        typer.echo(f"  {name:<40} {waiting:>6} / {in_flight:<6}{marker}")
+    for queue in queues.stack_queues():
+        marker = f"  <- dead letters of {queue.dead_letter_of}" if queue.dead_letter_of and queue.waiting else ""
+        typer.echo(f"  {queue.logical_id:<28} {queue.waiting:>6} / {queue.in_flight:<6}{marker}")
+    typer.echo("  (re-drive dead letters after a fix: dropml redrive)")
     typer.echo("last notifications:")
     for message in notify.recent(notifications):
         typer.echo(f"  {message.get('time', '')}  {message.get('subject', '')}")
+
+
+@app.command()
+@_clear_errors
+def redrive(
+    queue: Annotated[str | None, typer.Argument(help="A dead-letter queue's logical id (default: all).")] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Move dead letters back to the queue they came from, after the cause is fixed."""
+    from dropml import queues
+
+    _connect(endpoint_url)
+    for name, count in queues.redrive(queue).items():
+        typer.echo(f"{name}: {count} message(s) re-driven")
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    from dropml.errors import BadInput
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise BadInput("--set", pair, f"--set takes key=value (got {pair!r})")
+        try:
+            overrides[name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name] = text
+    return overrides
+
+
+def _wait(what: str, done: Callable[[], Any], timeout: float) -> Any:
+    """Poll ``done`` with a progress line until it returns something truthy, or time out (exit 1)."""
+    import time
+
+    started = time.monotonic()
+    with typer.progressbar(length=int(timeout), label=what, show_eta=False) as bar:
+        while (result := done()) is None or result is False:
+            elapsed = time.monotonic() - started
+            if elapsed > timeout:
+                typer.secho(f"\nerror: {what}: nothing after {timeout:.0f}s (see dropml status)", err=True, fg="red")
+                raise typer.Exit(1)
+            time.sleep(1.0)
+            bar.update(1)
+    return result
+
+
+@app.command()
+@_clear_errors
+def train(
+    project: ProjectArg,
+    file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Upload this CSV and train on it.")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Train on this S3 key (default: the newest under train/).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Training setting override, key=value (JSON value).")] = [],  # noqa: B006
+    wait: Annotated[bool, typer.Option(help="Wait until the new version is live.")] = False,
+    timeout: Annotated[float, typer.Option(min=1)] = 900,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Retrain a project on demand: upload a CSV (its S3 event trains it), or retrain on existing data."""
+    from dropml import launcher, registry, storage, triggers
+    from dropml.storage import keys
+
+    _connect(endpoint_url)
+    overrides = _parse_settings(set_)
+    before = registry.live_version(keys.validate_project(project))
+    if file is not None:
+        target = keys.data_key("train", project, file.name)
+        keys.parse_data_key(target, kind="train")
+        if overrides:
+            from dropml.config import settings
+
+            settings().training_for(project, overrides)
+        storage.put_bytes(target, file.read_bytes(), "text/csv")
+        typer.echo(f"uploaded {file} to {target}; its S3 event starts the training")
+    else:
+        found = storage.head(key) if key else triggers.newest_data_file("train", project)
+        if keys.parse_data_key(found.key, kind="train").project != project:
+            from dropml.errors import BadInput
+
+            raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
+        task = launcher.launch("train", found.key, overrides or None)
+        typer.echo(f"training started on {found.key}: {task}")
+    if wait:
+        newer = lambda: (v := registry.live_version(project)) and (before is None or v.version > before.version) and v  # noqa: E731
+        live = _wait(f"waiting for a new live version of {project}", newer, timeout)
+        typer.echo(f"{project}: v{live.version} is live")
+
+
+@app.command()
+@_clear_errors
+def predict(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A CSV of rows to score.")],
+    project: Annotated[str, typer.Option(help="Project whose live version scores it.")] = "default",
+    out: Annotated[Path | None, typer.Option(help="Where to save the predictions CSV.")] = None,
+    timeout: Annotated[float, typer.Option(min=1)] = 600,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Score a file on demand: it goes under test/ and its S3 event scores it; the predictions are saved here."""
+    from dropml import storage
+    from dropml.errors import NotFound
+    from dropml.storage import keys
+
+    _connect(endpoint_url)
+    target = keys.data_key("test", keys.validate_project(project), file.name)
+    keys.parse_data_key(target, kind="test")
+    result_key = keys.predictions_key(project, file.name)
+    previous = storage.head(result_key).etag if storage.exists(result_key) else None
+    storage.put_bytes(target, file.read_bytes(), "text/csv")
+    etag = storage.head(target).etag
+    typer.echo(f"uploaded {file} to {target}; its S3 event scores it")
+
+    def scored() -> Any:
+        try:
+            found = storage.head(result_key)
+        except NotFound:
+            return None
+        from dropml.scoring.files import META_SOURCE_ETAG
+
+        return found if found.metadata.get(META_SOURCE_ETAG) == etag or found.etag != previous else None
+
+    _wait(f"waiting for {result_key}", scored, timeout)
+    destination = out or file.with_name(f"{file.stem}.predictions.csv")
+    destination.write_bytes(storage.get_bytes(result_key).body)
+    typer.echo(f"predictions: s3://{storage.bucket()}/{result_key} -> {destination}")
+
+
+local_app = typer.Typer(
+    help="The embedded local world: moto, the template's resources, the poller.", no_args_is_help=True
+)
+app.add_typer(local_app, name="local")
+
+
+@local_app.command("up")
+@_clear_errors
+def local_up(port: Annotated[int, typer.Option(min=0, max=65535, help="moto's port (0: a free one).")] = 0) -> None:
+    """Start the local world in the foreground until Ctrl-C; other dropml commands find it."""
+    import signal
+    import threading
+
+    from dropml import launcher, local, poller, world
+
+    if _running_local_world():
+        typer.secho(f"error: a local world is running already ({LOCAL_STATE}); dropml local down", err=True, fg="red")
+        raise typer.Exit(2)
+    server = local.start_moto(in_process=False, port=port)
+    local.use_endpoint(server.endpoint)
+    built = world.build()
+    polling = poller.Poller(poller.routes_for(built)).start()
+    LOCAL_STATE.parent.mkdir(exist_ok=True)
+    LOCAL_STATE.write_text(json.dumps({"endpoint": server.endpoint, "pid": os.getpid(), "bucket": built.bucket}))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    typer.echo(f"local world up: {server.endpoint} (bucket {built.bucket}); Ctrl-C or `dropml local down` stops it")
+    typer.echo(f"  export AWS_ENDPOINT_URL={server.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        polling.stop()
+        launcher.stop_local_jobs()
+        server.stop()
+        LOCAL_STATE.unlink(missing_ok=True)
+        typer.echo("local world down")
+
+
+@local_app.command("down")
+def local_down(timeout: Annotated[float, typer.Option(min=1)] = 30) -> None:
+    """Stop the local world started by `dropml local up`."""
+    import signal
+    import time
+
+    running = _running_local_world()
+    if running is None:
+        typer.echo("no local world is running")
+        return
+    os.kill(int(running["pid"]), signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _running_local_world() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _running_local_world():
+        typer.secho(f"error: the local world (pid {running['pid']}) did not stop in {timeout:.0f}s", err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo("local world stopped")
 
 
 def main(argv: list[str] | None = None) -> None:

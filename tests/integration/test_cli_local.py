@@ -1,0 +1,110 @@
+"""The CLI's local world and on-demand work, run as a user would: subprocesses, real files, the whole chain."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dropml import queues, storage, world
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "breast_cancer.csv"
+
+
+def dropml(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "dropml.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_local_up_train_predict_status_down(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "dropml.cli", "local", "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        state_file = tmp_path / ".dropml" / "local.json"
+        deadline = time.monotonic() + 60
+        while not state_file.exists() and time.monotonic() < deadline:
+            assert up.poll() is None, up.stdout.read()
+            time.sleep(0.2)
+        state = json.loads(state_file.read_text())
+        assert state["endpoint"].startswith("http://127.0.0.1:")
+
+        fast = [
+            "--set",
+            'models={"baseline":{"estimator":"dummy"},"linear":{"estimator":"linear"},'
+            '"random_forest":{"estimator":"random_forest","params":{"n_estimators":20}},'
+            '"gradient_boosting":{"estimator":"hist_gradient_boosting","params":{"max_iter":30}}}',
+        ]
+        trained = dropml(tmp_path, "train", "default", "--file", str(EXAMPLE), "--wait", "--timeout", "400")
+        assert trained.returncode == 0, trained.stdout + trained.stderr
+        assert "uploaded" in trained.stdout
+        assert "default: v1 is live" in trained.stdout
+        assert fast  # the upload path trains with the project's config; --set applies to on-demand retrains
+
+        rows = list(csv.reader(EXAMPLE.read_text().splitlines()))
+        header = rows[0]
+        keep = [i for i, name in enumerate(header) if name != "target"]
+        sample = tmp_path / "to_score.csv"
+        sample.write_text("\n".join(",".join(row[i] for i in keep) for row in rows[:21]) + "\n")
+        predicted = dropml(tmp_path, "predict", str(sample), "--timeout", "300")
+        assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+        out = list(csv.DictReader((tmp_path / "to_score.predictions.csv").read_text().splitlines()))
+        assert len(out) == 20
+        assert {row["model_version"] for row in out} == {"1"}
+
+        retrained = dropml(tmp_path, "train", "default", *fast, "--wait", "--timeout", "400")
+        assert retrained.returncode == 0, retrained.stdout + retrained.stderr
+        assert "training started on train/breast_cancer.csv" in retrained.stdout
+        assert "default: v2 is live" in retrained.stdout
+
+        shown = dropml(tmp_path, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert "default              live: v2" in shown.stdout
+        assert "TrainingQueue" in shown.stdout
+
+        bad = dropml(tmp_path, "train", "default", "--key", "train/nope.csv")
+        assert bad.returncode == 2
+        assert "train/nope.csv does not exist" in bad.stderr
+    finally:
+        down = dropml(tmp_path, "local", "down")
+        up.wait(timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert "local world stopped" in down.stdout
+    assert not (tmp_path / ".dropml" / "local.json").exists()
+
+
+def test_redrive_moves_dead_letters_back_to_their_queue(aws):
+    built = world.build()
+    sqs = storage.client("sqs")
+    training = built.queues["TrainingQueue"]
+    sqs.send_message(QueueUrl=training.dead_letter_url, MessageBody='{"poison": true}')
+    dlq = next(q for q in queues.stack_queues() if q.dead_letter_of == "TrainingQueue")
+    assert dlq.waiting == 1
+    assert queues.redrive() == {"TrainingDeadLetterQueue": 1, "PublishDeadLetterQueue": 0, "ScoringDeadLetterQueue": 0}
+    received = sqs.receive_message(QueueUrl=training.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    bodies = [m["Body"] for m in received if "s3:TestEvent" not in m["Body"]]  # S3's own test event is there too
+    assert bodies == ['{"poison": true}']
+    with pytest.raises(Exception, match="'Nope' is not a dead-letter queue"):
+        queues.redrive("Nope")
