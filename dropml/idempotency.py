@@ -4,16 +4,20 @@ S3 and SQS deliver at least once, so the same upload can arrive twice (or be
 retried after a crash). A marker ``idempotency/<scope>/<token>`` created with
 ``If-None-Match: *`` decides which delivery does the work; the others see the
 marker and do nothing. A claim whose work then fails is released, so the
-retry can claim it again. (DynamoDB is not available locally; S3 is, and the
+retry can claim it again; so is one that stayed "claimed" for longer than
+``STALE_CLAIM_SECONDS`` (its worker died between claiming and finishing).
+(DynamoDB is not available locally; S3 is, and the
 bucket's lifecycle rule expires old markers.)
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from dropml import storage
+from dropml.errors import NotFound
 from dropml.registry import utc_now
 from dropml.storage import keys
 
@@ -23,10 +27,30 @@ def token(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
 
 
+STALE_CLAIM_SECONDS = 900  # far longer than a function's timeout: such a claim's worker is gone
+
+
+def _age_seconds(stamp: Any) -> float:
+    try:
+        return (datetime.now(UTC) - datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return 0.0
+
+
 def claim(scope: str, event_token: str, **details: Any) -> bool:
     """Claim the event; True for the first caller, False for every later (duplicate) one."""
+    key = keys.idempotency_key(scope, event_token)
     body = {"scope": scope, "token": event_token, "state": "claimed", "claimed_at": utc_now(), **details}
-    return bool(storage.put_json(keys.idempotency_key(scope, event_token), body, if_absent=True))
+    if storage.put_json(key, body, if_absent=True):
+        return True
+    try:
+        existing = storage.get_json(key)
+    except NotFound:  # released in between
+        return bool(storage.put_json(key, body, if_absent=True))
+    if existing.get("state") == "claimed" and _age_seconds(existing.get("claimed_at")) > STALE_CLAIM_SECONDS:
+        storage.put_json(key, {**body, "took_over": existing.get("claimed_at")})
+        return True
+    return False
 
 
 def complete(scope: str, event_token: str, **details: Any) -> None:

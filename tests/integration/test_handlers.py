@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from dropml import launcher, registry, storage, world
+from dropml import events, launcher, registry, storage, world
 from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
 from dropml.poller import load_handler
 from dropml.storage import keys
@@ -126,6 +126,19 @@ def test_launch_failure_is_retried_announced_and_the_claim_released(stack, monke
     [note] = stack.announcements()
     assert (note["outcome"], note["error_type"]) == ("failed", "LaunchFailed")
     assert list(storage.list_keys("idempotency/train/")) == []  # the retry can claim it again
+
+
+def test_a_claim_left_behind_by_a_dead_invocation_is_taken_over(stack, launches):
+    from dropml import idempotency
+
+    event = load_event("sqs_s3_put_train.json")
+    [obj] = events.s3_objects(event["Records"][0]["body"])
+    token = idempotency.token(obj.key, obj.etag)
+    stale = {"state": "claimed", "claimed_at": "2026-01-01T00:00:00.000Z"}
+    storage.put_json(keys.idempotency_key("train", token), stale)
+    assert handler("train_trigger")(event, CONTEXT) == {"batchItemFailures": []}
+    assert launches == [("train", "train/breast cancer.csv")]
+    assert storage.get_json(keys.idempotency_key("train", token))["state"] == "done"
 
 
 def test_test_file_upload_starts_scoring(stack, launches):
