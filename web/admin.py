@@ -1,0 +1,131 @@
+"""The admin API under /api/v1/admin: promote, roll back, retrain, register — only with the admin key.
+
+Every request here must carry ``X-API-Key``; a missing key answers 401, a
+wrong one 403, and both are logged (never the key itself). Each action is
+announced on SNS and names the caller by key id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from dropml import notify, registry, security
+from dropml.errors import BadInput
+
+admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
+API_KEY_HEADER = "X-API-Key"
+
+
+@admin.before_request
+def require_admin_key() -> None:
+    """Refuse the request unless it carries the admin key (401 none, 403 wrong or switched off)."""
+    g.admin_key_id = security.check_admin(request.headers.get(API_KEY_HEADER), request.path, request.remote_addr or "")
+
+
+def json_object() -> dict[str, Any]:
+    """The request's JSON object body ({} when there is none).
+
+    Raises:
+        BadInput: a body that is not a JSON object.
+    """
+    if not request.get_data(cache=True).strip():
+        return {}
+    document = request.get_json(silent=True)
+    if not isinstance(document, dict):
+        raise BadInput("body", None, "the body must be a JSON object")
+    return document
+
+
+def _version_field(document: dict[str, Any]) -> int:
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BadInput("version", version, f"version must be a whole number >= 1 (got {version!r})")
+    return version
+
+
+@admin.post("/projects/<project>/promote")
+def promote_route(project: str) -> Response:
+    """Make a published version live (the same checksum checks as publishing)."""
+    version = _version_field(json_object())
+    before = registry.live_version(project)
+    manifest = registry.promote(project, version)
+    notify.announce(
+        "promote",
+        "succeeded",
+        f"{project} v{version} promoted",
+        project,
+        version,
+        by=g.admin_key_id,
+        was=before.version if before else None,
+    )
+    return jsonify({"project": project, "live_version": manifest.version, "was": before.version if before else None})
+
+
+@admin.post("/projects/<project>/rollback")
+def rollback_route(project: str) -> Response:
+    """Make the newest earlier version that was once live, live again."""
+    before = registry.live_version(project)
+    manifest = registry.rollback(project)
+    notify.announce(
+        "rollback",
+        "succeeded",
+        f"{project} rolled back to v{manifest.version}",
+        project,
+        manifest.version,
+        by=g.admin_key_id,
+        was=before.version if before else None,
+    )
+    return jsonify({"project": project, "live_version": manifest.version, "was": before.version if before else None})
+
+
+@admin.post("/projects/<project>/retrain")
+def retrain_route(project: str) -> tuple[Response, int]:
+    """Start a training run now: on ``key`` or the newest training file, with optional ``overrides``."""
+    from dropml import launcher, storage, triggers
+    from dropml.config import settings
+    from dropml.errors import ConfigError
+    from dropml.storage import keys
+
+    document = json_object()
+    overrides = document.get("overrides") or None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise BadInput("overrides", overrides, "overrides must be an object of training settings")
+    if overrides:
+        try:
+            settings().training_for(keys.validate_project(project), overrides)
+        except ConfigError as err:
+            raise BadInput("overrides", overrides, str(err), http_status=422) from None
+    key = document.get("key")
+    found = storage.head(key) if isinstance(key, str) else triggers.newest_data_file("train", project)
+    if keys.parse_data_key(found.key, kind="train").project != project:
+        raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
+    task = launcher.launch("train", found.key, overrides)
+    notify.announce("train", "succeeded", f"retrain of {project} started", project, key=found.key, by=g.admin_key_id)
+    return jsonify({"project": project, "key": found.key, "task": task, "status": "training"}), 202
+
+
+@admin.post("/projects/<project>/register")
+def register_route(project: str) -> tuple[Response, int]:
+    """Wrap an uploaded pre-trained model (+ scaler) and schema.json into the next version."""
+    from dropml import byom
+
+    files = request.files
+    if "model" not in files or "schema" not in files:
+        raise BadInput(
+            "model", None, "send multipart/form-data with files 'model' and 'schema' (and optionally 'scaler')"
+        )
+    scaler = files["scaler"].read() if "scaler" in files else None
+    manifest = byom.register_model(
+        project, files["model"].read(), files["schema"].read().decode("utf-8", "replace"), scaler
+    )
+    notify.announce(
+        "register",
+        "succeeded",
+        f"{project} v{manifest.version} registered",
+        project,
+        manifest.version,
+        by=g.admin_key_id,
+    )
+    return jsonify({"project": project, "version": manifest.version, "champion": manifest.champion}), 201
