@@ -473,6 +473,7 @@ def _announce_success(run: _Run, trained: TrainedVersion, manifest: Manifest) ->
         rank_metric=manifest.rank_metric,
         metrics=metrics,
         timings={k: round(v, 3) for k, v in trained.timings.items()},
+        search={r.name: r.search for r in trained.ranked if r.search},
         error=None,
     )
     audit = run.write_audit(record)
