@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from dropml.config import settings as global_settings
@@ -30,38 +31,64 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOOKAHEAD_BYTES = 64 * 1024
+RETRY_SECONDS = 60.0
+CONNECT_TIMEOUT_SECONDS = 5
 _lock = threading.Lock()
-_state: dict[str, Any] = {"client": None, "cluster": None, "address": None}
+_state: dict[str, Any] = {"client": None, "cluster": None, "address": None, "failed_at": None, "why": ""}
 _scattered: dict[tuple[str, int, str, str], Any] = {}
 
 
+class DaskUnavailable(RuntimeError):
+    """No Dask client could be made (scheduler unreachable, or no LocalCluster possible here)."""
+
+
 def get_client(conf: Settings | None = None) -> Any:
-    """The process's Dask client, created on first use (LocalCluster unless a scheduler address is set)."""
+    """The process's Dask client, created on first use (LocalCluster unless a scheduler address is set).
+
+    After a failed start, further calls fail fast for ``RETRY_SECONDS`` instead
+    of waiting on an unreachable scheduler for every batch.
+
+    Raises:
+        DaskUnavailable: the client could not be made (now, or within the last ``RETRY_SECONDS``).
+    """
     conf = conf or global_settings()
     address = conf.dask.scheduler_address
     with _lock:
         client = _state["client"]
         if client is not None and client.status == "running" and _state["address"] == address:
             return client
+        failed_at = _state.get("failed_at")
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_SECONDS:
+            raise DaskUnavailable(f"dask was unavailable {time.monotonic() - failed_at:.0f}s ago: {_state['why']}")
         _close_locked()
-        from distributed import Client, LocalCluster
-
-        if address:
-            client = Client(address, set_as_default=False)
-        else:
-            cluster = LocalCluster(
-                n_workers=conf.dask.n_workers,
-                threads_per_worker=conf.dask.threads_per_worker,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.WARNING,
-            )
-            _state["cluster"] = cluster
-            client = Client(cluster, set_as_default=False)
+        try:
+            client = _start(conf, address)
+        except Exception as err:
+            _state["failed_at"] = time.monotonic()
+            _state["why"] = f"{type(err).__name__}: {err}"
+            logger.exception("dask client failed to start", extra={"scheduler": address or "LocalCluster"})
+            raise DaskUnavailable(_state["why"]) from err
+        _state["failed_at"] = None
         _state["client"] = client
         _state["address"] = address
         logger.info("dask client started", extra={"scheduler": address or "LocalCluster"})
         return client
+
+
+def _start(conf: Settings, address: str | None) -> Any:
+    from distributed import Client, LocalCluster
+
+    if address:
+        return Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS)
+    cluster = LocalCluster(
+        n_workers=conf.dask.n_workers,
+        threads_per_worker=conf.dask.threads_per_worker,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.WARNING,
+    )
+    _state["cluster"] = cluster
+    return Client(cluster, set_as_default=False)
 
 
 def _close_locked() -> None:

@@ -159,7 +159,8 @@ def predict(
     """Score a checked frame (from :mod:`dropml.scoring.validate`) with the version's models.
 
     ``engine`` None picks by size (:func:`choose_engine`); Dask gives the same
-    predictions as in-process, partitioned by ``dask.partition_rows``.
+    predictions as in-process, partitioned by ``dask.partition_rows``. When no
+    Dask client can be made, the batch is scored in process (``engine`` says so).
 
     Raises:
         BadInput: bad ``models`` choice, or a model refused the input.
@@ -168,11 +169,16 @@ def predict(
     names = loaded.names_for(models)
     chosen: Engine = engine or choose_engine(len(frame), conf)
     started = time.perf_counter()
+    by_model = None
     if chosen == "dask":
         from dropml import dask_engine
 
-        by_model = dask_engine.predict_frame(loaded, names, frame, conf)
-    else:
+        try:
+            by_model = dask_engine.predict_frame(loaded, names, frame, conf)
+        except dask_engine.DaskUnavailable as err:  # a batch is still answered, just slower
+            logger.warning("dask unavailable, scoring in process", extra={"rows": len(frame), "reason": str(err)})
+            chosen = "in-process"
+    if by_model is None:
         by_model = predict_in_process(loaded, frame, names)
     return Prediction(
         project=loaded.project,

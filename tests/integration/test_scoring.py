@@ -171,3 +171,23 @@ def test_records_and_frames_give_the_same_predictions(aws):
     by_frame = predict(loaded, validate_frame(loaded.schema, FEATURES.head(3)), engine="in-process")
     assert by_records.to_json()["models"] == by_frame.to_json()["models"]
     assert settings().dask.batch_threshold == 10
+
+
+def test_unreachable_dask_scheduler_falls_back_to_in_process(aws, monkeypatch):
+    from dropml import dask_engine
+    from dropml.local import free_port
+
+    sample.publish_sample_version()
+    loaded = load_version("default", 1)
+    frame = validate_frame(loaded.schema, FEATURES.head(50))
+    monkeypatch.setenv("DROPML__DASK__SCHEDULER_ADDRESS", f"tcp://127.0.0.1:{free_port()}")
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT_SECONDS", 1)
+    reset_settings_cache()
+    try:
+        result = predict(loaded, frame)
+        assert result.engine == "in-process"
+        assert result.champion_predictions.tolist() == loaded.pipelines["linear"].predict(FEATURES.head(50)).tolist()
+        with pytest.raises(dask_engine.DaskUnavailable, match="unavailable"):  # fails fast now, no new wait
+            dask_engine.get_client()
+    finally:
+        dask_engine._state["failed_at"] = None
