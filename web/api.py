@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from dropml import audit, registry
 from dropml.errors import BadInput, NotFound, TooLarge
@@ -278,7 +279,16 @@ def health_route() -> tuple[Response, int]:
     return jsonify(status), (503 if status["status"] == "no_model" else 200)
 
 
+def blueprint_paths() -> dict[str, Any]:
+    """Operations documented by other blueprints of this app (``OPENAPI_PATHS`` in their module)."""
+    paths: dict[str, Any] = {}
+    for blueprint in current_app.blueprints.values():
+        module = sys.modules.get(blueprint.import_name)
+        paths.update(getattr(module, "OPENAPI_PATHS", {}) if blueprint is not api else {})
+    return paths
+
+
 @api.get("/openapi.json")
 def openapi_route() -> Response:
-    """The OpenAPI 3 document of this API."""
-    return jsonify(openapi_document(request.host_url.rstrip("/")))
+    """The OpenAPI 3 document of this API (every /api/ route of the app)."""
+    return jsonify(openapi_document(request.host_url.rstrip("/"), blueprint_paths()))

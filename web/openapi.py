@@ -171,8 +171,13 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def openapi_document(server_url: str = "") -> dict[str, Any]:
-    """The OpenAPI 3.1 document; ``server_url`` is where this app answers."""
+def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document; ``server_url`` is where this app answers.
+
+    ``extra_paths`` are other blueprints' operations (their module's
+    ``OPENAPI_PATHS``, merged by the /api/v1/openapi.json route), so every
+    route under /api/ is documented in one place.
+    """
     return {
         "openapi": "3.1.0",
         "info": {
@@ -293,6 +298,7 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
                 }
             },
+            **(extra_paths or {}),
         },
         "components": {
             "schemas": _SCHEMAS,

@@ -260,8 +260,18 @@ def _routed_operations(app) -> set[tuple[str, str]]:
     return found
 
 
+def _served_operations(app) -> set[tuple[str, str]]:
+    document = app.test_client().get("/api/v1/openapi.json").json
+    return {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+
+
 def test_every_route_is_documented_and_every_documented_operation_exists(aws):
-    assert _routed_operations(make_app()) == _documented_operations()
+    app = make_app()
+    routed, served = _routed_operations(app), _served_operations(app)
+    undocumented = routed - served
+    assert not undocumented, f"document these in the blueprint module's OPENAPI_PATHS: {sorted(undocumented)}"
+    assert served - routed == set()
+    assert _documented_operations() <= routed
 
 
 def _validator(schema: dict):
