@@ -129,3 +129,110 @@ def register_route(project: str) -> tuple[Response, int]:
         by=g.admin_key_id,
     )
     return jsonify({"project": project, "version": manifest.version, "champion": manifest.champion}), 201
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+API_KEY_PARAMETER = {
+    "name": API_KEY_HEADER,
+    "in": "header",
+    "required": True,
+    "description": "The admin API key (SSM SecureString /<stack>/admin-api-key; config admin_api_key locally).",
+    "schema": {"type": "string"},
+}
+PROJECT_PATH = {
+    "name": "project",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+}
+AUTH_ERRORS = {"401": _error("No admin key"), "403": _error("Wrong admin key, or the admin API is switched off")}
+_LIVE = {
+    "description": "The project's live version now",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "project": {"type": "string"},
+                    "live_version": {"type": "integer"},
+                    "was": {"type": ["integer", "null"]},
+                },
+            }
+        }
+    },
+}
+
+
+def _admin_operation(
+    operation_id: str, summary: str, ok: str, ok_body: dict[str, Any], body: dict[str, Any] | None
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["admin"],
+        "parameters": [PROJECT_PATH, API_KEY_PARAMETER],
+        "responses": {ok: ok_body, "400": _error("Bad input"), **AUTH_ERRORS, "404": _error("No such version or data")},
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return operation
+
+
+def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/admin/projects/{project}/promote": {
+        "post": _admin_operation(
+            "adminPromote",
+            "Make a published version live",
+            "200",
+            _LIVE,
+            _json_body({"version": {"type": "integer", "minimum": 1}}, ["version"]),
+        )
+    },
+    "/api/v1/admin/projects/{project}/rollback": {
+        "post": _admin_operation("adminRollback", "Roll back to the newest earlier live version", "200", _LIVE, None)
+    },
+    "/api/v1/admin/projects/{project}/retrain": {
+        "post": _admin_operation(
+            "adminRetrain",
+            "Start a training run now",
+            "202",
+            {"description": "Training started", "content": {"application/json": {"schema": {"type": "object"}}}},
+            _json_body({"key": {"type": "string"}, "overrides": {"type": "object"}}, []),
+        )
+    },
+    "/api/v1/admin/projects/{project}/register": {
+        "post": _admin_operation(
+            "adminRegister",
+            "Register a pre-trained model (+ scaler) as the next version",
+            "201",
+            {"description": "Registered", "content": {"application/json": {"schema": {"type": "object"}}}},
+            {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["model", "schema"],
+                            "properties": {
+                                "model": {"type": "string", "format": "binary"},
+                                "scaler": {"type": "string", "format": "binary"},
+                                "schema": {"type": "string", "format": "binary"},
+                            },
+                        }
+                    }
+                },
+            },
+        )
+    },
+}

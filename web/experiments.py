@@ -88,3 +88,166 @@ def evaluate_route(name: str) -> Response:
     source = upload.filename if upload is not None and upload.filename else "the CSV body"
     result: dict[str, Any] = store.evaluate(name, body, source)
     return jsonify(result)
+
+
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+}
+_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+def _ok(description: str) -> dict[str, Any]:
+    return {"description": description, **_OBJECT}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+_AUTH = {"401": _error("No admin key"), "403": _error("Wrong admin key, or the admin API is switched off")}
+_CSV_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+        },
+    },
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/experiments": {
+        "get": {
+            "operationId": "listExperiments",
+            "summary": "Every experiment",
+            "tags": ["experiments"],
+            "responses": {"200": _ok("Experiments")},
+        },
+        "post": {
+            "operationId": "createExperiment",
+            "summary": "Create an experiment from a training CSV in the bucket and train it",
+            "tags": ["experiments"],
+            "parameters": [{"name": API_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["name", "data_key"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "data_key": {"type": "string"},
+                                "overrides": {"type": "object"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _ok("Training started"),
+                "400": _error("Bad input"),
+                **_AUTH,
+                "404": _error("No such data"),
+                "409": _error("Exists already"),
+                "422": _error("Invalid overrides"),
+            },
+        },
+    },
+    "/api/v1/experiments/{name}": {
+        "get": {
+            "operationId": "showExperiment",
+            "summary": "One experiment with its versions and metrics",
+            "tags": ["experiments"],
+            "parameters": [_NAME],
+            "responses": {"200": _ok("The experiment"), "400": _error("Bad name"), "404": _error("No such experiment")},
+        },
+        "patch": {
+            "operationId": "patchExperiment",
+            "summary": "Change the training overrides and retrain",
+            "tags": ["experiments"],
+            "parameters": [
+                _NAME,
+                {"name": API_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["overrides"],
+                            "properties": {"overrides": {"type": "object"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _ok("Retraining"),
+                "400": _error("Bad input"),
+                **_AUTH,
+                "404": _error("No such experiment"),
+                "422": _error("Invalid overrides"),
+            },
+        },
+    },
+    "/api/v1/experiments/{name}/versions/{version}": {
+        "delete": {
+            "operationId": "archiveVersion",
+            "summary": "Archive a version that is not live (artifacts kept)",
+            "tags": ["experiments"],
+            "parameters": [
+                _NAME,
+                {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
+                {"name": API_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _ok("Archived"),
+                **_AUTH,
+                "404": _error("No such version"),
+                "409": _error("The version is live"),
+            },
+        }
+    },
+    "/api/v1/experiments/{name}/predict": {
+        "post": {
+            "operationId": "predictExperiment",
+            "summary": "Score records with the experiment's live version (bodies as /api/v1/predict)",
+            "tags": ["experiments"],
+            "parameters": [_NAME],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}},
+            },
+            "responses": {
+                "200": _ok("Predictions"),
+                "400": _error("Bad input"),
+                "413": _error("Too large"),
+                "415": _error("Wrong media type"),
+                "422": _error("Rows fail the schema"),
+                "503": _error("No live version"),
+            },
+        },
+    },
+    "/api/v1/experiments/{name}/evaluate": {
+        "post": {
+            "operationId": "evaluateExperiment",
+            "summary": "Every model's metrics on a labelled CSV",
+            "tags": ["experiments"],
+            "parameters": [_NAME],
+            "requestBody": _CSV_BODY,
+            "responses": {
+                "200": _ok("Metrics per model"),
+                "400": _error("Bad input"),
+                "413": _error("Too large"),
+                "422": _error("Rows fail the schema"),
+                "503": _error("No live version"),
+            },
+        },
+    },
+}
