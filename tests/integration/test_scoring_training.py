@@ -1,0 +1,83 @@
+"""Serving what the real training job publishes: the API, the form and score_file on run_training's output."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dropml import audit, registry, storage
+from dropml.config import load_settings
+from dropml.scoring import load_version, score_file
+from dropml.training.job import run_training
+from web import create_app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FAST = {
+    "cv_folds": 3,
+    "models": {
+        "baseline": {"estimator": "dummy"},
+        "linear": {"estimator": "linear"},
+        "random_forest": {"estimator": "random_forest", "params": {"n_estimators": 20, "min_samples_leaf": 2}},
+        "gradient_boosting": {"estimator": "hist_gradient_boosting", "params": {"max_iter": 30}},
+    },
+}
+
+
+@pytest.fixture
+def client(aws):
+    app = create_app(load_settings())
+    app.config["TESTING"] = True
+    yield app.test_client()
+    audit.flush()
+
+
+def _train(key: str, example: str) -> tuple[pd.DataFrame, object]:
+    storage.put_bytes(key, (EXAMPLES / example).read_bytes(), "text/csv")
+    manifest = run_training(key, overrides=FAST)
+    if registry.live_version(manifest.project) is None:  # the publish event's work, done here
+        registry.promote(manifest.project, manifest.version)
+    return pd.read_csv(EXAMPLES / example), manifest
+
+
+def test_trained_classification_version_serves_every_model_and_scores_files(client):
+    data, manifest = _train("train/breast_cancer.csv", "breast_cancer.csv")
+    loaded = load_version("default", manifest.version)
+    assert set(loaded.model_names) == set(FAST["models"])
+    features = data.drop(columns=["target"])
+    response = client.post("/api/v1/predict", json=features.head(5).to_dict("records"))
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["champion"] == manifest.champion
+    assert set(body["models"]) == set(FAST["models"])
+    assert set(body["predictions"]) <= {"benign", "malignant"}
+    expected = loaded.pipelines[manifest.champion].predict(features.head(5))
+    assert body["predictions"] == expected.tolist()
+
+    storage.put_bytes("test/holdout.csv", data.head(40).to_csv(index=False).encode(), "text/csv")
+    out_key = score_file("test/holdout.csv", request_id="trained")
+    out = pd.read_csv(io.BytesIO(storage.get_bytes(out_key).body))
+    assert len(out) == 40
+    assert out["target"].tolist() == data["target"].head(40).tolist()  # extra columns pass through
+    assert (out["prediction"] == out["target"]).mean() > 0.8
+
+
+def test_trained_regression_with_a_categorical_column_through_form_and_api(client):
+    data, manifest = _train("train/diabetes/diabetes.csv", "diabetes.csv")
+    features = data.drop(columns=["target"])
+    record = features.iloc[0].to_dict()
+    page = client.get("/p/diabetes/")
+    assert page.status_code == 200
+    assert 'name="col:sex"' in page.data.decode()
+    form = client.post("/p/diabetes/", data={f"col:{k}": str(v) for k, v in record.items()})
+    assert form.status_code == 200
+    assert "★ champion" in form.data.decode()
+    response = client.post("/api/v1/predict?project=diabetes&models=champion", json=record)
+    assert response.status_code == 200, response.json
+    assert list(response.json["models"]) == [manifest.champion]
+    assert isinstance(response.json["predictions"][0], float)
+    unseen = client.post("/api/v1/predict?project=diabetes", json={**record, "sex": "X"})
+    assert unseen.status_code == 422
+    assert unseen.json["problems"][0]["field"] == "sex"
