@@ -8,6 +8,13 @@ runs against an in-process moto server (upload, ingest, clean, EDA, CV,
 holdout, pickles, report, manifest); the bare side reads the same CSV and runs
 ``cross_validate`` of every configured estimator (5-fold, f1_macro). Target:
 job time <= 1.3x bare. Not part of pytest.
+
+Read the numbers knowing that: the job cross-validates on its 80 % train part
+and then fits each model once more on it (the published pickle) and scores
+the 20 % holdout, so its fits see about as many rows in total as the bare 5
+folds over 100 %; CPU time is reported next to wall time because a shared
+2-core box makes wall time noisy; the job's peak RSS includes the in-process
+moto server, which holds the CSV and every uploaded pickle in memory.
 """
 
 from __future__ import annotations
@@ -47,6 +54,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads): stable when the box is shared."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_job(csv: Path) -> dict[str, float]:
     """The whole run_training against an in-process moto server (timed from upload to manifest)."""
     from dropml import local, storage
@@ -57,13 +70,20 @@ def measure_job(csv: Path) -> dict[str, float]:
         local.use_endpoint(server.endpoint)
         local.ensure_bucket()
         body = csv.read_bytes()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds()
         storage.put_bytes("train/bench.csv", body, "text/csv")
         manifest = run_training("train/bench.csv")
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     finally:
         server.stop()
-    return {"seconds": seconds, "peak_mb": peak_mb(), "champion": manifest.champion}
+    artifacts_mb = sum(a.bytes for a in manifest.artifacts.values()) / 2**20
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "peak_mb": peak_mb(),
+        "champion": manifest.champion,
+        "artifacts_mb": artifacts_mb,
+    }
 
 
 def measure_bare(csv: Path) -> dict[str, float]:
@@ -77,12 +97,12 @@ def measure_bare(csv: Path) -> dict[str, float]:
     frame = pd.read_csv(csv)
     features, labels = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
     conf = settings().training
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     for name, spec in conf.models.items():
         estimator = build_estimator(name, spec, "classification", conf.random_state)
         folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
         cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=conf.n_jobs)
-    return {"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "peak_mb": peak_mb()}
 
 
 def run_measurement(kind: str, csv: Path) -> dict[str, float]:
@@ -114,8 +134,8 @@ def main() -> None:
         return
 
     header = (
-        "| rows × cols | job s | bare CV s | time ratio | job peak MiB | bare peak MiB | champion |\n"
-        "|---|---|---|---|---|---|---|"
+        "| rows × cols | job wall s | bare wall s | wall ratio | job CPU s | bare CPU s | CPU ratio "
+        "| job peak MiB | bare peak MiB | artifacts MiB | champion |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [header]
     with tempfile.TemporaryDirectory() as folder:
@@ -123,11 +143,12 @@ def main() -> None:
             csv = make_csv(rows, Path(folder))
             bare = run_measurement("bare", csv)
             job = run_measurement("job", csv)
-            ratio = job["seconds"] / bare["seconds"]
-            verdict = "ok" if ratio <= TARGET_RATIO else f"over {TARGET_RATIO}x"
+            ratio, cpu_ratio = job["seconds"] / bare["seconds"], job["cpu"] / bare["cpu"]
+            verdict = "ok" if max(ratio, cpu_ratio) <= TARGET_RATIO else f"over {TARGET_RATIO}x"
             lines.append(
-                f"| {rows:,} × {COLUMNS} | {job['seconds']:.1f} | {bare['seconds']:.1f} | {ratio:.2f}x ({verdict}) "
-                f"| {job['peak_mb']:.0f} | {bare['peak_mb']:.0f} | {job['champion']} |"
+                f"| {rows:,} × {COLUMNS} | {job['seconds']:.1f} | {bare['seconds']:.1f} | {ratio:.2f}x "
+                f"| {job['cpu']:.1f} | {bare['cpu']:.1f} | {cpu_ratio:.2f}x ({verdict}) "
+                f"| {job['peak_mb']:.0f} | {bare['peak_mb']:.0f} | {job['artifacts_mb']:.1f} | {job['champion']} |"
             )
             print(lines[-1], file=sys.stderr, flush=True)
     print("\n".join(lines))
