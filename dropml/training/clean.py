@@ -36,6 +36,7 @@ MAX_CLASSIFICATION_LEVELS = 20  # an integer target with at most this many value
 MIN_ID_ROWS = 10
 ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row|record)([_\W]|$)|^id|id$", re.IGNORECASE)
 EXAMPLES_SHOWN = 5
+THOUSANDS = r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?"
 
 
 @dataclass
@@ -106,7 +107,9 @@ def coerce_numeric(series: pd.Series, name: str) -> tuple[pd.Series | None, list
     present = series.dropna()
     if present.empty:
         return None, []
-    numbers = pd.to_numeric(present.astype(str).str.replace(",", "", regex=False), errors="coerce")
+    text = present.astype(str)
+    grouped = text.str.fullmatch(THOUSANDS)  # 1,234,567.5 -> 1234567.5; a decimal comma (1,5) stays junk
+    numbers = pd.to_numeric(text.where(~grouped, text.str.replace(",", "", regex=False)), errors="coerce")
     parsed = numbers.notna()
     share = float(parsed.mean())
     if share < NUMERIC_SHARE:
@@ -135,6 +138,8 @@ def coerce_boolean(series: pd.Series) -> pd.Series | None:
     words = set(present.unique())
     if present.empty or not words <= (TRUE_WORDS | FALSE_WORDS) or len(words) > 2:
         return None
+    if len(words & TRUE_WORDS) > 1 or len(words & FALSE_WORDS) > 1:
+        return None  # e.g. 'f'/'n': two spellings of false is a category, not a flag
     return series.map(lambda v: np.nan if pd.isna(v) else float(str(v).lower() in TRUE_WORDS)).astype(float)
 
 

@@ -182,3 +182,14 @@ def test_regression_target_must_be_numeric():
     with pytest.raises(BadInput) as caught:
         clean_frame(frame, _conf(task="regression"))
     assert str(caught.value) == "target 'target' must be numeric for regression, e.g. low, high, mid"
+
+
+def test_thousands_separators_parse_but_decimal_commas_are_junk():
+    from dropml.training.clean import coerce_numeric
+
+    numbers, junk = coerce_numeric(pd.Series(["1,234", "12", "1,234,567.5"] * 10 + ["3"] * 10), "amount")
+    assert numbers.tolist()[:3] == [1234.0, 12.0, 1234567.5]
+    assert junk == []
+    with pytest.raises(BadInput) as caught:
+        coerce_numeric(pd.Series(["1,5", "3", "4"] * 10), "weight")
+    assert caught.value.field == "weight"
