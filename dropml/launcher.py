@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ JOB_MODULE = "training_job.main"
 DATA_KIND: dict[str, Literal["train", "test"]] = {"train": "train", "score": "test"}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STARTED_BY_LIMIT = 36  # ECS refuses a longer startedBy
+JOB_EXIT_CODES = frozenset({0, 1, 2})  # success, failure it announced, bad input it announced
 
 
 class LaunchFailed(DropmlError):
@@ -149,8 +151,30 @@ def _run_local_process(job: str, key: str, run_id: str, arguments: list[str], en
             )
     except OSError as err:
         raise LaunchFailed(f"could not start {' '.join(command)}: {err}") from err
-    _local_jobs.append(LocalJob(run_id=run_id, job=job, key=key, process=process, log_path=log_path))
+    started = LocalJob(run_id=run_id, job=job, key=key, process=process, log_path=log_path)
+    _local_jobs.append(started)
+    threading.Thread(target=_announce_abnormal_exit, args=(started,), name=f"watch-{run_id}", daemon=True).start()
     return f"local:{process.pid}"
+
+
+def _announce_abnormal_exit(job: LocalJob) -> None:
+    """Announce a job that died without saying so itself (killed, out of memory): the local
+    counterpart of the template's ECS task-state rule. Exit codes 0/1/2 the job announced itself."""
+    from dropml import notify
+
+    code = job.process.wait()
+    if code in JOB_EXIT_CODES:
+        return
+    cause = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+    notify.announce(
+        job.job,
+        "failed",
+        f"{job.job} job for {job.key} died ({cause})",
+        project=keys.parse_data_key(job.key).project,
+        key=job.key,
+        run_id=job.run_id,
+        error=f"the job process ended abnormally: {cause}; see {job.log_path}",
+    )
 
 
 def local_jobs() -> list[LocalJob]:

@@ -162,3 +162,23 @@ def test_each_function_may_touch_only_its_own_prefixes_and_actions():
         assert ("ecs:RunTask" in policies) == (name != "ModelPublishedFunction"), name
         assert ("ssm:PutParameter" in policies) == (name == "ModelPublishedFunction"), name
         assert '"s3:*"' not in policies, name
+
+
+def test_dead_jobs_and_dead_letters_are_announced_on_the_topic():
+    resources = world.load_template()["Resources"]
+    rule = resources["JobDiedRule"]["Properties"]
+    assert rule["EventPattern"]["detail"]["lastStatus"] == ["STOPPED"]
+    died = rule["EventPattern"]["detail"]["$or"]
+    assert {"containers": {"exitCode": [{"anything-but": [0, 1, 2]}]}} in died
+    assert rule["Targets"][0]["Arn"] == {"Ref": "EventsTopic"}
+    alarms = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms.values()}
+    dead_letter_queues = {s.dead_letter_queue for s in world.queue_specs(world.load_template()) if s.dead_letter_queue}
+    assert watched == dead_letter_queues
+    assert all(a["AlarmActions"] == [{"Ref": "EventsTopic"}] for a in alarms.values())
+    publishers = ["TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction"]
+    for name in publishers:
+        assert {"Ref": "PublishEventsPolicy"} in resources[name]["Properties"]["Policies"], name
+    assert {"Ref": "PublishEventsPolicy"} in resources["TrainingTaskRole"]["Properties"]["ManagedPolicyArns"]
+    key_users = resources["EventsTopicKey"]["Properties"]["KeyPolicy"]["Statement"][1]["Principal"]["Service"]
+    assert sorted(key_users) == ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
