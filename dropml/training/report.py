@@ -27,6 +27,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}
 td:first-child,th:first-child{text-align:left}tr.champion{background:#fff4e5;font-weight:600}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}.muted{color:#666}ul{line-height:1.5}
+.scroll{overflow-x:auto}ul.features{columns:4 12rem}
 """
 
 
@@ -124,7 +125,8 @@ def _leaderboard_section(content: ReportContent) -> str:
         f"<h2>Leaderboard</h2><p>Ranked by cross-validated <b>{escape(content.rank_metric)}</b> "
         f"({escape(content.split)}); champion: <b>{escape(content.champion)}</b>. "
         f"<span class='muted'>holdout_* columns score the held-out rows.</span></p>"
-        f"{_table(shown, rows, classes)}<details><summary>parameters</summary><ul>{params}</ul></details>"
+        f"<div class='scroll'>{_table(shown, rows, classes)}</div>"
+        f"<details><summary>parameters</summary><ul>{params}</ul></details>"
     )
 
 
@@ -147,7 +149,7 @@ def render_report(content: ReportContent) -> bytes:
 <p class="muted">Trained {escape(content.created_at)} from <code>{escape(content.data_key)}</code>.
 Task: {escape(content.task)}; target: <b>{escape(content.target)}</b>.</p>
 {_leaderboard_section(content)}
-<h2>Selected features ({len(content.selected_features)}, from the champion)</h2><ul>{features}</ul>
+<h2>Selected features ({len(content.selected_features)}, from the champion)</h2><ul class="features">{features}</ul>
 {_quality_section(content.quality)}
 {_summary_section(content.summary)}
 {_plots_section(content.plots)}
