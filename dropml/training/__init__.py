@@ -8,5 +8,13 @@ steps) → ``models`` (estimator registry, search) → ``evaluation`` (splits,
 metrics, leaderboard) → ``job`` (:func:`dropml.training.job.run_training`,
 which publishes a version manifest-last).
 
+Time-ordered projects (``time_column``, optional ``group_column``): the label
+is the target column's value ``horizon`` steps ahead per group, so the target
+column itself (today's value) stays an input and is in the input schema along
+with the time and group columns. Lag and return features are computed inside
+the pipeline from the earlier rows of the SAME request, so a request should
+carry each group's recent history (at least ``max(lags)`` rows); a lone row
+gets imputed lags.
+
 Heavy libraries are imported by the step modules, never here.
 """
