@@ -24,7 +24,16 @@ install: $(STAMP)  ## create .venv and install dropml with every extra
 demo: $(STAMP)  ## run dropml end to end on the local AWS stand-in
 	$(BIN)/python -m dropml.demo $(DEMO_ARGS)
 
-test: $(STAMP) browser  ## lint, then every test (unit, moto over HTTP, template, browser)
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
+
+$(CHECKOV):  # the policy scanner in its own venv: its pins must not move dropml's
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+
+test: $(STAMP) browser $(CHECKOV)  ## lint, then every test (unit, moto over HTTP, template, browser)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -55,4 +64,4 @@ browser:  ## install Debian's chromium for the browser tests, when missing (play
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:  ## remove the virtual environment and build output
-	rm -rf $(VENV) .aws-sam build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam build .pytest_cache .ruff_cache

@@ -263,7 +263,33 @@ def publish(manifest_key: str) -> tuple[Manifest, bool]:
         logger.info("publish skipped: not newer", extra={"project": project, "version": version})
         return manifest, False
     _set_live(project, version)
+    _settle_newest(project, version)
     return manifest, True
+
+
+PUBLISH_SETTLE_SECONDS = 0.5
+PUBLISH_SETTLE_ROUNDS = 5
+
+
+def _settle_newest(project: str, version: int) -> None:
+    """Make concurrent publishes converge on the newest version.
+
+    SSM has no compare-and-set, so two publishers (the publish queue allows
+    two at once) may both read v2, and v3's write may land after v4's. Each
+    publisher re-reads after a pause and writes its version again while the
+    live one is older, so the parameter ends at the newest of them.
+    """
+    import time
+
+    for _ in range(PUBLISH_SETTLE_ROUNDS):
+        time.sleep(PUBLISH_SETTLE_SECONDS)
+        current = live_version(project)
+        if current is not None and current.version >= version:
+            return
+        logger.warning(
+            "publish overtaken by an older version; writing again", extra={"project": project, "version": version}
+        )
+        _set_live(project, version)
 
 
 def promote(project: str, version: int) -> Manifest:

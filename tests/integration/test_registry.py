@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from fakes import write_opaque_version as _write_version
@@ -69,3 +70,33 @@ def test_rollback_walks_back_and_history_logs_it(aws):
 def test_bad_manifest_key_names_the_key(aws):
     with pytest.raises(BadInput, match=r"project name '\.\.'"):
         registry.publish("models/../v1/manifest.json")
+
+
+def test_concurrent_publishes_converge_on_the_newest(aws, monkeypatch):
+    for _ in range(2):
+        _write_version("default")
+    real_set_live = registry._set_live
+    calls: list[int] = []
+
+    def slow_older_write(project: str, version: int) -> None:
+        calls.append(version)
+        if version == 1 and calls.count(1) == 1:
+            time.sleep(0.2)  # v1's first write lands after v2's: the race SSM cannot prevent
+        real_set_live(project, version)
+
+    real_live_version = registry.live_version
+    reads: list[int] = []
+
+    def stale_first_reads(project: str):
+        reads.append(1)
+        return None if len(reads) <= 2 else real_live_version(project)  # both publishers saw "nothing live"
+
+    monkeypatch.setattr(registry, "_set_live", slow_older_write)
+    monkeypatch.setattr(registry, "live_version", stale_first_reads)
+    threads = [threading.Thread(target=registry.publish, args=(keys.manifest_key("default", v),)) for v in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert registry.live_version("default").version == 2
+    assert calls.count(2) >= 2  # v2's publisher saw v1 overtake it and wrote again
