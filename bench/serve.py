@@ -1,0 +1,367 @@
+"""Serving benchmark, one run, loopback only: prints a markdown table.
+
+  python bench/serve.py [--quick] [--mlflow-python /tmp/mlflow-venv/bin/python]
+
+Measures, on the breast-cancer sample version (moto in a child process):
+- single-record latency p50/p99 and requests/s with 1 and 8 clients: our API under gunicorn (champion only
+  and all models), raw ``pipeline.predict`` on a one-row frame, and MLflow's scoring server (uvicorn) on the
+  same champion pipeline when an MLflow venv is given (``pip install mlflow-skinny`` there, same scikit-learn);
+- batches of 1k / 100k rows through the API (CSV body, in process and Dask) vs raw ``read_csv`` + ``predict``;
+- 1M rows in process vs on Dask for the random forest, and the batch size where Dask starts to win;
+- cold start: a fresh interpreter to its first answer (import, first SSM read and model load), and gunicorn.
+Not part of pytest. Every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dropml import local  # noqa: E402
+from dropml.scoring import load_version, sample, validate_frame  # noqa: E402
+
+ROWS: list[tuple[str, str, str, str, str]] = []  # what, p50, p99, req/s or time, note
+
+
+def add(what: str, p50: str = "", p99: str = "", rate: str = "", note: str = "") -> None:
+    ROWS.append((what, p50, p99, rate, note))
+    print(f"  {what:58s} {p50:>9s} {p99:>9s} {rate:>12s}  {note}", flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+# ── servers ──────────────────────────────────────────────────────────────────
+
+
+def wait_http(port: int, path: str, timeout: float = 60.0, method: str = "GET", body: bytes | None = None) -> float:
+    started = time.perf_counter()
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing answered 200 on 127.0.0.1:{port}{path}")
+
+
+def start_gunicorn(env: dict[str, str], workers: int, threads: int, log: Path) -> tuple[subprocess.Popen, int]:
+    port = local.free_port()
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--threads", str(threads), "--log-level", "warning", "--timeout", "300", "web.app:app"]  # fmt: skip
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return process, port
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# ── load ─────────────────────────────────────────────────────────────────────
+
+
+def hammer(port: int, path: str, body: bytes, clients: int, per_client: int) -> tuple[list[float], float, int]:
+    """``clients`` threads, each with one keep-alive connection, ``per_client`` POSTs; latencies, wall, failures."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+
+    def run() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        for _ in range(per_client):
+            started = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine.append(time.perf_counter() - started)
+            if not ok:
+                with lock:
+                    failures[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started, failures[0]
+
+
+def latency_rows(label: str, port: int, path: str, body: bytes, n: int) -> None:
+    hammer(port, path, body, 2, 20)  # warm every worker
+    for clients in (1, 8):
+        per_client = max(n // clients, 10)
+        lat, wall, failed = hammer(port, path, body, clients, per_client)
+        note = f"{failed} failed" if failed else ""
+        add(f"{label}, {clients} client{'s' if clients > 1 else ''}", ms(pct(lat, 50)), ms(pct(lat, 99)),
+            f"{len(lat) / wall:.0f} req/s", note)  # fmt: skip
+
+
+def raw_predict_rows(loaded, record: dict, n: int) -> None:
+    frame = pd.DataFrame([record])
+    for label, names in (("champion", [loaded.champion]), ("all models", loaded.model_names)):
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            for name in names:
+                loaded.pipelines[name].predict(frame)
+            times.append(time.perf_counter() - started)
+        add(f"raw pipeline.predict, 1-row frame, {label}", ms(pct(times, 50)), ms(pct(times, 99)),
+            f"{1 / statistics.mean(times):.0f} /s", "in this process, no HTTP")  # fmt: skip
+
+
+# ── MLflow ───────────────────────────────────────────────────────────────────
+
+
+def mlflow_rows(mlflow_python: str | None, loaded, record: dict, n: int, workdir: Path) -> None:
+    if not mlflow_python or not Path(mlflow_python).exists():
+        add("MLflow scoring server", note="not measured: pass --mlflow-python (a venv with mlflow-skinny)")
+        return
+    pickle_path = workdir / "champion.joblib"
+    import joblib
+
+    joblib.dump(loaded.pipelines[loaded.champion], pickle_path)
+    model_dir = workdir / "mlflow-model"
+    save = (
+        "import joblib, mlflow.sklearn; "
+        f"mlflow.sklearn.save_model(joblib.load({str(pickle_path)!r}), {str(model_dir)!r}, "
+        "serialization_format='cloudpickle')"
+    )
+    subprocess.run([mlflow_python, "-c", save], check=True, capture_output=True, timeout=300)
+    port = local.free_port()
+    mlflow_bin = str(Path(mlflow_python).parent / "mlflow")
+    argv = [mlflow_bin, "models", "serve", "-m", str(model_dir), "--env-manager", "local",
+            "-h", "127.0.0.1", "-p", str(port), "-w", "2"]  # fmt: skip
+    log = (workdir / "mlflow.log").open("w")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DROPML"))}
+    env["PATH"] = f"{Path(mlflow_python).parent}:{env.get('PATH', '')}"  # its uvicorn
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        body = json.dumps({"dataframe_records": [record]}).encode()
+        wait_http(port, "/invocations", timeout=120, method="POST", body=body)
+        version = subprocess.run([mlflow_python, "-c", "import mlflow; print(mlflow.__version__)"],
+                                 capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
+        latency_rows(f"MLflow {version} scoring server (uvicorn, 2 workers), champion", port, "/invocations", body, n)
+    finally:
+        stop(process)
+
+
+# ── batches and Dask ─────────────────────────────────────────────────────────
+
+
+def post_csv(port: int, path: str, body: bytes) -> tuple[float, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.perf_counter()
+    conn.request("POST", path, body=body, headers={"Content-Type": "text/csv", "Accept": "application/json"})
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{response.status}: {payload[:300]!r}")
+    return elapsed, json.loads(payload)
+
+
+def batch_rows(port_in_process: int, port_dask: int, loaded, features: pd.DataFrame, sizes: list[int]) -> None:
+    champion = loaded.pipelines[loaded.champion]
+    warm = features.head(50).to_csv(index=False).encode()
+    first, _ = post_csv(port_dask, "/api/v1/predict?models=champion", warm)
+    add("API: first batch over the threshold (50 rows)", rate=ms(first), note="starts the worker's LocalCluster")
+    for rows in sizes:
+        frame = features.sample(rows, replace=True, random_state=rows).reset_index(drop=True)
+        body = frame.to_csv(index=False).encode()
+        started = time.perf_counter()
+        raw = pd.read_csv(__import__("io").BytesIO(body))
+        champion.predict(raw)
+        raw_seconds = time.perf_counter() - started
+        in_process, answer = post_csv(port_in_process, "/api/v1/predict?models=champion", body)
+        assert answer["engine"] == "in-process"
+        on_dask, answer_dask = post_csv(port_dask, "/api/v1/predict?models=champion", body)
+        assert answer_dask["predictions"] == answer["predictions"]
+        size = f"{len(body) / 2**20:.1f} MiB CSV"
+        add(f"batch {rows:,} rows: raw read_csv + predict (champion)", rate=ms(raw_seconds), note=size)
+        add(f"batch {rows:,} rows: API, in process", rate=ms(in_process), note="CSV in, JSON out")
+        add(f"batch {rows:,} rows: API, {answer_dask['engine']}", rate=ms(on_dask), note="threshold 10 (default)")
+
+
+def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> None:
+    from dropml import dask_engine
+    from dropml.config import settings
+
+    forest = "random_forest"
+    started = time.perf_counter()
+    dask_engine.get_client(settings())
+    add(
+        "Dask LocalCluster start (2 workers x 1 thread)",
+        rate=ms(time.perf_counter() - started),
+        note="once per process",
+    )
+    crossover = None
+    for rows in [100, 1_000, 10_000, 100_000] if not quick else [100, 10_000]:
+        frame = validate_frame(loaded.schema, features.sample(rows, replace=True, random_state=1))
+        timings = {}
+        for engine in ("in-process", "dask"):
+            runs = []
+            for _ in range(3):
+                started = time.perf_counter()
+                if engine == "dask":
+                    dask_engine.predict_frame(loaded, [forest], frame, settings())
+                else:
+                    loaded.pipelines[forest].predict(frame)
+                runs.append(time.perf_counter() - started)
+            timings[engine] = min(runs)
+        if crossover is None and timings["dask"] < timings["in-process"]:
+            crossover = rows
+        speedup = f"x{timings['in-process'] / timings['dask']:.2f}"
+        note = "p50 col: in process, p99 col: Dask (best of 3)"
+        add(
+            f"random forest {rows:,} rows: in process / Dask",
+            ms(timings["in-process"]),
+            ms(timings["dask"]),
+            speedup,
+            note,
+        )
+    frame = validate_frame(loaded.schema, features.sample(big_rows, replace=True, random_state=2))
+    started = time.perf_counter()
+    in_process = loaded.pipelines[forest].predict(frame)
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    on_dask = dask_engine.predict_frame(loaded, [forest], frame, settings())[forest]
+    distributed = time.perf_counter() - started
+    same = np.array_equal(in_process, on_dask)
+    note = f"identical: {same}; {os.cpu_count()} cores"
+    add(
+        f"random forest {big_rows:,} rows: in process / Dask",
+        ms(plain),
+        ms(distributed),
+        f"x{plain / distributed:.2f}",
+        note,
+    )
+    add("Dask wins from (rows, this machine)", rate=f"{crossover:,}" if crossover else "never", note="see report")
+    dask_engine.close()
+
+
+# ── cold start ───────────────────────────────────────────────────────────────
+
+COLD = """
+import time, json, sys
+t0 = time.perf_counter()
+from web.app import app
+t1 = time.perf_counter()
+client = app.test_client()
+r = client.post("/api/v1/predict", json=json.loads(sys.argv[1]))
+t2 = time.perf_counter()
+assert r.status_code == 200, r.data
+r = client.post("/api/v1/predict", json=json.loads(sys.argv[1]))
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "first": t2 - t1, "second": t3 - t2}))
+"""
+
+
+def cold_rows(env: dict[str, str], record: dict, log: Path) -> None:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", COLD, json.dumps(record)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300, check=True)  # fmt: skip
+    wall = time.perf_counter() - started
+    parts = json.loads(out.stdout.strip().splitlines()[-1])
+    add("cold start: fresh python -> first prediction", rate=ms(wall),
+        note=f"import web.app {ms(parts['import'])}, first request {ms(parts['first'])} (SSM + load), "
+        f"second {ms(parts['second'])}")  # fmt: skip
+    body = json.dumps(record).encode()
+    started = time.perf_counter()
+    process, port = start_gunicorn(env, 1, 1, log)
+    try:
+        wait_http(port, "/api/v1/predict", method="POST", body=body)
+        add("cold start: gunicorn spawn -> first prediction (1 worker)", rate=ms(time.perf_counter() - started))
+    finally:
+        stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller loops")
+    parser.add_argument("--mlflow-python", default="/tmp/mlflow-venv/bin/python")
+    parser.add_argument("--big-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    n = 200 if args.quick else 1000
+    workdir = Path(tempfile.mkdtemp(prefix="dropml-bench-"))
+    print(f"bench/serve.py: {os.cpu_count()} cores, python {sys.version.split()[0]}, logs in {workdir}", flush=True)
+
+    moto = local.start_moto(in_process=False)
+    try:
+        local.use_endpoint(moto.endpoint)
+        local.ensure_bucket()
+        sample.publish_sample_version(trees=50)
+        loaded = load_version("default", 1)
+        features = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+        record = features.iloc[0].to_dict()
+        body = json.dumps(record).encode()
+        env = {**os.environ, **local.local_environment(moto.endpoint), "PYTHONPATH": str(ROOT),
+               "DROPML__SERVING__MAX_BODY_BYTES": str(200 * 2**20)}  # fmt: skip
+        fast_env = {**env, "DROPML__DASK__BATCH_THRESHOLD": "100000000"}
+
+        print("| what | p50 | p99 | rate / time | note |", flush=True)
+        server, port = start_gunicorn(fast_env, 2, 4, workdir / "gunicorn.log")
+        dask_server, dask_port = start_gunicorn(env, 1, 2, workdir / "gunicorn-dask.log")
+        try:
+            wait_http(port, "/api/v1/predict", method="POST", body=body)
+            wait_http(dask_port, "/api/v1/predict", method="POST", body=body)
+            latency_rows("dropml API (gunicorn 2x4), champion", port, "/api/v1/predict?models=champion", body, n)
+            latency_rows("dropml API (gunicorn 2x4), all 3 models", port, "/api/v1/predict", body, n)
+            raw_predict_rows(loaded, record, n)
+            mlflow_rows(args.mlflow_python, loaded, record, n, workdir)
+            batch_rows(port, dask_port, loaded, features, [1_000, 10_000] if args.quick else [1_000, 100_000])
+        finally:
+            stop(server)
+            stop(dask_server)
+        dask_rows(loaded, features, 100_000 if args.quick else args.big_rows, args.quick)
+        cold_rows(env, record, workdir / "gunicorn-cold.log")
+    finally:
+        moto.stop()
+    print("\n| what | p50 | p99 | rate / time | note |\n| --- | --- | --- | --- | --- |")
+    for row in ROWS:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
