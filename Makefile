@@ -59,6 +59,7 @@ sam-build: $(STAMP)  ## sam build (no Docker) into .aws-sam/ and print each func
 
 bench: $(STAMP)  ## print the benchmark tables
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/serve.py $(SERVE_BENCH_ARGS)
 
 browser:  ## install Debian's chromium for the browser tests, when missing (playwright install cannot download here)
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
