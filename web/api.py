@@ -16,12 +16,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from dropml import audit, registry
 from dropml.errors import BadInput, NotFound, TooLarge
 from dropml.scoring import frame_from_records, predict, records_from_split, results_frame, validate_frame
-from dropml.scoring.validate import neutralise_formulas
+from dropml.scoring.validate import check_csv_rows, check_csv_width, neutralise_formulas
 from web.openapi import openapi_document
 from web.state import models_choice, project_name, request_id, state
 
@@ -114,19 +114,40 @@ def frame_from_json(schema: InputSchema, document: Any) -> pd.DataFrame:
     raise BadInput("body", None, "the JSON body must be an object (one record), a list, or an MLflow input shape")
 
 
+def _parse_int(text: str) -> int | float:
+    # Python refuses ints over 4300 digits; as a float it is inf, which validation names by field
+    return int(text) if len(text) <= 4000 else float(text)
+
+
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return json.loads(body, parse_int=_parse_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
         raise BadInput("body", None, f"the body is not valid JSON{where}") from None
     except RecursionError:
         raise BadInput("body", None, "the JSON body is nested too deeply") from None
+    except ValueError as err:
+        raise BadInput("body", None, f"the body is not valid JSON: {err}") from None
 
 
 def _read_body() -> bytes:
+    """The whole body, at most ``serving.max_body_bytes`` (a chunked body without a length is counted as read).
+
+    Raises:
+        TooLarge: (413) over the limit.
+        BadInput: (400) empty.
+    """
     check_body_size()
-    body = request.get_data(cache=True)
+    limit = state().settings.serving.max_body_bytes
+    if request.content_length is None:  # chunked: no length to check up front, so count while reading
+        raw = request.environ["wsgi.input"] if request.environ.get("wsgi.input_terminated") else None
+        body = raw.read(limit + 1) if raw is not None else b""  # werkzeug's own stream stops AT the limit
+        if len(body) > limit:
+            raise TooLarge("body", None, f"the request body is over serving.max_body_bytes ({limit} bytes)")
+    else:
+        body = request.get_data(cache=True)
+    g.request_body = body
     if not body.strip():
         raise BadInput("body", None, "the request body is empty; send one record, a list, or a CSV")
     return body
@@ -145,7 +166,10 @@ def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
     if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
         from dropml.storage import read_csv_bytes
 
-        raw = read_csv_bytes(_read_body(), "the CSV body")
+        body = _read_body()
+        check_csv_width(body, loaded.schema, "the CSV body")
+        raw = read_csv_bytes(body, "the CSV body")
+        check_csv_rows(body, raw, "the CSV body")
         _check_rows(len(raw))
         return validate_frame(loaded.schema, raw), True
     if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):
@@ -209,7 +233,7 @@ def predict_route() -> Response:
     loaded = state().cache(project).get()  # one reference: the whole answer comes from this version
     frame, body_was_csv = checked_frame(loaded)
     prediction = predict(loaded, frame, models=models, request_id=request_id(), conf=state().settings)
-    body_sha = audit.hash_inputs(request.get_data(cache=True))
+    body_sha = audit.hash_inputs(g.get("request_body", b""))
     record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started)
     headers = {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
     if _wants_csv(body_was_csv):

@@ -22,7 +22,7 @@ from dropml.scoring.core import (
     predict_in_process,
     results_frame,
 )
-from dropml.scoring.validate import MAX_PROBLEMS, validate_frame
+from dropml.scoring.validate import MAX_PROBLEMS, check_csv_rows, neutralise_formulas, validate_frame
 from dropml.storage import keys
 
 if TYPE_CHECKING:
@@ -78,11 +78,16 @@ def score_csv_lines(
     if not body.strip():
         return {"rows": 0, "columns": [], "csv": ""}
     extra_text = {name: str for name in header if name not in schema_names}
-    raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text)
     try:
+        raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text, index_col=False)
+        check_csv_rows(body, raw, "the file", header_lines=0)
         checked = validate_frame(loaded.schema, raw, allow_extra=True)
-    except BadInput as err:
-        return {"rows": len(raw), "problems": err.problems}
+    except BadInput as err:  # returned, not raised: this may run on a Dask worker
+        return {"rows": len(raw) if "raw" in locals() else 0, "problems": err.problems}
+    except UnicodeDecodeError as err:
+        return _file_problem(f"not UTF-8 text (byte {err.start}: {err.reason})")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        return _file_problem(f"not valid CSV: {str(err).strip()}")
     inputs = pd.DataFrame({name: checked[name] if name in schema_names else raw[name] for name in header})
     by_model = predict_in_process(loaded, checked, names)
     prediction = Prediction(
@@ -95,8 +100,12 @@ def score_csv_lines(
         by_model=by_model,
         seconds=0.0,
     )
-    out = results_frame(inputs, prediction)
+    out = neutralise_formulas(results_frame(inputs, prediction))  # spreadsheets run =, +, -, @ cells
     return {"rows": len(out), "columns": list(out.columns), "csv": out.to_csv(index=False, header=with_header)}
+
+
+def _file_problem(message: str) -> dict[str, Any]:
+    return {"rows": 0, "problems": [{"field": "file", "message": message}]}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ collected, not raised one by one, so the caller can show all of them at once.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from dropml.manifest import ColumnSchema, InputSchema
 
 MAX_PROBLEMS = 100
+MAX_EXTRA_COLUMNS = 100  # a CSV may carry this many columns the models do not use (ids, notes)
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)  # tree models compute in float32: beyond this is inf
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
@@ -87,20 +91,30 @@ def _is_blank(value: Any) -> bool:
 # ── per-value rules: value → (converted, None) or (None, why it is wrong) ─────
 
 
-def _to_number(value: Any) -> tuple[Any, str | None]:
+def _number_of(value: Any) -> float:
+    """``value`` as a float; raises TypeError (not a number), ValueError (not numeric text) or OverflowError."""
     if isinstance(value, bool | np.bool_):
-        return None, "expected a number, got a boolean"
+        raise TypeError("a boolean")
     if isinstance(value, int | float | np.integer | np.floating):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None, f"expected a number, got {_shown(value)!r}"
-    else:
-        return None, f"expected a number, got {type(value).__name__}"
+        return float(value)
+    if isinstance(value, str):
+        return float(value.strip())
+    raise TypeError(type(value).__name__)
+
+
+def _to_number(value: Any) -> tuple[Any, str | None]:
+    try:
+        number = _number_of(value)
+    except TypeError as err:
+        return None, f"expected a number, got {err}"
+    except OverflowError:  # an int too big for a float
+        return None, "expected a finite number"
+    except ValueError:
+        return None, f"expected a number, got {_shown(value)!r}"
     if not math.isfinite(number):
         return None, "expected a finite number"
+    if abs(number) > MAX_MAGNITUDE:
+        return None, f"expected a number between -{MAX_MAGNITUDE:.3g} and {MAX_MAGNITUDE:.3g}"
     return number, None
 
 
@@ -213,8 +227,11 @@ def _convert_series(column: ColumnSchema, series: pd.Series, problems: _Problems
     is_number_column = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
     if column.kind == "numeric" and is_number_column:
         values = series.to_numpy(dtype="float64", na_value=np.nan)
-        for position in np.flatnonzero(np.isinf(values))[: MAX_PROBLEMS + 1]:
-            problems.add(column.name, "expected a finite number", row=first_row + int(position), value=values[position])
+        with np.errstate(invalid="ignore"):
+            out_of_range = np.abs(values) > MAX_MAGNITUDE
+        for position in np.flatnonzero(out_of_range)[: MAX_PROBLEMS + 1]:
+            _, why = _to_number(values[position])
+            problems.add(column.name, why or "out of range", row=first_row + int(position), value=values[position])
         if not column.nullable:
             for position in np.flatnonzero(np.isnan(values))[: MAX_PROBLEMS + 1]:
                 problems.add(column.name, "a value is required", row=first_row + int(position))
@@ -299,6 +316,11 @@ def records_from_split(document: Any) -> pd.DataFrame:
     data = document["data"]
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise BadInput("dataframe_split.columns", columns, "dataframe_split.columns must be a list of column names")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise BadInput(
+            "dataframe_split.columns", repeated, f"dataframe_split.columns names {', '.join(repeated)} more than once"
+        )
     for position, row in enumerate(data, start=1):
         if not isinstance(row, list) or len(row) != len(columns):
             raise BadInput(
@@ -308,6 +330,60 @@ def records_from_split(document: Any) -> pd.DataFrame:
                 problems=[{"field": "dataframe_split.data", "row": position, "message": "wrong number of values"}],
             )
     return pd.DataFrame(data, columns=columns, dtype=object)
+
+
+def check_csv_width(body: bytes, schema: InputSchema, source: str) -> None:
+    """Refuse, before parsing, a CSV whose header has far more columns than the models use.
+
+    Raises:
+        BadInput: (422) more than ``len(schema) + MAX_EXTRA_COLUMNS`` columns.
+    """
+    end = body.find(b"\n")
+    header = body if end < 0 else body[:end]
+    limit = len(schema.names) + MAX_EXTRA_COLUMNS
+    if header.count(b",") + 1 <= limit:
+        return
+    count = len(next(csv.reader([header.decode("utf-8", "replace")]), []))
+    if count > limit:
+        message = f"{source} has {count:,} columns; the models use {len(schema.names)} (at most {limit} accepted)"
+        raise BadInput("columns", count, message, http_status=422)
+
+
+def check_csv_rows(body: bytes, frame: pd.DataFrame, source: str, header_lines: int = 1) -> None:
+    """Refuse rows with fewer (or more) values than the header, which pandas would pad with blanks (or shift).
+
+    Only scans the text when the parsed frame shows a sign of it (a blank in the
+    last column, or pandas using a column as the index), so clean CSVs cost nothing.
+
+    Raises:
+        BadInput: (422) each ragged row, by 1-based row number (the header is not a row).
+    """
+    default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.equals(pd.RangeIndex(len(frame)))
+    suspicious = not default_index
+    if not suspicious and frame.shape[1]:
+        suspicious = bool(frame.iloc[:, -1].isna().any())
+    if not suspicious:
+        return
+    width = frame.shape[1] + (0 if default_index else frame.index.nlevels)
+    reader = csv.reader(io.StringIO(body.decode("utf-8-sig", "replace")))
+    header_width = None
+    problems = _Problems()
+    row = 0
+    for line_number, fields in enumerate(reader, start=1):
+        if line_number <= header_lines:
+            header_width = len(fields)
+            continue
+        if not fields:  # a blank line: pandas skips it
+            continue
+        row += 1
+        expected = header_width if header_width is not None else width
+        if len(fields) != expected:
+            problems.add("row", f"row {row} has {len(fields)} values; the header has {expected}", row=row)
+    if problems.items:
+        first = problems.items[0]["message"]
+        total = len(problems.items) + problems.dropped
+        more = f" (and {total - 1} more)" if total > 1 else ""
+        raise BadInput("row", None, f"{source}: {first}{more}", problems=problems.items, http_status=422)
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -117,3 +117,21 @@ def test_hot_swap_under_load_never_fails_and_never_mixes_versions(live_url):
     for name in {r["client"] for r in results}:  # and no client ever goes back
         versions = [r["version"] for r in sorted(results, key=lambda r: r["started"]) if r["client"] == name]
         assert versions == sorted(versions)
+
+
+def test_chunked_body_without_content_length_is_read_and_answered(live_url):
+    import http.client
+
+    sample.publish_sample_version()
+    host, port = live_url.removeprefix("http://").split(":")
+    payload = json.dumps(RECORD).encode()
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(
+        "POST", "/api/v1/predict", body=iter([payload[:100], payload[100:]]), encode_chunked=True,
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )  # fmt: skip
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 200, body
+    assert body["predictions"] == ["malignant"]

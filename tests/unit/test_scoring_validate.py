@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,8 @@ from dropml.errors import BadInput
 from dropml.manifest import ColumnSchema, InputSchema
 from dropml.scoring.validate import (
     MAX_PROBLEMS,
+    check_csv_rows,
+    check_csv_width,
     frame_from_records,
     neutralise_formulas,
     records_from_split,
@@ -136,3 +140,50 @@ def test_formula_cells_are_neutralised_but_numbers_stay_numbers():
     assert out["name"].tolist() == ["'=HYPERLINK(1)", "'+x", "'@a", "'-b", "ok"]
     assert out["value"].tolist() == [-1.5, 2, 3, 4, 5]
     assert frame["name"][0] == "=HYPERLINK(1)"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (10**400, "expected a finite number"),
+        ("9" * 400, "expected a finite number"),
+        (1e308, "expected a number between -3.4e+38 and 3.4e+38"),
+    ],
+)
+def test_numbers_too_big_for_the_models_are_refused_by_field(value, message):
+    with pytest.raises(BadInput) as err:
+        frame_from_records(SCHEMA, [{**GOOD, "age": value}])
+    assert _problems(err) == [("age", 1, message)]
+    frame = pd.DataFrame([{**GOOD, "age": 1e308}])
+    with pytest.raises(BadInput) as err:
+        validate_frame(SCHEMA, frame)
+    assert _problems(err)[0][:2] == ("age", 1)
+
+
+def test_dataframe_split_with_a_repeated_column_is_refused():
+    with pytest.raises(BadInput) as err:
+        records_from_split({"columns": ["a", "b", "a"], "data": [[1, 2, 3]]})
+    assert err.value.field == "dataframe_split.columns"
+    assert "a more than once" in err.value.message
+
+
+def test_very_wide_csv_is_refused_from_its_header_alone():
+    body = (",".join(f"c{i}" for i in range(100_000)) + "\n").encode()
+    with pytest.raises(BadInput, match=r"has 100,000 columns; the models use 5 \(at most 105 accepted\)"):
+        check_csv_width(body, SCHEMA, "the CSV body")
+    check_csv_width(b"age,sex,smoker,code,visits,id\n1,F,true,1,2,x\n", SCHEMA, "the CSV body")
+
+
+def test_rows_with_too_few_or_too_many_values_are_named():
+    body = b"age,sex,visits\n1,F,2\n3,M\n\n4\n"
+    frame = pd.read_csv(io.BytesIO(body))
+    with pytest.raises(BadInput) as err:
+        check_csv_rows(body, frame, "data.csv")
+    assert err.value.http_status == 422
+    assert err.value.message == "data.csv: row 2 has 2 values; the header has 3 (and 1 more)"
+    assert [p["row"] for p in err.value.problems] == [2, 3]
+    every_row_long = b"age,sex,visits\n1,F,2,9\n3,M,4,9\n"  # pandas would silently use age as the index
+    with pytest.raises(BadInput, match="row 1 has 4 values; the header has 3"):
+        check_csv_rows(every_row_long, pd.read_csv(io.BytesIO(every_row_long)), "data.csv")
+    clean = b"age,sex,visits\n1,F,2\n"
+    check_csv_rows(clean, pd.read_csv(io.BytesIO(clean)), "clean.csv")
