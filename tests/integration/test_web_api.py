@@ -317,3 +317,41 @@ def test_every_documented_operation_answers_as_documented(published, client):
             errors = list(_validator(schema).iter_errors(response.json))
             assert errors == [], (url, [e.message for e in errors])
     assert exercised == _documented_operations()
+
+
+def test_batches_over_the_threshold_are_scored_on_dask_with_the_same_answer(published):
+    records = FEATURES.head(40).to_dict("records")
+    on_dask = make_app().test_client().post("/api/v1/predict", json=records)
+    in_process = make_app().test_client().post("/api/v1/predict", json=records[:10])
+    assert on_dask.status_code == 200, on_dask.json
+    assert on_dask.json["engine"] == "dask"
+    assert on_dask.headers["X-Scoring-Engine"] == "dask"
+    assert in_process.json["engine"] == "in-process"
+    assert on_dask.json["models"]["linear"][:10] == in_process.json["models"]["linear"]
+    assert on_dask.json["predictions"] == published_predictions(records)
+
+
+def published_predictions(records: list[dict]) -> list:
+    from dropml.scoring import load_version
+
+    loaded = load_version("default", 1)
+    return loaded.pipelines["linear"].predict(pd.DataFrame(records)).tolist()
+
+
+def test_a_tampered_new_version_keeps_the_old_one_serving_and_health_says_why(aws):
+    import time
+
+    sample.publish_sample_version()
+    client = make_app(model_ttl_seconds=0).test_client()
+    assert client.post("/api/v1/predict", json=RECORD).json["model_version"] == 1
+    sample.publish_sample_version(tamper="random_forest")  # v2 is live in SSM, its pickle is not the promised one
+    deadline = time.monotonic() + 10
+    while client.get("/api/v1/health").json["status"] != "degraded":
+        assert time.monotonic() < deadline, client.get("/api/v1/health").json
+        time.sleep(0.05)
+    answer = client.post("/api/v1/predict", json=RECORD)
+    assert (answer.status_code, answer.json["model_version"]) == (200, 1)
+    health = client.get("/api/v1/health")
+    assert health.status_code == 200
+    assert (health.json["model_version"], health.json["live_version"]) == (1, 2)
+    assert "live version v2 could not be loaded: ChecksumMismatch" in health.json["reason"]
