@@ -24,6 +24,8 @@ import dropml
 from dropml import logs, notify, registry, storage
 from dropml.config import settings
 from dropml.errors import BadInput, ConfigError, DropmlError
+from dropml.experiments import stored_overrides
+from dropml.faults import failpoint
 from dropml.manifest import CodeVersion, DataSource, Manifest, ModelEntry
 from dropml.storage import keys
 
@@ -267,6 +269,7 @@ def publish_version(trained: TrainedVersion, project: str, run_id: str) -> Manif
         artifacts[result.name] = registry.write_artifact(
             project, version, f"{result.name}.pkl", _pickled(result), "application/octet-stream"
         )
+        failpoint("after_first_pickle")
     board = trained.leaderboard.to_csv(index=False).encode()
     artifacts["leaderboard"] = registry.write_artifact(project, version, keys.LEADERBOARD_NAME, board, "text/csv")
 
@@ -298,6 +301,7 @@ def publish_version(trained: TrainedVersion, project: str, run_id: str) -> Manif
     reports["report"] = artifacts["report"].key
 
     manifest = build_manifest(trained, project, version, run_id, created_at, artifacts, reports)
+    failpoint("before_manifest")
     registry.write_manifest(manifest)  # last: its put event publishes the version
     return manifest
 
@@ -427,11 +431,13 @@ def run_training(data_key: str, overrides: dict[str, Any] | None = None, run_id:
             if not RUN_ID.match(run.run_id):
                 raise BadInput("run_id", run.run_id, f"run id {run.run_id!r} must match {RUN_ID.pattern}")
             run.project = keys.parse_data_key(data_key, "train").project
-            run.conf = settings().training_for(run.project, overrides)
+            # overrides stored by the experiments API apply to every run of the project
+            run.conf = settings().training_for(run.project, {**stored_overrides(run.project), **(overrides or {})})
             logger.info("training started", extra={"data_key": data_key, "project": run.project, "run_id": run.run_id})
             from dropml.training.ingest import load_training_data
 
             run.data = load_training_data(data_key)
+            failpoint("after_ingest")
             with tempfile.TemporaryDirectory(prefix="dropml-train-") as spool_dir:
                 trained = train(run.data, run.conf, spool_dir)
                 manifest = publish_version(trained, run.project, run.run_id)
