@@ -368,13 +368,21 @@ def _parent(pid: int) -> int:
         return -1
 
 
-def _warm(port: int, bodies: Bodies) -> None:
-    """A few requests per body kind so every worker has loaded v1 (and any lazy imports) before timing."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    for body in bodies.single[:10] + bodies.batch[:10]:
-        conn.request("POST", "/api/v1/predict", body=body, headers={"Content-Type": "application/json"})
-        conn.getresponse().read()
-    conn.close()
+def _warm(port: int, bodies: Bodies, connections: int = 16) -> None:
+    """Requests on several connections at once, so every worker has loaded v1 (and its lazy imports) before timing."""
+
+    def one_connection() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for body in bodies.single[:3] + bodies.batch[:3]:
+            conn.request("POST", "/api/v1/predict", body=body, headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+        conn.close()
+
+    threads = [threading.Thread(target=one_connection) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
 
 
 def report(
