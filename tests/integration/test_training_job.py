@@ -15,7 +15,7 @@ import pytest
 
 from dropml import local, notify, registry, storage
 from dropml.config import reset_settings_cache
-from dropml.errors import BadInput, TooLarge
+from dropml.errors import BadInput, ConfigError, TooLarge
 from dropml.storage import keys
 from dropml.training.job import run_training
 
@@ -265,7 +265,7 @@ def test_a_file_over_the_size_limit_is_refused_before_download(aws, inbox, monke
     _assert_nothing_published(caught.value, "too-big", inbox)
 
 
-def _assert_nothing_published(error: BadInput, run_id: str, inbox) -> None:
+def _assert_nothing_published(error: Exception, run_id: str, inbox) -> None:
     assert list(storage.list_keys("models/")) == []
     assert list(storage.list_keys("reports/")) == []
     assert list(storage.list_keys("locks/")) == []  # no version number burnt
@@ -275,3 +275,13 @@ def _assert_nothing_published(error: BadInput, run_id: str, inbox) -> None:
     (message,) = inbox()
     assert (message["event"], message["outcome"], message["error"]) == ("training", "failed", str(error))
     assert message["error_type"] == type(error).__name__
+
+
+def test_invalid_overrides_are_a_config_error_and_publish_nothing(aws, inbox):
+    _upload("train/diabetes/diabetes.csv", "diabetes.csv")
+    with pytest.raises(ConfigError) as caught:
+        run_training("train/diabetes/diabetes.csv", overrides={"cv_folds": 1}, run_id="bad-config")
+    assert str(caught.value) == (
+        "training settings of project 'diabetes': cv_folds: Input should be greater than or equal to 2 (got 1)"
+    )
+    _assert_nothing_published(caught.value, "bad-config", inbox)
