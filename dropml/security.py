@@ -34,9 +34,9 @@ def key_id(key: str) -> str:
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
-def admin_key() -> str | None:
-    """The admin key: configuration first, else the SSM SecureString (cached a minute); None when unset."""
-    configured = settings().admin_api_key
+def admin_key(configured: str | None = None) -> str | None:
+    """The admin key: ``configured`` or configuration first, else the SSM SecureString (cached a minute)."""
+    configured = configured or settings().admin_api_key
     if configured:
         return configured
     name = admin_key_parameter()
@@ -58,7 +58,7 @@ def admin_key() -> str | None:
     return value or None
 
 
-def check_admin(presented: str | None, action: str, source: str = "") -> str:
+def check_admin(presented: str | None, action: str, source: str = "", configured: str | None = None) -> str:
     """Allow an admin ``action`` only with the right key; returns the key id for audit records.
 
     Every refusal is logged with the action and the caller's address, never the key.
@@ -67,7 +67,7 @@ def check_admin(presented: str | None, action: str, source: str = "") -> str:
         Unauthorized: no key presented (401).
         Forbidden: a wrong key, or the admin API is switched off (403).
     """
-    expected = admin_key()
+    expected = admin_key(configured)
     if expected is None:
         logger.warning("admin refused: no admin key configured", extra={"action": action, "source": source})
         raise Forbidden(f"the admin API is switched off: set the SSM SecureString {admin_key_parameter()}")

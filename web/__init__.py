@@ -113,7 +113,9 @@ def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
     ``cache_options`` go to every project's :class:`dropml.scoring.ModelCache`
     (e.g. ``retry_failed_seconds``).
     """
+    from web.admin import admin
     from web.api import api
+    from web.experiments import experiments
     from web.pages import pages
 
     conf = settings or global_settings()
@@ -125,6 +127,8 @@ def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
     app.json.sort_keys = False
     app.extensions["dropml"] = WebState(conf, **cache_options)
     app.register_blueprint(api)
+    app.register_blueprint(admin)
+    app.register_blueprint(experiments)
     app.register_blueprint(pages)
     _register_error_handlers(app)
     _register_request_hooks(app)

@@ -21,7 +21,15 @@ API_KEY_HEADER = "X-API-Key"
 @admin.before_request
 def require_admin_key() -> None:
     """Refuse the request unless it carries the admin key (401 none, 403 wrong or switched off)."""
-    g.admin_key_id = security.check_admin(request.headers.get(API_KEY_HEADER), request.path, request.remote_addr or "")
+    g.admin_key_id = check_admin_key(request.path)
+
+
+def check_admin_key(action: str) -> str:
+    """The caller's admin key id, if its ``X-API-Key`` is the app's admin key (401/403 otherwise)."""
+    from web.state import state
+
+    presented = request.headers.get(API_KEY_HEADER)
+    return security.check_admin(presented, action, request.remote_addr or "", state().settings.admin_api_key)
 
 
 def json_object() -> dict[str, Any]:

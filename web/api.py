@@ -226,8 +226,12 @@ def record_audit(prediction: Prediction, body_sha: str, channel: str, started: f
 @api.post("/predict")
 def predict_route() -> Response:
     """Score one record or a batch with the live version (every model, or ``?models=champion``)."""
+    return predict_for(project_name())
+
+
+def predict_for(project: str) -> Response:
+    """Answer a predict request for ``project`` (also the experiments API's /predict)."""
     started = time.perf_counter()
-    project = project_name()
     models = models_choice()
     check_body_size()
     loaded = state().cache(project).get()  # one reference: the whole answer comes from this version

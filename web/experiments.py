@@ -12,15 +12,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from dropml import experiments as store
-from dropml import notify, security
+from dropml import notify
 from dropml.errors import BadInput
-from web.admin import API_KEY_HEADER, json_object
+from web.admin import API_KEY_HEADER, check_admin_key, json_object
 
 experiments = Blueprint("experiments", __name__, url_prefix="/api/v1/experiments")
 
 
 def _admin(action: str) -> str:
-    return security.check_admin(request.headers.get(API_KEY_HEADER), action, request.remote_addr or "")
+    return check_admin_key(action)
 
 
 @experiments.post("")
