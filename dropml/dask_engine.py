@@ -17,9 +17,11 @@ import atexit
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dropml.config import settings as global_settings
+from dropml.errors import DropmlError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -140,6 +142,7 @@ def predict_frame(
 
     Raises:
         BadInput: a model refused the input.
+        DaskUnavailable: no client, or Dask lost the batch (the caller scores it in process).
     """
     import numpy as np
 
@@ -147,10 +150,36 @@ def predict_frame(
     client = get_client(conf)
     step = conf.dask.partition_rows
     parts = [frame.iloc[i : i + step] for i in range(0, len(frame), step)]
-    models = _models_future(client, loaded)
-    futures = client.map(_predict_partition, [models] * len(parts), [names] * len(parts), client.scatter(parts))
-    results = client.gather(futures)
+
+    def run() -> list[Any]:
+        models = _models_future(client, loaded)
+        return client.map(_predict_partition, [models] * len(parts), [names] * len(parts), client.scatter(parts))
+
+    results = _gathered(client, run, f"{len(frame)} rows")
     return {name: np.concatenate([r[name] for r in results]) for name in names}
+
+
+def _gathered(client: Any, submit: Callable[[], list[Any]], what: str) -> list[Any]:
+    """Submit work and gather it; a batch Dask loses becomes DaskUnavailable, so the caller scores in process.
+
+    Raises:
+        DropmlError: a model refused the input (raised on the worker, re-raised here).
+        DaskUnavailable: cancelled, lost dependencies, a worker or the scheduler gone.
+    """
+    try:
+        return client.gather(submit())
+    except DropmlError:
+        raise  # the input's problem, not Dask's
+    except Exception as err:  # the batch is lost, not the request
+        forget_scattered()
+        logger.warning("dask lost a batch", extra={"work": what, "error": f"{type(err).__name__}: {err}"})
+        raise DaskUnavailable(f"dask lost the batch ({what}): {type(err).__name__}: {err}") from err
+
+
+def forget_scattered() -> None:
+    """Drop the cached model futures, so the next batch scatters its version afresh."""
+    with _lock:
+        _scattered.clear()
 
 
 # ── files read by the workers themselves ─────────────────────────────────────
@@ -229,21 +258,24 @@ def score_s3_csv(
     """Score the CSV at ``key`` block by block on the workers; each block's result dict, in file order."""
     conf = conf or global_settings()
     client = get_client(conf)
-    models = _models_future(client, loaded)
     bounds = list(range(data_start, size, max(block_bytes, 1))) or [data_start]
-    futures = [
-        client.submit(
-            _score_s3_block,
-            models,
-            key,
-            begin,
-            min(begin + block_bytes, size),
-            size,
-            header,
-            names,
-            request_id,
-            pure=False,
-        )
-        for begin in bounds
-    ]
-    return client.gather(futures)
+
+    def run() -> list[Any]:
+        models = _models_future(client, loaded)
+        return [
+            client.submit(
+                _score_s3_block,
+                models,
+                key,
+                begin,
+                min(begin + block_bytes, size),
+                size,
+                header,
+                names,
+                request_id,
+                pure=False,
+            )
+            for begin in bounds
+        ]
+
+    return _gathered(client, run, key)

@@ -190,12 +190,19 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     layout = _layout(parsed.key, info.size)
     engine = choose_engine(layout.estimated_rows, conf)
     names = loaded.model_names
+    results = None
     if engine == "dask":
         block = max(int(layout.avg_line_bytes * conf.dask.partition_rows), MIN_BLOCK_BYTES)
-        results = dask_engine.score_s3_csv(
-            loaded, parsed.key, info.size, layout.header, layout.data_start, block, names, request_id, conf
-        )
-    else:
+        try:
+            results = dask_engine.score_s3_csv(
+                loaded, parsed.key, info.size, layout.header, layout.data_start, block, names, request_id, conf
+            )
+        except dask_engine.DaskUnavailable as err:  # the file is still scored, just in this process
+            logger.warning(
+                "dask unavailable, scoring the file in process", extra={"key": parsed.key, "reason": str(err)}
+            )
+            engine = "in-process"
+    if results is None:
         body = storage.get_bytes(parsed.key).body[layout.data_start :]
         results = [score_csv_lines(loaded, body, layout.header, names, request_id, with_header=False)]
     columns, body_text, rows = _merge(results, parsed.key)

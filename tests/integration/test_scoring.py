@@ -191,3 +191,32 @@ def test_unreachable_dask_scheduler_falls_back_to_in_process(aws, monkeypatch):
             dask_engine.get_client()
     finally:
         dask_engine._state["failed_at"] = None
+
+
+def test_a_batch_dask_loses_is_scored_in_process_and_dask_is_used_again(aws, monkeypatch):
+    from distributed.client import FutureCancelledError
+
+    from dropml import dask_engine
+
+    _use_threshold(monkeypatch, rows=10, partition_rows=100)
+    sample.publish_sample_version()
+    loaded = load_version("default", 1)
+    frame = validate_frame(loaded.schema, FEATURES)
+    client = dask_engine.get_client()
+    real_gather = client.gather
+    lost = []
+
+    def gather_losing_the_first(futures, *args, **kwargs):
+        if not lost:
+            lost.append(True)
+            raise FutureCancelledError("_predict_partition-0", reason="lost dependencies")  # seen under load
+        return real_gather(futures, *args, **kwargs)
+
+    monkeypatch.setattr(client, "gather", gather_losing_the_first)
+    rescued = predict(loaded, frame)
+    assert rescued.engine == "in-process"
+    expected = predict(loaded, frame, engine="in-process")
+    assert np.array_equal(rescued.by_model["linear"], expected.by_model["linear"])
+    again = predict(loaded, frame)
+    assert again.engine == "dask"  # a lost batch is not an unavailable Dask
+    assert np.array_equal(again.by_model["random_forest"], expected.by_model["random_forest"])
