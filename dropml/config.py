@@ -161,6 +161,9 @@ class AuditSettings(_Section):
     store_inputs_max_rows: int = Field(10, ge=0)
     flush_interval_seconds: float = Field(5.0, gt=0.0)
     flush_max_records: int = Field(500, ge=1)
+    # On Lambda a frozen container must hold no unwritten record: flush at the end of each
+    # invocation (zappa_settings.json sets it); a long-running server flushes in the background.
+    flush_every_request: bool = False
 
 
 class Settings(_Section):

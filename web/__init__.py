@@ -102,9 +102,21 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def end_request(_exc: BaseException | None) -> None:
+        if app.extensions["dropml"].settings.audit.flush_every_request:
+            _flush_audit()
         correlation = request.environ.pop("dropml.correlation", None)
         if correlation is not None:
             correlation.__exit__(None, None, None)
+
+
+def _flush_audit() -> None:
+    """Write this invocation's audit records before Lambda freezes the container."""
+    from dropml import audit
+
+    try:
+        audit.flush()
+    except Exception:  # records stay queued for the next flush; never fail the answer
+        logger.exception("audit flush at the end of the request failed")
 
 
 def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:

@@ -164,3 +164,20 @@ def test_every_new_route_is_in_the_openapi_document():
     assert "/api/v1/admin/projects/{project}/promote" in document["paths"]
     assert set(document["paths"]["/api/v1/experiments/{name}"]) == {"get", "patch"}
     assert "delete" in document["paths"]["/api/v1/experiments/{name}/versions/{version}"]
+
+
+def test_on_lambda_each_request_writes_its_audit_record_before_returning():
+    sample.publish_sample_version(trees=5)
+    conf = load_settings()
+    conf = conf.model_copy(update={"audit": conf.audit.model_copy(update={"flush_every_request": True})})
+    client = create_app(conf).test_client()
+    features = sample.BREAST_CANCER.read_text().splitlines()
+    keep = [i for i, column in enumerate(features[0].split(",")) if column != "target"]
+    body = "\n".join(",".join(line.split(",")[i] for i in keep) for line in features[:2])
+    answer = client.post(
+        "/api/v1/predict", data=body, content_type="text/csv", headers={"X-Request-ID": "lambda-req-1"}
+    )
+    assert answer.status_code == 200
+    assert audit.prediction_buffer().pending() == 0
+    written = [key for key in storage.list_keys("audit/predictions/") if b"lambda-req-1" in storage.get_bytes(key).body]
+    assert len(written) == 1
