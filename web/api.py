@@ -202,8 +202,12 @@ def _wants_csv(body_was_csv: bool) -> bool:
     )
 
 
-def record_audit(prediction: Prediction, body_sha: str, channel: str, started: float) -> None:
-    """Queue the request's audit record (written to S3 in the background)."""
+def record_audit(
+    prediction: Prediction, body_sha: str, channel: str, started: float, inputs: pd.DataFrame | None = None
+) -> None:
+    """Queue the request's audit record (written to S3 in the background); small requests keep their rows."""
+    small = prediction.rows <= state().settings.audit.store_inputs_max_rows
+    rows = json.loads(inputs.to_json(orient="records", date_format="iso")) if small and inputs is not None else None
     audit.record_prediction(
         audit.prediction_record(
             request_id=prediction.request_id or "",
@@ -216,9 +220,8 @@ def record_audit(prediction: Prediction, body_sha: str, channel: str, started: f
             inputs_sha256=body_sha,
             latency_ms=(time.perf_counter() - started) * 1000,
             channel=channel,  # type: ignore[arg-type]
-            outputs={k: v.tolist() for k, v in prediction.by_model.items()}
-            if prediction.rows <= state().settings.audit.store_inputs_max_rows
-            else None,
+            inputs=rows,
+            outputs={k: v.tolist() for k, v in prediction.by_model.items()} if small else None,
         )
     )
 
@@ -238,7 +241,7 @@ def predict_for(project: str) -> Response:
     frame, body_was_csv = checked_frame(loaded)
     prediction = predict(loaded, frame, models=models, request_id=request_id(), conf=state().settings)
     body_sha = audit.hash_inputs(g.get("request_body", b""))
-    record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started)
+    record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started, frame)
     headers = {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
     if _wants_csv(body_was_csv):
         response = csv_answer(frame, prediction)

@@ -122,7 +122,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
             errors = {p["field"]: p["message"] for p in err.problems}
             status = 422
         else:
-            record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started)
+            record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, frame)
             result = _one_record_result(loaded, prediction)
     fields = [form_field(c, values[c.name], errors.get(c.name)) for c in schema.columns]
     page = render_template(
@@ -200,7 +200,7 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         "text/csv",
         metadata={"filename": filename[:200], "model-version": str(prediction.version), "request-id": request_id()},
     )
-    record_audit(prediction, audit.hash_inputs(body), "upload", started)
+    record_audit(prediction, audit.hash_inputs(body), "upload", started, inputs)
     unused = [str(c) for c in raw.columns if c not in schema_names]
     prediction_columns = {prediction_column(name): name for name in prediction.by_model}
     return render_template(

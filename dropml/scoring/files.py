@@ -6,11 +6,12 @@ import csv
 import io
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dropml import notify, registry, storage
+from dropml import audit, notify, registry, storage
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, NoLiveModel, TooLarge
 from dropml.logs import correlation, current_correlation_id
@@ -217,7 +218,30 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         "rows": str(rows),
     }
     storage.put_bytes(out_key, (header_text.getvalue() + body_text).encode(), "text/csv", metadata=metadata)
-    return out_key, live.version, {"rows": rows, "engine": engine}
+    details = {"rows": rows, "engine": engine, "champion": loaded.champion, "models": names, "source_etag": info.etag}
+    return out_key, live.version, details
+
+
+def _audit(
+    parsed: keys.DataKey, request_id: str, version: int | None, out_key: str, details: dict[str, Any], started: float
+) -> None:
+    """Write the file's audit record now: a scoring job's process ends right after it."""
+    audit.record_prediction(
+        audit.prediction_record(
+            request_id=request_id,
+            project=parsed.project,
+            model_version=version or 0,
+            champion=details["champion"],
+            models=details["models"],
+            engine=details["engine"],
+            rows=details["rows"],
+            inputs_sha256=f"s3-etag:{details['source_etag']}",  # read where it lies: S3's ETag names the bytes
+            latency_ms=(time.perf_counter() - started) * 1000,
+            channel="file",
+            predictions_key=out_key,
+        )
+    )
+    audit.flush()
 
 
 def score_file(data_key: str, request_id: str | None = None) -> str:
@@ -241,6 +265,7 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
     parsed = keys.parse_data_key(data_key, kind="test")
     request_id = request_id or current_correlation_id() or uuid.uuid4().hex
     conf = global_settings()
+    started = time.perf_counter()
     with correlation(request_id):
         try:
             out_key, version, details = _score(parsed, request_id, conf)
@@ -257,6 +282,7 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
             )
             raise
         if not details.get("skipped"):
+            _audit(parsed, request_id, version, out_key, details, started)
             notify.announce(
                 "scoring",
                 "succeeded",
