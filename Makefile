@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench clean validate sam-build browser
+.PHONY: help install demo test lint fmt check bench clean docs validate sam-build browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,15 @@ bench: $(STAMP)  ## print the benchmark tables
 
 browser:  ## install Debian's chromium for the browser tests, when missing (playwright install cannot download here)
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+MERMAID := .cache/mermaid/node_modules/.bin/mmdc
+
+$(MERMAID):
+	mkdir -p .cache/mermaid
+	cd .cache/mermaid && PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent @mermaid-js/mermaid-cli@11
+
+docs: browser $(MERMAID)  ## render docs/architecture.mmd to SVG (mermaid-cli from npm, Debian's chromium)
+	$(MERMAID) -p docs/mermaid-puppeteer.json -i docs/architecture.mmd -o docs/architecture.svg -b white
 
 clean:  ## remove the virtual environment and build output
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam build .pytest_cache .ruff_cache
