@@ -27,3 +27,15 @@ def write_opaque_version(project: str, body: bytes = b"model") -> Manifest:
     )
     registry.write_manifest(manifest)
     return manifest
+
+
+# Small, fast training settings for tests that need a real training run but not good models.
+FAST_TRAINING = {
+    "cv_folds": 3,
+    "models": {
+        "baseline": {"estimator": "dummy"},
+        "linear": {"estimator": "linear"},
+        "random_forest": {"estimator": "random_forest", "params": {"n_estimators": 20, "min_samples_leaf": 2}},
+        "gradient_boosting": {"estimator": "hist_gradient_boosting", "params": {"max_iter": 30}},
+    },
+}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakes import FAST_TRAINING
 
 from dropml import audit, registry, storage
 from dropml.config import load_settings
@@ -19,21 +20,12 @@ from dropml.training.job import run_training
 from web import create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FAST = {
-    "cv_folds": 3,
-    "models": {
-        "baseline": {"estimator": "dummy"},
-        "linear": {"estimator": "linear"},
-        "random_forest": {"estimator": "random_forest", "params": {"n_estimators": 10}},
-        "gradient_boosting": {"estimator": "hist_gradient_boosting", "params": {"max_iter": 20}},
-    },
-}
 
 
 @pytest.fixture
 def trained(aws):
     storage.put_bytes("train/diabetes/diabetes.csv", (EXAMPLES / "diabetes.csv").read_bytes())
-    manifest = run_training("train/diabetes/diabetes.csv", overrides=FAST, run_id="audit-trail-run")
+    manifest = run_training("train/diabetes/diabetes.csv", overrides=FAST_TRAINING, run_id="audit-trail-run")
     registry.promote("diabetes", manifest.version)
     features = pd.read_csv(EXAMPLES / "diabetes.csv").drop(columns=["target"])
     yield manifest, features

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import FAST_TRAINING
 
 from dropml import queues, storage, world
 
@@ -51,12 +52,7 @@ def test_local_up_train_predict_status_down(tmp_path):
         state = json.loads(state_file.read_text())
         assert state["endpoint"].startswith("http://127.0.0.1:")
 
-        fast = [
-            "--set",
-            'models={"baseline":{"estimator":"dummy"},"linear":{"estimator":"linear"},'
-            '"random_forest":{"estimator":"random_forest","params":{"n_estimators":20}},'
-            '"gradient_boosting":{"estimator":"hist_gradient_boosting","params":{"max_iter":30}}}',
-        ]
+        fast = ["--set", f"models={json.dumps(FAST_TRAINING['models'])}"]  # as a user types it
         trained = dropml(tmp_path, "train", "default", "--file", str(EXAMPLE), "--wait", "--timeout", "400")
         assert trained.returncode == 0, trained.stdout + trained.stderr
         assert "uploaded" in trained.stdout

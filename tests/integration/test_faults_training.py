@@ -6,21 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from fakes import FAST_TRAINING
 
 from dropml import launcher, notify, registry, storage
 from dropml.faults import FAILPOINT_ENV
 from dropml.storage import keys
 
 ROWS = 240
-FAST = {
-    "cv_folds": 3,
-    "models": {
-        "baseline": {"estimator": "dummy"},
-        "linear": {"estimator": "linear"},
-        "random_forest": {"estimator": "random_forest", "params": {"n_estimators": 10}},
-        "gradient_boosting": {"estimator": "hist_gradient_boosting", "params": {"max_iter": 20}},
-    },
-}
 
 
 @pytest.fixture
@@ -33,7 +25,7 @@ def small_training_csv(aws) -> str:
 
 
 def _run_job(key: str, run_id: str, timeout: float = 240) -> int:
-    launcher.launch("train", key, FAST, correlation_id=run_id)
+    launcher.launch("train", key, FAST_TRAINING, correlation_id=run_id)
     job = next(j for j in launcher.local_jobs() if j.run_id == run_id)
     return job.process.wait(timeout=timeout)
 

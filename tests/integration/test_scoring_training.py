@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fakes import FAST_TRAINING
 
 from dropml import audit, registry, storage
 from dropml.config import load_settings
@@ -15,15 +16,6 @@ from dropml.training.job import run_training
 from web import create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-FAST = {
-    "cv_folds": 3,
-    "models": {
-        "baseline": {"estimator": "dummy"},
-        "linear": {"estimator": "linear"},
-        "random_forest": {"estimator": "random_forest", "params": {"n_estimators": 20, "min_samples_leaf": 2}},
-        "gradient_boosting": {"estimator": "hist_gradient_boosting", "params": {"max_iter": 30}},
-    },
-}
 
 
 @pytest.fixture
@@ -36,7 +28,7 @@ def client(aws):
 
 def _train(key: str, example: str) -> tuple[pd.DataFrame, object]:
     storage.put_bytes(key, (EXAMPLES / example).read_bytes(), "text/csv")
-    manifest = run_training(key, overrides=FAST)
+    manifest = run_training(key, overrides=FAST_TRAINING)
     if registry.live_version(manifest.project) is None:  # the publish event's work, done here
         registry.promote(manifest.project, manifest.version)
     return pd.read_csv(EXAMPLES / example), manifest
@@ -45,13 +37,13 @@ def _train(key: str, example: str) -> tuple[pd.DataFrame, object]:
 def test_trained_classification_version_serves_every_model_and_scores_files(client):
     data, manifest = _train("train/breast_cancer.csv", "breast_cancer.csv")
     loaded = load_version("default", manifest.version)
-    assert set(loaded.model_names) == set(FAST["models"])
+    assert set(loaded.model_names) == set(FAST_TRAINING["models"])
     features = data.drop(columns=["target"])
     response = client.post("/api/v1/predict", json=features.head(5).to_dict("records"))
     assert response.status_code == 200, response.json
     body = response.json
     assert body["champion"] == manifest.champion
-    assert set(body["models"]) == set(FAST["models"])
+    assert set(body["models"]) == set(FAST_TRAINING["models"])
     assert set(body["predictions"]) <= {"benign", "malignant"}
     expected = loaded.pipelines[manifest.champion].predict(features.head(5))
     assert body["predictions"] == expected.tolist()

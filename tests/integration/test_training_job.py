@@ -12,6 +12,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 import pytest
+from fakes import FAST_TRAINING
 
 from dropml import local, notify, registry, storage
 from dropml.config import reset_settings_cache
@@ -22,15 +23,6 @@ from dropml.training.job import run_training
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 PNG = b"\x89PNG\r\n\x1a\n"
-FAST = {
-    "cv_folds": 3,
-    "models": {
-        "baseline": {"estimator": "dummy"},
-        "linear": {"estimator": "linear"},
-        "random_forest": {"estimator": "random_forest", "params": {"n_estimators": 20, "min_samples_leaf": 2}},
-        "gradient_boosting": {"estimator": "hist_gradient_boosting", "params": {"max_iter": 30}},
-    },
-}
 
 
 @pytest.fixture
@@ -139,9 +131,9 @@ def test_breast_cancer_trains_the_default_project_with_config_defaults(aws, inbo
 
 def test_diabetes_regression_then_a_cli_run_publishes_version_2(aws):
     body = _upload("train/diabetes/diabetes.csv", "diabetes.csv")
-    first = run_training("train/diabetes/diabetes.csv", overrides=FAST)
+    first = run_training("train/diabetes/diabetes.csv", overrides=FAST_TRAINING)
     assert (first.project, first.version, first.task, first.rank_metric) == ("diabetes", 1, "regression", "rmse")
-    rows = _check_published(first, body, list(FAST["models"]))
+    rows = _check_published(first, body, list(FAST_TRAINING["models"]))
     sex = first.input_schema.column("sex")
     assert (sex.kind, sex.categories) == ("categorical", ["F", "M"])
     age = first.input_schema.column("age")
@@ -153,7 +145,7 @@ def test_diabetes_regression_then_a_cli_run_publishes_version_2(aws):
     env = {**os.environ, **local.local_environment(aws.endpoint)}
     command = [sys.executable, "-m", "training_job.main", "train", "--key", "train/diabetes/diabetes.csv"]
     done = subprocess.run(
-        [*command, "--overrides", json.dumps(FAST), "--run-id", "cli-run"],
+        [*command, "--overrides", json.dumps(FAST_TRAINING), "--run-id", "cli-run"],
         capture_output=True,
         text=True,
         env=env,
@@ -184,9 +176,9 @@ def test_diabetes_regression_then_a_cli_run_publishes_version_2(aws):
 
 def test_crypto_time_series_predicts_next_open_per_symbol(aws):
     body = _upload("train/crypto/crypto_ohlcv.csv", "crypto_ohlcv.csv")
-    manifest = run_training("train/crypto/crypto_ohlcv.csv", overrides=FAST)
+    manifest = run_training("train/crypto/crypto_ohlcv.csv", overrides=FAST_TRAINING)
     assert (manifest.project, manifest.task, manifest.target) == ("crypto", "regression", "open")
-    rows = _check_published(manifest, body, list(FAST["models"]))
+    rows = _check_published(manifest, body, list(FAST_TRAINING["models"]))
     assert manifest.input_schema.names == ["date", "symbol", "open", "high", "low", "close", "volume"]
     assert (manifest.input_schema.time_column, manifest.input_schema.group_column) == ("date", "symbol")
     assert manifest.input_schema.column("date").kind == "datetime"
