@@ -216,6 +216,45 @@ def find_training_run(run_id: str, days: int = 366) -> dict[str, Any]:
     raise NotFound(f"no training run {run_id!r} in audit/training/")
 
 
+def predictions_frame(day: str) -> Any:
+    """Every prediction record of one day (``YYYY-MM-DD``) as a data frame, read with awswrangler.
+
+    Raises:
+        BadInput: ``day`` is not a date.
+        NotFound: no records that day.
+    """
+    import awswrangler as wr
+
+    from dropml.errors import BadInput
+
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise BadInput("day", day, f"day must be YYYY-MM-DD (got {day!r})") from None
+    prediction_buffer().flush()
+    if settings().storage.endpoint_url:  # awswrangler keeps its own endpoint setting
+        wr.config.s3_endpoint_url = settings().storage.endpoint_url
+    prefix = keys.audit_prefix("predictions", day)
+    if not any(True for _ in storage.list_keys(prefix)):
+        raise NotFound(f"no prediction records on {day} under audit/predictions/")
+    return wr.s3.read_json(
+        f"s3://{storage.bucket()}/{prefix}", lines=True, boto3_session=storage.boto3_session(), dtype=False
+    )
+
+
+def summarize_day(day: str) -> Any:
+    """One day of predictions per project, version, channel and engine: requests, rows, latency p50/p99."""
+    frame = predictions_frame(day)
+    grouped = frame.groupby(["project", "model_version", "channel", "engine"], dropna=False)
+    summary = grouped.agg(
+        requests=("request_id", "count"),
+        rows=("rows", "sum"),
+        p50_ms=("latency_ms", lambda v: v.quantile(0.5)),
+        p99_ms=("latency_ms", lambda v: v.quantile(0.99)),
+    )
+    return summary.round(2).reset_index()
+
+
 def trace_prediction(request_id: str) -> dict[str, Any]:
     """Walk a prediction back to its model version, training data, code version and config.
 

@@ -128,14 +128,21 @@ def history(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
 @app.command()
 @_clear_errors
 def audit(
-    request_id: Annotated[str, typer.Argument(help="The request id a prediction answered with.")],
+    request_id: Annotated[str | None, typer.Argument(help="The request id a prediction answered with.")] = None,
+    day: Annotated[str | None, typer.Option(help="Summarise one day (YYYY-MM-DD) instead.")] = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Walk a prediction back to its model version, training data, code version and config."""
+    """Walk a prediction back to its model version, training data, code version and config; or summarise a day."""
     from dropml import audit as audit_trail
+    from dropml.errors import BadInput
 
     _connect(endpoint_url)
-    _print_json(audit_trail.trace_prediction(request_id))
+    if day:
+        typer.echo(audit_trail.summarize_day(day).to_string(index=False))
+    elif request_id:
+        _print_json(audit_trail.trace_prediction(request_id))
+    else:
+        raise BadInput("request_id", None, "give a request id, or --day YYYY-MM-DD for a summary")
 
 
 @app.command()

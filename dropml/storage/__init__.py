@@ -49,6 +49,13 @@ def client(service: str) -> Any:
         return _clients[cache_key]
 
 
+def boto3_session() -> Any:
+    """A boto3 session in the configured region (for awswrangler, which takes sessions, not clients)."""
+    import boto3
+
+    return boto3.session.Session(region_name=settings().storage.region)
+
+
 def reset_clients() -> None:
     """Drop cached clients (after the endpoint or credentials change)."""
     with _clients_lock:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -92,3 +93,39 @@ def test_each_request_kind_leaves_one_record_that_traces_back(trained):
     assert walk["training_data"]["sha256"] == manifest.data.sha256
     assert walk["code"]["git"] == manifest.code.git
     assert walk["config"]["cv_folds"] == 3
+
+    today = datetime.now(UTC).date().isoformat()
+    summary = audit.summarize_day(today)
+    by_channel = dict(zip(summary["channel"], summary["requests"], strict=True))
+    assert by_channel == {"csv": 1, "file": 1, "form": 1, "json": 1, "upload": 1}
+    assert set(summary["model_version"]) == {manifest.version}
+    assert int(summary.loc[summary["channel"] == "file", "rows"].iloc[0]) == 20
+    shown = subprocess.run(
+        [sys.executable, "-m", "dropml.cli", "audit", "--day", today],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].split() == [
+        "project",
+        "model_version",
+        "channel",
+        "engine",
+        "requests",
+        "rows",
+        "p50_ms",
+        "p99_ms",
+    ]
+    bad_day = subprocess.run(
+        [sys.executable, "-m", "dropml.cli", "audit", "--day", "23/11/2026"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert bad_day.returncode == 2
+    assert "day must be YYYY-MM-DD (got '23/11/2026')" in bad_day.stderr
