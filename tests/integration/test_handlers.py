@@ -7,9 +7,10 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from fakes import write_opaque_version
 
 from dropml import events, launcher, registry, storage, world
-from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
+from dropml.manifest import Manifest
 from dropml.poller import load_handler
 from dropml.storage import keys
 from tests.conftest import load_event
@@ -171,25 +172,7 @@ def test_daily_scoring_without_a_test_file_is_announced_not_raised(stack, launch
 
 
 def _write_version(project: str = "default") -> Manifest:
-    version = registry.claim_version(project, "run")
-    artifact = registry.write_artifact(project, version, "m.pkl", b"model bytes", "application/octet-stream")
-    manifest = Manifest(
-        project=project,
-        version=version,
-        created_at=registry.utc_now(),
-        run_id="run",
-        code=CodeVersion(dropml="0", git="abc", python="3.11", libraries={}),
-        config={},
-        target="target",
-        task="classification",
-        input_schema=InputSchema(columns=[ColumnSchema(name="x", dtype="float64", kind="numeric")]),
-        artifacts={"m": artifact},
-        models=[ModelEntry(name="m", estimator="linear", artifact="m", rank=1, metrics={"f1_macro": 0.9})],
-        rank_metric="f1_macro",
-        champion="m",
-    )
-    registry.write_manifest(manifest)
-    return manifest
+    return write_opaque_version(project, b"model bytes")
 
 
 def _manifest_event(project: str, version: int) -> dict:
