@@ -146,18 +146,19 @@ def run_chain(built: world.World, notes: Announcements, timeout: float) -> dict[
 
 
 def print_where(built: world.World, endpoint: str, made: dict[str, Any]) -> None:
-    """Where everything is, and how to look at it."""
-    aws = f"aws --endpoint-url {endpoint}"
+    """Where everything is, and how to look at it (with the dropml CLI; the aws CLI works too)."""
+    manifest = registry.read_manifest(PROJECT, made["version"])
+    bucket = f"s3://{built.bucket}"
     say("\n[3/3] where everything is")
-    say(f"      bucket           s3://{built.bucket}  ({aws} s3 ls --recursive s3://{built.bucket}/)")
-    say(f"      manifest         s3://{built.bucket}/{made['manifest']}")
-    say(f"      predictions      {aws} s3 cp s3://{built.bucket}/{made['predictions']} -")
-    parameter = built.parameters[0] if built.parameters else ""
-    say(f"      live version     {aws} ssm get-parameter --name {parameter}")
-    say(f"      dead letters     {aws} sqs receive-message --queue-url {built.queues['TrainingDeadLetterQueue'].url}")
-    say(f"      announcements    SNS topic {built.topic_arn}")
-    say("      credentials      AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1")
+    say(f"      manifest         {bucket}/{made['manifest']}")
+    say(f"      leaderboard      {bucket}/{manifest.artifacts['leaderboard'].key}")
+    plots = len(manifest.reports) - 1
+    say(f"      EDA report       {bucket}/{manifest.reports.get('report', '')}  (+ {plots} PNG plots beside it)")
+    say(f"      models           {bucket}/{keys.version_prefix(PROJECT, made['version'])}*.pkl")
+    say(f"      predictions      {bucket}/{made['predictions']}")
     say(f"      job logs         {launcher.job_log_dir()}")
+    say(f"      look with        AWS_ENDPOINT_URL={endpoint} .venv/bin/dropml status  (or: history, audit --day)")
+    say(f"                       aws --endpoint-url {endpoint} s3 ls --recursive {bucket}/  (keys: testing/testing)")
 
 
 def serve_web(port: int) -> Any | None:
