@@ -265,8 +265,12 @@ def models(project: str | None = None) -> str:
             }
         )
     reports = [
-        {"name": name, "url": url_for("pages.report", project=project, version=manifest.version, name=name)}
-        for name in manifest.reports
+        {
+            "name": name,
+            "url": url_for("pages.report", project=project, version=manifest.version, name=name),
+            "image": key.lower().endswith(IMAGE_SUFFIXES),  # the key says what it is; names may have no suffix
+        }
+        for name, key in manifest.reports.items()
     ]
     return render_template(
         "models.html",
@@ -276,8 +280,8 @@ def models(project: str | None = None) -> str:
         metric_names=metric_names,
         rows=rows,
         versions=versions,
-        images=[r for r in reports if r["name"].lower().endswith(IMAGE_SUFFIXES)],
-        documents=[r for r in reports if not r["name"].lower().endswith(IMAGE_SUFFIXES)],
+        images=[r for r in reports if r["image"]],
+        documents=[r for r in reports if not r["image"]],
         manifest_json=manifest.model_dump_json(indent=2),
         projects=state().projects(),
     )
