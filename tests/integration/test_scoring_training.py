@@ -55,6 +55,11 @@ def test_trained_classification_version_serves_every_model_and_scores_files(clie
     assert out["target"].tolist() == data["target"].head(40).tolist()  # extra columns pass through
     assert (out["prediction"] == out["target"]).mean() > 0.8
 
+    page = client.get("/models").get_data(as_text=True)
+    plots = [key for key in manifest.reports.values() if key.endswith(".png")]
+    assert plots
+    assert page.count("<img") == len(plots)  # the job's plots are shown inline, not as links
+
 
 def test_trained_regression_with_a_categorical_column_through_form_and_api(client):
     data, manifest = _train("train/diabetes/diabetes.csv", "diabetes.csv")
