@@ -82,30 +82,23 @@ def promote(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Make a published version live, after the same checksum checks as publishing."""
-    from dropml import notify, registry
+    from dropml import operations
 
     _connect(endpoint_url)
-    before = registry.live_version(project)
-    manifest = registry.promote(project, version)
-    was = f"v{before.version}" if before else "nothing"
-    notify.announce("promote", "succeeded", f"{project} v{version} promoted (was {was})", project, version)
-    typer.echo(f"{project}: v{manifest.version} is live (was {was}); champion {manifest.champion}")
+    change = operations.promote(project, version)
+    was = f"v{change.was}" if change.was else "nothing"
+    typer.echo(f"{project}: v{change.version} is live (was {was}); champion {change.champion}")
 
 
 @app.command()
 @_clear_errors
 def rollback(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
     """Make the newest earlier version that was once live, live again."""
-    from dropml import notify, registry
+    from dropml import operations
 
     _connect(endpoint_url)
-    before = registry.live_version(project)
-    manifest = registry.rollback(project)
-    was = before.version if before else None
-    notify.announce(
-        "rollback", "succeeded", f"{project} rolled back to v{manifest.version}", project, manifest.version, was=was
-    )
-    typer.echo(f"{project}: rolled back from v{was} to v{manifest.version}")
+    change = operations.rollback(project)
+    typer.echo(f"{project}: rolled back from v{change.was} to v{change.version}")
 
 
 @app.command()
@@ -258,29 +251,26 @@ def train(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Retrain a project on demand: upload a CSV (its S3 event trains it), or retrain on existing data."""
-    from dropml import launcher, registry, storage, triggers
+    from dropml import operations, registry, storage
+    from dropml.errors import BadInput
     from dropml.storage import keys
 
     _connect(endpoint_url)
     overrides = _parse_settings(set_)
     before = registry.live_version(keys.validate_project(project))
     if file is not None:
+        if overrides or key:
+            # the upload's S3 event trains with the project's settings; a --set here would be silently lost
+            raise BadInput(
+                "--file", str(file), "--file trains through the upload event; use --key/--set without --file"
+            )
         target = keys.data_key("train", project, file.name)
         keys.parse_data_key(target, kind="train")
-        if overrides:
-            from dropml.config import settings
-
-            settings().training_for(project, overrides)
         storage.put_bytes(target, file.read_bytes(), "text/csv")
         typer.echo(f"uploaded {file} to {target}; its S3 event starts the training")
     else:
-        found = storage.head(key) if key else triggers.newest_data_file("train", project)
-        if keys.parse_data_key(found.key, kind="train").project != project:
-            from dropml.errors import BadInput
-
-            raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
-        task = launcher.launch("train", found.key, overrides or None)
-        typer.echo(f"training started on {found.key}: {task}")
+        trained_key, task = operations.retrain(project, key, overrides or None)
+        typer.echo(f"training started on {trained_key}: {task}")
     if wait:
         newer = lambda: (v := registry.live_version(project)) and (before is None or v.version > before.version) and v  # noqa: E731
         live = _wait(f"waiting for a new live version of {project}", newer, timeout)

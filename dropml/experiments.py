@@ -17,8 +17,8 @@ import logging
 from typing import Any
 
 from dropml import registry, storage
-from dropml.config import settings
-from dropml.errors import BadInput, ConfigError, Conflict, NotFound
+from dropml.errors import BadInput, Conflict, NotFound
+from dropml.operations import checked_overrides
 from dropml.storage import keys
 
 logger = logging.getLogger(__name__)
@@ -31,20 +31,6 @@ def stored_overrides(project: str) -> dict[str, Any]:
     except NotFound:
         return {}
     return dict(document.get("overrides") or {})
-
-
-def _checked_overrides(project: str, overrides: Any) -> dict[str, Any]:
-    if overrides is None:
-        return {}
-    if not isinstance(overrides, dict):
-        raise BadInput("overrides", overrides, f"overrides must be an object of training settings (got {overrides!r})")
-    try:
-        settings().training_for(project, overrides)
-    except ConfigError as err:
-        raise BadInput(
-            "overrides", overrides, f"overrides are not valid training settings: {err}", http_status=422
-        ) from None
-    return overrides
 
 
 def _write_overrides(project: str, overrides: dict[str, Any], data_key: str) -> None:
@@ -74,7 +60,7 @@ def create(name: str, data_key: str, overrides: Any = None) -> dict[str, Any]:
     """
     keys.validate_project(name)
     source = keys.parse_data_key(data_key, kind="train")
-    checked = _checked_overrides(name, overrides)
+    checked = checked_overrides(name, overrides)
     storage.head(source.key)
     if exists(name):
         raise Conflict(f"experiment {name!r} exists already; PATCH it to change its config and retrain")
@@ -105,8 +91,8 @@ def update(name: str, overrides: Any) -> dict[str, Any]:
     keys.validate_project(name)
     if not exists(name):
         raise NotFound(f"no experiment named {name!r}")
-    merged = {**stored_overrides(name), **_checked_overrides(name, overrides)}
-    _checked_overrides(name, merged)
+    merged = {**stored_overrides(name), **checked_overrides(name, overrides)}
+    checked_overrides(name, merged)
     config_key = keys.experiment_config_key(name)
     previous = storage.get_json(config_key) if storage.exists(config_key) else {}
     _write_overrides(name, merged, previous.get("data_key") or keys.data_prefix("train", name))

@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from dropml import notify, registry, security
+from dropml import notify, operations, security
 from dropml.errors import BadInput
+from web.openapi import error_response
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 API_KEY_HEADER = "X-API-Key"
@@ -53,65 +54,31 @@ def _version_field(document: dict[str, Any]) -> int:
     return version
 
 
+def _live(change: operations.LiveChange) -> Response:
+    return jsonify({"project": change.project, "live_version": change.version, "was": change.was})
+
+
 @admin.post("/projects/<project>/promote")
 def promote_route(project: str) -> Response:
     """Make a published version live (the same checksum checks as publishing)."""
-    version = _version_field(json_object())
-    before = registry.live_version(project)
-    manifest = registry.promote(project, version)
-    notify.announce(
-        "promote",
-        "succeeded",
-        f"{project} v{version} promoted",
-        project,
-        version,
-        by=g.admin_key_id,
-        was=before.version if before else None,
-    )
-    return jsonify({"project": project, "live_version": manifest.version, "was": before.version if before else None})
+    return _live(operations.promote(project, _version_field(json_object()), by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/rollback")
 def rollback_route(project: str) -> Response:
     """Make the newest earlier version that was once live, live again."""
-    before = registry.live_version(project)
-    manifest = registry.rollback(project)
-    notify.announce(
-        "rollback",
-        "succeeded",
-        f"{project} rolled back to v{manifest.version}",
-        project,
-        manifest.version,
-        by=g.admin_key_id,
-        was=before.version if before else None,
-    )
-    return jsonify({"project": project, "live_version": manifest.version, "was": before.version if before else None})
+    return _live(operations.rollback(project, by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/retrain")
 def retrain_route(project: str) -> tuple[Response, int]:
     """Start a training run now: on ``key`` or the newest training file, with optional ``overrides``."""
-    from dropml import launcher, storage, triggers
-    from dropml.config import settings
-    from dropml.errors import ConfigError
-    from dropml.storage import keys
-
     document = json_object()
-    overrides = document.get("overrides") or None
-    if overrides is not None and not isinstance(overrides, dict):
-        raise BadInput("overrides", overrides, "overrides must be an object of training settings")
-    if overrides:
-        try:
-            settings().training_for(keys.validate_project(project), overrides)
-        except ConfigError as err:
-            raise BadInput("overrides", overrides, str(err), http_status=422) from None
     key = document.get("key")
-    found = storage.head(key) if isinstance(key, str) else triggers.newest_data_file("train", project)
-    if keys.parse_data_key(found.key, kind="train").project != project:
-        raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
-    task = launcher.launch("train", found.key, overrides)
-    notify.announce("train", "succeeded", f"retrain of {project} started", project, key=found.key, by=g.admin_key_id)
-    return jsonify({"project": project, "key": found.key, "task": task, "status": "training"}), 202
+    if key is not None and not isinstance(key, str):
+        raise BadInput("key", key, f"key must be an S3 key under train/ (got {key!r})")
+    trained_key, task = operations.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
+    return jsonify({"project": project, "key": trained_key, "task": task, "status": "training"}), 202
 
 
 @admin.post("/projects/<project>/register")
@@ -139,13 +106,6 @@ def register_route(project: str) -> tuple[Response, int]:
     return jsonify({"project": project, "version": manifest.version, "champion": manifest.champion}), 201
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
 API_KEY_PARAMETER = {
     "name": API_KEY_HEADER,
     "in": "header",
@@ -159,7 +119,10 @@ PROJECT_PATH = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
 }
-AUTH_ERRORS = {"401": _error("No admin key"), "403": _error("Wrong admin key, or the admin API is switched off")}
+AUTH_ERRORS = {
+    "401": error_response("No admin key"),
+    "403": error_response("Wrong admin key, or the admin API is switched off"),
+}
 _LIVE = {
     "description": "The project's live version now",
     "content": {
@@ -185,7 +148,12 @@ def _admin_operation(
         "summary": summary,
         "tags": ["admin"],
         "parameters": [PROJECT_PATH, API_KEY_PARAMETER],
-        "responses": {ok: ok_body, "400": _error("Bad input"), **AUTH_ERRORS, "404": _error("No such version or data")},
+        "responses": {
+            ok: ok_body,
+            "400": error_response("Bad input"),
+            **AUTH_ERRORS,
+            "404": error_response("No such version or data"),
+        },
     }
     if body is not None:
         operation["requestBody"] = body

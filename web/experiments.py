@@ -14,7 +14,8 @@ from flask import Blueprint, Response, jsonify, request
 from dropml import experiments as store
 from dropml import notify
 from dropml.errors import BadInput
-from web.admin import API_KEY_HEADER, check_admin_key, json_object
+from web.admin import API_KEY_PARAMETER, AUTH_ERRORS, check_admin_key, json_object
+from web.openapi import error_response
 
 experiments = Blueprint("experiments", __name__, url_prefix="/api/v1/experiments")
 
@@ -103,14 +104,6 @@ def _ok(description: str) -> dict[str, Any]:
     return {"description": description, **_OBJECT}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-_AUTH = {"401": _error("No admin key"), "403": _error("Wrong admin key, or the admin API is switched off")}
 _CSV_BODY = {
     "required": True,
     "content": {
@@ -132,7 +125,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "operationId": "createExperiment",
             "summary": "Create an experiment from a training CSV in the bucket and train it",
             "tags": ["experiments"],
-            "parameters": [{"name": API_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}}],
+            "parameters": [API_KEY_PARAMETER],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -151,11 +144,11 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "202": _ok("Training started"),
-                "400": _error("Bad input"),
-                **_AUTH,
-                "404": _error("No such data"),
-                "409": _error("Exists already"),
-                "422": _error("Invalid overrides"),
+                "400": error_response("Bad input"),
+                **AUTH_ERRORS,
+                "404": error_response("No such data"),
+                "409": error_response("Exists already"),
+                "422": error_response("Invalid overrides"),
             },
         },
     },
@@ -165,7 +158,11 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "One experiment with its versions and metrics",
             "tags": ["experiments"],
             "parameters": [_NAME],
-            "responses": {"200": _ok("The experiment"), "400": _error("Bad name"), "404": _error("No such experiment")},
+            "responses": {
+                "200": _ok("The experiment"),
+                "400": error_response("Bad name"),
+                "404": error_response("No such experiment"),
+            },
         },
         "patch": {
             "operationId": "patchExperiment",
@@ -173,7 +170,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "tags": ["experiments"],
             "parameters": [
                 _NAME,
-                {"name": API_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+                API_KEY_PARAMETER,
             ],
             "requestBody": {
                 "required": True,
@@ -189,10 +186,10 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "202": _ok("Retraining"),
-                "400": _error("Bad input"),
-                **_AUTH,
-                "404": _error("No such experiment"),
-                "422": _error("Invalid overrides"),
+                "400": error_response("Bad input"),
+                **AUTH_ERRORS,
+                "404": error_response("No such experiment"),
+                "422": error_response("Invalid overrides"),
             },
         },
     },
@@ -204,13 +201,13 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [
                 _NAME,
                 {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}},
-                {"name": API_KEY_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+                API_KEY_PARAMETER,
             ],
             "responses": {
                 "200": _ok("Archived"),
-                **_AUTH,
-                "404": _error("No such version"),
-                "409": _error("The version is live"),
+                **AUTH_ERRORS,
+                "404": error_response("No such version"),
+                "409": error_response("The version is live"),
             },
         }
     },
@@ -226,11 +223,11 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _ok("Predictions"),
-                "400": _error("Bad input"),
-                "413": _error("Too large"),
-                "415": _error("Wrong media type"),
-                "422": _error("Rows fail the schema"),
-                "503": _error("No live version"),
+                "400": error_response("Bad input"),
+                "413": error_response("Too large"),
+                "415": error_response("Wrong media type"),
+                "422": error_response("Rows fail the schema"),
+                "503": error_response("No live version"),
             },
         },
     },
@@ -243,10 +240,10 @@ OPENAPI_PATHS: dict[str, Any] = {
             "requestBody": _CSV_BODY,
             "responses": {
                 "200": _ok("Metrics per model"),
-                "400": _error("Bad input"),
-                "413": _error("Too large"),
-                "422": _error("Rows fail the schema"),
-                "503": _error("No live version"),
+                "400": error_response("Bad input"),
+                "413": error_response("Too large"),
+                "422": error_response("Rows fail the schema"),
+                "503": error_response("No live version"),
             },
         },
     },

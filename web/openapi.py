@@ -21,7 +21,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
+    """An error answer of the document (the shared Error schema); other blueprints use it too."""
     return _json(_ref("Error"), description)
 
 
@@ -242,11 +243,11 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                                 },
                             },
                         },
-                        "400": _error("Empty body, not JSON/CSV, unknown body shape, bad query parameter."),
-                        "413": _error("Body over serving.max_body_bytes, or rows over serving.max_batch_rows."),
-                        "415": _error("Content-Type is neither application/json nor text/csv."),
-                        "422": _error("Rows do not match the input schema: each problem names field and row."),
-                        "503": _error("No model version is live for the project yet."),
+                        "400": error_response("Empty body, not JSON/CSV, unknown body shape, bad query parameter."),
+                        "413": error_response("Body over serving.max_body_bytes, or rows over serving.max_batch_rows."),
+                        "415": error_response("Content-Type is neither application/json nor text/csv."),
+                        "422": error_response("Rows do not match the input schema: each problem names field and row."),
+                        "503": error_response("No model version is live for the project yet."),
                     },
                 }
             },
@@ -257,8 +258,8 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                     "parameters": [_PROJECT, _REQUEST_ID],
                     "responses": {
                         "200": _json(_ref("Models"), "The live version."),
-                        "400": _error("Invalid project name."),
-                        "503": _error("No model version is live for the project yet."),
+                        "400": error_response("Invalid project name."),
+                        "503": error_response("No model version is live for the project yet."),
                     },
                 }
             },
@@ -273,8 +274,8 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                     ],
                     "responses": {
                         "200": _json(_ref("Manifest"), "The manifest."),
-                        "400": _error("Invalid project name."),
-                        "404": _error("No such version."),
+                        "400": error_response("Invalid project name."),
+                        "404": error_response("No such version."),
                     },
                 }
             },
@@ -286,7 +287,7 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                     "parameters": [_PROJECT, _REQUEST_ID],
                     "responses": {
                         "200": _json(_ref("Health"), "A version is serving."),
-                        "400": _error("Invalid project name."),
+                        "400": error_response("Invalid project name."),
                         "503": _json(_ref("Health"), "Nothing can serve yet."),
                     },
                 }

@@ -8,7 +8,7 @@ import sys
 
 from fakes import write_opaque_version
 
-from dropml import registry
+from dropml import registry, storage
 from dropml.storage import keys
 
 
@@ -61,3 +61,12 @@ def test_audit_of_unknown_request_is_a_clear_error(aws):
     result = run_cli(aws.endpoint, "audit", "no-such-request")
     assert result.returncode == 2
     assert "no prediction with request id 'no-such-request'" in result.stderr
+
+
+def test_train_refuses_settings_that_an_upload_would_silently_drop(aws, tmp_path):
+    data = tmp_path / "glass.csv"
+    data.write_text("a,target\n1,x\n2,y\n")
+    result = run_cli(aws.endpoint, "train", "glass", "--file", str(data), "--set", "cv_folds=3")
+    assert result.returncode == 2
+    assert "--file trains through the upload event; use --key/--set without --file" in result.stderr
+    assert not list(storage.list_keys("train/"))  # nothing uploaded
