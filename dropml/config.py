@@ -133,7 +133,10 @@ class DaskSettings(_Section):
     scheduler_address: str | None = None  # None: a LocalCluster started once per process
     n_workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
-    partition_rows: int = Field(50_000, ge=1)
+    # LocalCluster workers as threads of this process (False: models and rows are shared, not pickled, and
+    # scikit-learn's predict releases the GIL) or as child processes (True: isolated, but every batch is copied)
+    local_processes: bool = False
+    partition_rows: int = Field(250_000, ge=1)  # at most, per task; at least one task per worker thread
 
 
 class LauncherSettings(_Section):

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from dropml import logs
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, DropmlError, NoLiveModel
+from web.json_provider import OrjsonProvider
 from web.state import REQUEST_ID_HEADER, WebState, request_id
 
 if TYPE_CHECKING:
@@ -133,10 +134,9 @@ def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
     conf = settings or global_settings()
     logs.configure()
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = conf.serving.max_body_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = conf.serving.max_body_bytes
-    app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
     app.extensions["dropml"] = WebState(conf, **cache_options)
     app.register_blueprint(api)
     app.register_blueprint(admin)

@@ -16,12 +16,14 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from dropml import audit, registry
 from dropml.errors import BadInput, NotFound, TooLarge
 from dropml.scoring import frame_from_records, predict, records_from_split, results_frame, validate_frame
-from dropml.scoring.validate import check_csv_rows, check_csv_width, neutralise_formulas
+from dropml.scoring.csv_input import read_scoring_csv
+from dropml.scoring.validate import neutralise_formulas
 from web.openapi import openapi_document
 from web.state import models_choice, project_name, request_id, state
 
@@ -121,6 +123,10 @@ def _parse_int(text: str) -> int | float:
 
 def _parse_json(body: bytes) -> Any:
     try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # the standard library decides and explains (it also takes ints over 64 bits, and NaN)
+    try:
         return json.loads(body, parse_int=_parse_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         where = f" at line {err.lineno} column {err.colno}" if isinstance(err, json.JSONDecodeError) else ""
@@ -148,7 +154,7 @@ def _read_body() -> bytes:
     else:
         body = request.get_data(cache=True)
     g.request_body = body
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that copies a big body
         raise BadInput("body", None, "the request body is empty; send one record, a list, or a CSV")
     return body
 
@@ -164,12 +170,7 @@ def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
 
     mimetype = request.mimetype
     if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
-        from dropml.storage import read_csv_bytes
-
-        body = _read_body()
-        check_csv_width(body, loaded.schema, "the CSV body")
-        raw = read_csv_bytes(body, "the CSV body")
-        check_csv_rows(body, raw, "the CSV body")
+        raw = read_scoring_csv(_read_body(), loaded.schema, "the CSV body")
         _check_rows(len(raw))
         return validate_frame(loaded.schema, raw), True
     if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):

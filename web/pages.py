@@ -19,7 +19,8 @@ from flask import Blueprint, Response, render_template, request, url_for
 from dropml import audit, registry, storage
 from dropml.errors import BadInput, NotFound, TooLarge
 from dropml.scoring import frame_from_records, predict, prediction_column, results_frame, validate_frame
-from dropml.scoring.validate import check_csv_rows, check_csv_width, neutralise_formulas
+from dropml.scoring.csv_input import read_scoring_csv
+from dropml.scoring.validate import neutralise_formulas
 from dropml.storage import keys
 from web.api import record_audit
 from web.state import project_name, request_id, state
@@ -179,9 +180,7 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
     started = time.perf_counter()
     try:
         body, filename = _uploaded_csv()
-        check_csv_width(body, loaded.schema, filename)
-        raw = storage.read_csv_bytes(body, filename)
-        check_csv_rows(body, raw, filename)
+        raw = read_scoring_csv(body, loaded.schema, filename)
         if len(raw) > state().settings.serving.max_batch_rows:
             raise TooLarge("file", len(raw), f"{len(raw)} rows is over serving.max_batch_rows")
         checked = validate_frame(loaded.schema, raw, allow_extra=True)

@@ -193,8 +193,9 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     names = loaded.model_names
     results = None
     if engine == "dask":
-        block = max(int(layout.avg_line_bytes * conf.dask.partition_rows), MIN_BLOCK_BYTES)
         try:
+            rows_per_block = dask_engine.rows_per_partition(layout.estimated_rows, conf)
+            block = max(int(layout.avg_line_bytes * rows_per_block), MIN_BLOCK_BYTES)
             results = dask_engine.score_s3_csv(
                 loaded, parsed.key, info.size, layout.header, layout.data_start, block, names, request_id, conf
             )

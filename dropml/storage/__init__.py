@@ -227,7 +227,7 @@ def read_csv_bytes(body: bytes, source: str, **kwargs: Any) -> pd.DataFrame:
 
     from dropml.errors import BadInput
 
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that copies a big body
         raise BadInput("file", source, f"{source} is empty")
     try:
         return pd.read_csv(io.BytesIO(body), **kwargs)

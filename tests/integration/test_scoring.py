@@ -59,7 +59,9 @@ def test_predict_matches_a_bare_pipeline_predict(aws):
     assert list(champion_only.by_model) == ["linear"]
 
 
-def test_dask_gives_exactly_the_in_process_result(aws, monkeypatch):
+@pytest.mark.parametrize("local_processes", [False, True], ids=["worker threads", "worker processes"])
+def test_dask_gives_exactly_the_in_process_result(aws, monkeypatch, local_processes):
+    monkeypatch.setenv("DROPML__DASK__LOCAL_PROCESSES", str(local_processes).lower())
     _use_threshold(monkeypatch, rows=10, partition_rows=100)
     sample.publish_sample_version()
     loaded = load_version("default", 1)

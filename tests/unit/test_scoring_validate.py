@@ -187,3 +187,32 @@ def test_rows_with_too_few_or_too_many_values_are_named():
         check_csv_rows(every_row_long, pd.read_csv(io.BytesIO(every_row_long)), "data.csv")
     clean = b"age,sex,visits\n1,F,2\n"
     check_csv_rows(clean, pd.read_csv(io.BytesIO(clean)), "clean.csv")
+
+
+NUMBERS = InputSchema(
+    columns=[ColumnSchema(name=f"x{i}", dtype="float64", kind="numeric", nullable=i != 0) for i in range(3)]
+)
+
+
+def test_an_all_numeric_batch_becomes_one_float_block_equal_to_column_by_column():
+    raw = pd.DataFrame({"x2": [1.5, np.nan], "x0": [1, 2], "x1": [3.0, 4.0]})
+    frame = validate_frame(NUMBERS, raw)
+    assert list(frame.columns) == ["x0", "x1", "x2"]
+    assert frame.dtypes.tolist() == [np.float64] * 3
+    np.testing.assert_array_equal(frame.to_numpy(), [[1, 3, 1.5], [2, 4, np.nan]])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"x0": [1.0, np.nan], "x1": [1.0, 2.0], "x2": [1.0, 2.0]}, ("x0", 2, "a value is required")),
+        ({"x0": [1.0, 2.0], "x1": [1.0, 1e300], "x2": [1.0, 2.0]}, ("x1", 2, "expected a number between")),
+        ({"x0": [1.0, 2.0], "x1": [1.0, 2.0], "x2": [np.inf, 2.0]}, ("x2", 1, "expected a finite number")),
+    ],
+)
+def test_an_all_numeric_batch_with_a_bad_value_names_its_row(raw, expected):
+    with pytest.raises(BadInput) as err:
+        validate_frame(NUMBERS, pd.DataFrame(raw))
+    field, row, message = _problems(err)[0]
+    assert (field, row) == expected[:2]
+    assert message.startswith(expected[2])

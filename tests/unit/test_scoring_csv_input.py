@@ -1,0 +1,97 @@
+"""The fast CSV reader never changes an answer: the same frame, or the same problems, as pandas' reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dropml import storage
+from dropml.errors import BadInput
+from dropml.manifest import ColumnSchema, InputSchema
+from dropml.scoring import csv_input
+from dropml.scoring.csv_input import read_scoring_csv
+from dropml.scoring.validate import check_csv_rows, check_csv_width, validate_frame
+
+SCHEMA = InputSchema(
+    columns=[
+        ColumnSchema(name="age", dtype="float64", kind="numeric"),
+        ColumnSchema(name="sex", dtype="str", kind="categorical", categories=["F", "M"]),
+        ColumnSchema(name="smoker", dtype="bool", kind="boolean"),
+        ColumnSchema(name="code", dtype="int64", kind="categorical", categories=["1", "2"]),
+        ColumnSchema(name="visits", dtype="int64", kind="numeric", nullable=False),
+    ]
+)
+NUMERIC = InputSchema(
+    columns=[ColumnSchema(name=f"x{i}", dtype="float64", kind="numeric", nullable=i != 0) for i in range(4)]
+)
+CELLS = ["1", "2", "2.5", "-3", "1e3", "1e400", "inf", "-nan", "NA", "", " ", " 5", "1_000", "0x10", "abc", "F", "M",
+         "f", "true", "False", "yes", "1.0", '"4"', '"x,y"', "None", "null", "2020-01-01", "é"]  # fmt: skip
+
+
+def _reference(body: bytes, schema: InputSchema) -> pd.DataFrame:
+    """What the API did before the fast reader: pandas' reader and the row-by-row checks."""
+    check_csv_width(body, schema, "body")
+    raw = storage.read_csv_bytes(body, "body")
+    check_csv_rows(body, raw, "body")
+    return validate_frame(schema, raw)
+
+
+def _outcome(read, body: bytes, schema: InputSchema):
+    try:
+        return "frame", read(body, schema)
+    except BadInput as err:
+        return "problems", sorted((p["field"], p.get("row")) for p in err.problems)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    schema=st.sampled_from([SCHEMA, NUMERIC]),
+    order=st.randoms(use_true_random=False),
+    rows=st.lists(st.lists(st.sampled_from(CELLS), min_size=4, max_size=6), min_size=1, max_size=8),
+)
+def test_same_frame_or_same_problems_as_pandas_reader(schema, order, rows):
+    names = list(schema.names)
+    order.shuffle(names)
+    lines = [",".join(names)] + [",".join(row[: len(names)]) for row in rows]
+    body = ("\n".join(lines) + "\n").encode()
+    fast = _outcome(lambda b, s: validate_frame(s, read_scoring_csv(b, s, "body")), body, schema)
+    slow = _outcome(_reference, body, schema)
+    assert fast[0] == slow[0], (body, fast, slow)
+    if fast[0] == "frame":
+        pd.testing.assert_frame_equal(fast[1], slow[1])
+    else:
+        assert fast[1] == slow[1]
+
+
+def test_a_batch_of_exactly_the_schema_columns_is_read_by_pyarrow(monkeypatch):
+    used = []
+    real = csv_input._read_with_schema_types
+    monkeypatch.setattr(csv_input, "_read_with_schema_types", lambda b, s: used.append(real(b, s)) or used[-1])
+    frame = read_scoring_csv(b"x3,x2,x1,x0\n1,2,3,4\n5,,7,8\n", NUMERIC, "body")
+    assert used[0] is not None
+    assert frame["x2"].isna().tolist() == [False, True]
+    np.testing.assert_array_equal(validate_frame(NUMERIC, frame).to_numpy(), [[4, 3, 2, 1], [8, 7, np.nan, 5]])
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"x0,x1,x2,x3,id\n1,2,3,4,a\n", "an extra column"),
+        (b"x0,x1,x2,x0\n1,2,3,4\n", "a repeated column"),
+        (b"x0,x1,x2,x3\n1,2,3\n", "a ragged row"),
+        (b"x0,x1,x2,x3\n1,2,3,oops\n", "a bad number"),
+        (b'x0,x1,x2,x3\n1,2,3,"4\n"\n', "a quoted newline"),
+    ],
+)
+def test_anything_unusual_is_left_to_pandas_reader(body, why):
+    assert csv_input._read_with_schema_types(body, NUMERIC) is None, why
+
+
+def test_ragged_row_is_still_named_by_row():
+    with pytest.raises(BadInput) as err:
+        read_scoring_csv(b"x0,x1,x2,x3\n1,2,3,4\n1,2,3\n", NUMERIC, "the CSV body")
+    assert err.value.http_status == 422
+    assert "row 2 has 3 values; the header has 4" in str(err.value)
