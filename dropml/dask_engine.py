@@ -102,14 +102,20 @@ def _start(conf: Settings, address: str | None) -> Any:
 
 def _close_locked() -> None:
     _scattered.clear()
-    for name in ("client", "cluster"):
-        thing = _state[name]
-        _state[name] = None
-        if thing is not None:
-            try:
-                thing.close()
-            except Exception:  # closing during interpreter exit must never raise
-                logger.debug("dask close failed", exc_info=True)
+    scheduler_log = logging.getLogger("distributed.scheduler")
+    level = scheduler_log.level
+    scheduler_log.setLevel(logging.CRITICAL)  # "lost scattered data" is what closing a cluster means
+    try:
+        for name in ("client", "cluster"):
+            thing = _state[name]
+            _state[name] = None
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # closing during interpreter exit must never raise
+                    logger.debug("dask close failed", exc_info=True)
+    finally:
+        scheduler_log.setLevel(level)
 
 
 def close() -> None:

@@ -7,7 +7,8 @@ reader on a 100k-row batch. Anything that reader refuses or that could parse
 differently (extra or duplicate columns, a bad number, a ragged row, a quoted
 newline, text that is not UTF-8) is read by pandas' reader instead, whose
 result the row-by-row checks and messages were written for. So the fast reader
-can only ever make a good file faster, never change an answer or an error.
+makes a good file faster and changes no answer, nor which fields and rows a bad
+one is refused for (a property test holds the two readers to that).
 """
 
 from __future__ import annotations
