@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from dropml.manifest import InputSchema
 
+FAST_READ_MIN_BYTES = 1 << 20  # below ~1 MiB pandas' reader is as fast (pyarrow's threads cost ~1 ms to start)
 # pandas' own missing-value markers (pandas._libs.parsers.STR_NA_VALUES), so both readers agree on blanks
 NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")  # fmt: skip
@@ -59,7 +60,9 @@ def _header(body: bytes) -> list[str] | None:
 
 
 def _read_with_schema_types(body: bytes, schema: InputSchema) -> pd.DataFrame | None:
-    """The frame pyarrow reads with the schema's types; None when the file is not exactly the schema's columns."""
+    """The frame pyarrow reads with the schema's types; None when small or not exactly the schema's columns."""
+    if len(body) < FAST_READ_MIN_BYTES:
+        return None
     header = _header(body)
     if header is None or len(set(header)) != len(header) or set(header) != set(schema.names):
         return None

@@ -288,11 +288,12 @@ def _numeric_block(schema: InputSchema, frame: pd.DataFrame) -> np.ndarray | Non
     names = schema.names
     if not names or any(column.kind != "numeric" for column in schema.columns):
         return None
+    dtypes = frame.dtypes  # one Series, not a column Series per name
     for name in names:
-        dtype = frame[name].dtype
+        dtype = dtypes[name]
         if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             return None
-    if list(frame.columns) == names and all(dtype == np.float64 for dtype in frame.dtypes):
+    if list(frame.columns) == names and all(dtype == np.float64 for dtype in dtypes):
         block = frame.to_numpy(dtype="float64")  # one float block already (a fast CSV read): a view, no copy
     else:
         block = np.empty((frame.shape[0], len(names)), dtype="float64", order="F")

@@ -31,6 +31,11 @@ CELLS = ["1", "2", "2.5", "-3", "1e3", "1e400", "inf", "-nan", "NA", "", " ", " 
          "f", "true", "False", "yes", "1.0", '"4"', '"x,y"', "None", "null", "2020-01-01", "é"]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _fast_reader_for_any_size(monkeypatch):
+    monkeypatch.setattr(csv_input, "FAST_READ_MIN_BYTES", 0)  # these bodies are small; big ones take this path
+
+
 def _reference(body: bytes, schema: InputSchema) -> pd.DataFrame:
     """What the API did before the fast reader: pandas' reader and the row-by-row checks."""
     check_csv_width(body, schema, "body")
@@ -95,3 +100,8 @@ def test_ragged_row_is_still_named_by_row():
         read_scoring_csv(b"x0,x1,x2,x3\n1,2,3,4\n1,2,3\n", NUMERIC, "the CSV body")
     assert err.value.http_status == 422
     assert "row 2 has 3 values; the header has 4" in str(err.value)
+
+
+def test_a_small_body_is_read_by_pandas(monkeypatch):
+    monkeypatch.setattr(csv_input, "FAST_READ_MIN_BYTES", 1 << 20)
+    assert csv_input._read_with_schema_types(b"x0,x1,x2,x3\n1,2,3,4\n", NUMERIC) is None
