@@ -16,6 +16,7 @@ collected, not raised one by one, so the caller can show all of them at once.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -268,7 +269,7 @@ def validate_frame(schema: InputSchema, frame: pd.DataFrame, allow_extra: bool =
     if not problems.items:
         block = _numeric_block(schema, frame)
         if block is not None:
-            return pd.DataFrame(block, columns=schema.names, copy=False)
+            return pd.DataFrame(block, columns=_column_index(tuple(schema.names)), copy=False)
     data = {}
     for column in schema.columns:
         if column.name in frame.columns:
@@ -312,8 +313,18 @@ def _frame_of(names: list[str], data: dict[str, Any]) -> pd.DataFrame:
     """The checked columns as one frame; all-float64 columns become one 2-D block (no per-column consolidation)."""
     arrays = [data[name] for name in names]
     if arrays and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in arrays):
-        return pd.DataFrame(np.column_stack(arrays), columns=names, copy=False)
+        return pd.DataFrame(np.column_stack(arrays), columns=_column_index(tuple(names)), copy=False)
     return pd.DataFrame(data, columns=names)
+
+
+@functools.lru_cache(maxsize=64)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    """One immutable column index per schema, built once: a new one per request costs more than a small predict.
+
+    Plain Python strings (object dtype), which scikit-learn's feature-name
+    checks read without converting, unlike pandas' Arrow-backed strings.
+    """
+    return pd.Index(list(names), dtype=object)
 
 
 def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFrame:
