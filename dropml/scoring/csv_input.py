@@ -1,7 +1,7 @@
 """A scoring CSV's bytes as the raw frame :func:`dropml.scoring.validate.validate_frame` checks.
 
 Two readers, one result. When the header names exactly the schema's columns
-(the common case of a programmatic batch), pyarrow's multithreaded reader parses
+and the body is 1 MiB or more (a programmatic batch), pyarrow's multithreaded reader parses
 it with each column's type fixed by the schema: about twice as fast as pandas'
 reader on a 100k-row batch. Anything that reader refuses or that could parse
 differently (extra or duplicate columns, a bad number, a ragged row, a quoted
