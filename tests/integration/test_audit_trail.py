@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 from fakes import FAST_TRAINING
 
 from dropml import audit, registry, storage
@@ -76,15 +75,8 @@ def test_each_request_kind_leaves_one_record_that_traces_back(trained):
     assert records["file-1"]["predictions_key"] == "predictions/diabetes/batch.csv"
     assert records["file-1"]["rows"] == 20
 
-    env = {**os.environ, "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"]}
-    traced = subprocess.run(
-        [sys.executable, "-m", "dropml.cli", "audit", "csv-1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    traced = run_cli(endpoint, "audit", "csv-1")
     assert traced.returncode == 0, traced.stderr
     walk = json.loads(traced.stdout)
     assert walk["prediction"]["request_id"] == "csv-1"
@@ -100,14 +92,7 @@ def test_each_request_kind_leaves_one_record_that_traces_back(trained):
     assert by_channel == {"csv": 1, "file": 1, "form": 1, "json": 1, "upload": 1}
     assert set(summary["model_version"]) == {manifest.version}
     assert int(summary.loc[summary["channel"] == "file", "rows"].iloc[0]) == 20
-    shown = subprocess.run(
-        [sys.executable, "-m", "dropml.cli", "audit", "--day", today],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    shown = run_cli(endpoint, "audit", "--day", today)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[0].split() == [
         "project",
@@ -119,13 +104,6 @@ def test_each_request_kind_leaves_one_record_that_traces_back(trained):
         "p50_ms",
         "p99_ms",
     ]
-    bad_day = subprocess.run(
-        [sys.executable, "-m", "dropml.cli", "audit", "--day", "23/11/2026"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    bad_day = run_cli(endpoint, "audit", "--day", "23/11/2026")
     assert bad_day.returncode == 2
     assert "day must be YYYY-MM-DD (got '23/11/2026')" in bad_day.stderr

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -78,26 +76,11 @@ def test_register_from_the_cli(aws, tmp_path):
     (tmp_path / "scaler.pkl").write_bytes(scaler_bytes)
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA))
     args = ["register", "people", "--model", str(tmp_path / "model.pkl"), "--scaler", str(tmp_path / "scaler.pkl")]
-    env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint}
-    result = subprocess.run(
-        [sys.executable, "-m", "dropml.cli", *args, "--schema", str(tmp_path / "schema.json"), "--promote"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli(aws.endpoint, *args, "--schema", str(tmp_path / "schema.json"), "--promote")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["people: registered model.pkl as v1", "people: v1 is live"]
     assert registry.live_version("people").version == 1
     (tmp_path / "schema.json").write_text("{not json")
-    bad = subprocess.run(
-        [sys.executable, "-m", "dropml.cli", *args, "--schema", str(tmp_path / "schema.json")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    bad = run_cli(aws.endpoint, *args, "--schema", str(tmp_path / "schema.json"))
     assert bad.returncode == 2
     assert "schema.json is not valid JSON" in bad.stderr

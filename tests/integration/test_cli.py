@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
+from cli_runner import run_cli
 from fakes import write_opaque_version
 
 from dropml import registry, storage
 from dropml.storage import keys
-
-
-def run_cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
-    return subprocess.run(
-        [sys.executable, "-m", "dropml.cli", *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
 
 
 def test_promote_rollback_history_as_a_user(aws):
