@@ -6,12 +6,16 @@ parse-call-shape shell and say the same thing on SNS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dropml import notify, registry
 from dropml.errors import BadInput, ConfigError
 from dropml.storage import keys
+
+if TYPE_CHECKING:
+    from dropml.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -32,14 +36,13 @@ def promote(project: str, version: int, by: str = "cli") -> LiveChange:
         Conflict: the version is archived.
         ChecksumMismatch: its artifacts differ from its manifest.
     """
-    before = registry.live_version(keys.validate_project(project))
-    manifest = registry.promote(project, version)
-    was = before.version if before else None
-    shown = f"v{was}" if was else "nothing"
-    notify.announce(
-        "promote", "succeeded", f"{project} v{version} promoted (was {shown})", project, version, by=by, was=was
+    return _change_live(
+        "promote",
+        project,
+        lambda: registry.promote(project, version),
+        lambda manifest, was: f"{project} v{manifest.version} promoted (was {f'v{was}' if was else 'nothing'})",
+        by,
     )
-    return LiveChange(project, manifest.version, was, manifest.champion)
 
 
 def rollback(project: str, by: str = "cli") -> LiveChange:
@@ -48,18 +51,27 @@ def rollback(project: str, by: str = "cli") -> LiveChange:
     Raises:
         NotFound: nothing live, or nothing earlier to roll back to.
     """
-    before = registry.live_version(keys.validate_project(project))
-    manifest = registry.rollback(project)
-    was = before.version if before else None
-    notify.announce(
+    return _change_live(
         "rollback",
-        "succeeded",
-        f"{project} rolled back to v{manifest.version}",
         project,
-        manifest.version,
-        by=by,
-        was=was,
+        lambda: registry.rollback(project),
+        lambda manifest, _was: f"{project} rolled back to v{manifest.version}",
+        by,
     )
+
+
+def _change_live(
+    action: str,
+    project: str,
+    change: Callable[[], Manifest],
+    summary: Callable[[Manifest, int | None], str],
+    by: str,
+) -> LiveChange:
+    """Run a registry change of the live version and announce it with what was live before."""
+    before = registry.live_version(keys.validate_project(project))
+    manifest = change()
+    was = before.version if before else None
+    notify.announce(action, "succeeded", summary(manifest, was), project, manifest.version, by=by, was=was)
     return LiveChange(project, manifest.version, was, manifest.champion)
 
 
