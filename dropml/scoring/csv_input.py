@@ -18,7 +18,7 @@ import io
 from typing import TYPE_CHECKING
 
 from dropml import storage
-from dropml.scoring.validate import check_csv_rows, check_csv_width
+from dropml.scoring.validate import check_csv_rows, check_csv_width, scored_as_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,12 +69,7 @@ def _read_with_schema_types(body: bytes, schema: InputSchema) -> pd.DataFrame | 
     import pyarrow as pa
     from pyarrow import csv as pa_csv
 
-    types = {}
-    for column in schema.columns:
-        numeric = column.kind == "numeric" or (
-            column.kind == "categorical" and column.dtype.lower().startswith(("int", "uint", "float"))
-        )
-        types[column.name] = pa.float64() if numeric else pa.string()
+    types = {column.name: pa.float64() if scored_as_number(column) else pa.string() for column in schema.columns}
     options = pa_csv.ConvertOptions(
         column_types=types,
         include_columns=schema.names,  # in the schema's order: an all-number frame is then one block, as is

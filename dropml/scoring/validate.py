@@ -159,6 +159,11 @@ def _is_numeric_dtype_name(dtype: str) -> bool:
     return dtype.lower().startswith(("int", "uint", "float"))
 
 
+def scored_as_number(column: ColumnSchema) -> bool:
+    """Whether the pipelines get this column as float64: numbers, and categories that were numbers in training."""
+    return column.kind == "numeric" or (column.kind == "categorical" and _is_numeric_dtype_name(column.dtype))
+
+
 def _category_rule(column: ColumnSchema) -> Callable[[Any], tuple[Any, str | None]]:
     allowed = frozenset(column.categories) if column.categories is not None else None
     numeric = _is_numeric_dtype_name(column.dtype)
@@ -191,7 +196,7 @@ def rule_for(column: ColumnSchema) -> Callable[[Any], tuple[Any, str | None]]:
 
 def _typed(column: ColumnSchema, values: list[Any]) -> Any:
     """The converted values of one column as the dtype the pipelines were trained on."""
-    if column.kind == "numeric" or (column.kind == "categorical" and _is_numeric_dtype_name(column.dtype)):
+    if scored_as_number(column):
         return np.array([np.nan if v is None else v for v in values], dtype="float64")
     if column.kind == "categorical":
         return pd.array([np.nan if v is None else v for v in values], dtype="str")
