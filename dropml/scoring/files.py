@@ -79,12 +79,13 @@ def score_csv_lines(
     if not body.strip():
         return {"rows": 0, "columns": [], "csv": ""}
     extra_text = {name: str for name in header if name not in schema_names}
+    raw = None
     try:
         raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text, index_col=False)
         check_csv_rows(body, raw, "the file", header_lines=0)
         checked = validate_frame(loaded.schema, raw, allow_extra=True)
     except BadInput as err:  # returned, not raised: this may run on a Dask worker
-        return {"rows": len(raw) if "raw" in locals() else 0, "problems": err.problems}
+        return {"rows": 0 if raw is None else len(raw), "problems": err.problems}
     except UnicodeDecodeError as err:
         return _file_problem(f"not UTF-8 text (byte {err.start}: {err.reason})")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
