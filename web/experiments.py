@@ -20,14 +20,10 @@ from web.openapi import error_response
 experiments = Blueprint("experiments", __name__, url_prefix="/api/v1/experiments")
 
 
-def _admin(action: str) -> str:
-    return check_admin_key(action)
-
-
 @experiments.post("")
 def create_route() -> tuple[Response, int]:
     """Create an experiment from a training CSV already in the bucket, and start training it."""
-    by = _admin("experiments.create")
+    by = check_admin_key("experiments.create")
     document = json_object()
     name, data_key = document.get("name"), document.get("data_key")
     if not isinstance(name, str) or not isinstance(data_key, str):
@@ -52,7 +48,7 @@ def show_route(name: str) -> Response:
 @experiments.patch("/<name>")
 def patch_route(name: str) -> tuple[Response, int]:
     """Change an experiment's training overrides and retrain it."""
-    by = _admin("experiments.patch")
+    by = check_admin_key("experiments.patch")
     overrides = json_object().get("overrides")
     if not isinstance(overrides, dict) or not overrides:
         raise BadInput("overrides", overrides, "send a JSON object with a non-empty 'overrides' object")
@@ -64,7 +60,7 @@ def patch_route(name: str) -> tuple[Response, int]:
 @experiments.delete("/<name>/versions/<int:version>")
 def archive_route(name: str, version: int) -> Response:
     """Archive a version that is not live (artifacts kept; it can no longer be made live)."""
-    by = _admin("experiments.archive")
+    by = check_admin_key("experiments.archive")
     archived = store.archive(name, version, by=by)
     notify.announce("archive", "succeeded", f"{name} v{version} archived", name, version, by=by)
     return jsonify(archived)
