@@ -89,6 +89,8 @@ def _start(conf: Settings, address: str | None) -> Any:
 
     if address:
         return Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS)
+    if not conf.dask.local_processes:  # scheduler and workers log in this process: keep their INFO chatter out
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     cluster = LocalCluster(
         n_workers=conf.dask.n_workers,
         threads_per_worker=conf.dask.threads_per_worker,
