@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dropml import launcher, local, poller, registry, storage, world
+from dropml import audit, launcher, local, poller, registry, storage, world
 from dropml.storage import keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +181,20 @@ def serve_web(port: int) -> Any | None:
     return server
 
 
+def quiet_logs(verbose: bool) -> None:
+    """Only warnings in the demo's output unless ``--verbose`` (after anything that configures logging)."""
+    if not verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def flush_audit() -> None:
+    """Write the web app's buffered prediction records now; a failure is said, never raised."""
+    try:
+        audit.flush()
+    except Exception as err:  # the demo is stopping either way
+        say(f"  (audit records not written: {err})")
+
+
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -211,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         notes = Announcements(built.topic_arn)
         routes = poller.routes_for(built)  # imports the handlers (which configure JSON logging)
-        if not args.verbose:
-            logging.getLogger().setLevel(logging.WARNING)
+        quiet_logs(args.verbose)
         running = poller.Poller(routes).start()
         wiring = ", ".join(f"{r.function_name} <- {r.queue_url.rsplit('/', 1)[-1]}" for r in routes)
         say(f"  poller           {wiring}")
@@ -220,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print_where(built, moto.endpoint, made)
         if not args.once:
             web_server = serve_web(args.port)
+            quiet_logs(args.verbose)  # the app configures logging too
             say("\nrunning; press Ctrl-C to stop")
             while True:
                 time.sleep(1)
@@ -232,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if web_server is not None:
             web_server.shutdown()
+            flush_audit()  # while the stand-in still runs: at exit it would be gone
         if running is not None:
             running.stop()
         launcher.stop_local_jobs()
