@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install dropml with every extra
 
 demo: $(STAMP)  ## run dropml end to end on the local AWS stand-in
-	$(BIN)/python -m dropml.demo $(DEMO_ARGS)
+	$(BIN)/python -m dropml.local.demo $(DEMO_ARGS)
 
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov

@@ -241,8 +241,8 @@ def batch_rows(port_in_process: int, port_dask: int, loaded, features: pd.DataFr
 
 
 def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> None:
-    from dropml import dask_engine
     from dropml.config import reset_settings_cache, settings
+    from dropml.scoring import dask_executor as dask_engine
 
     forest = "random_forest"
     conf = settings()

@@ -82,7 +82,7 @@ def promote(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Make a published version live, after the same checksum checks as publishing."""
-    from dropml import operations
+    from dropml.ops import operations
 
     _connect(endpoint_url)
     change = operations.promote(project, version)
@@ -94,7 +94,7 @@ def promote(
 @_clear_errors
 def rollback(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
     """Make the newest earlier version that was once live, live again."""
-    from dropml import operations
+    from dropml.ops import operations
 
     _connect(endpoint_url)
     change = operations.rollback(project)
@@ -126,8 +126,8 @@ def audit(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Walk a prediction back to its model version, training data, code version and config; or summarise a day."""
-    from dropml import audit as audit_trail
     from dropml.errors import BadInput
+    from dropml.ops import audit as audit_trail
 
     _connect(endpoint_url)
     if day:
@@ -149,7 +149,8 @@ def register(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Wrap a pre-trained model (and scaler) into the next version of a project."""
-    from dropml import byom, registry
+    from dropml import registry
+    from dropml.registry import byom
 
     _connect(endpoint_url)
     manifest = byom.register_model(
@@ -168,8 +169,9 @@ def status(
     notifications: Annotated[int, typer.Option(min=0, help="How many recent notifications to show.")] = 5,
 ) -> None:
     """Live version per project, recent versions, queue depths (DLQs included), last notifications."""
-    from dropml import notify, queues, registry
+    from dropml import registry
     from dropml.config import settings
+    from dropml.ops import notify, queues
 
     _connect(endpoint_url)
     projects = sorted(set(registry.list_projects()) | set(settings().projects))
@@ -199,7 +201,7 @@ def redrive(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Move dead letters back to the queue they came from, after the cause is fixed."""
-    from dropml import queues
+    from dropml.ops import queues
 
     _connect(endpoint_url)
     for name, count in queues.redrive(queue).items():
@@ -251,8 +253,9 @@ def train(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Retrain a project on demand: upload a CSV (its S3 event trains it), or retrain on existing data."""
-    from dropml import operations, registry, storage
+    from dropml import registry, storage
     from dropml.errors import BadInput
+    from dropml.ops import operations
     from dropml.storage import keys
 
     _connect(endpoint_url)
@@ -328,7 +331,9 @@ def local_up(port: Annotated[int, typer.Option(min=0, max=65535, help="moto's po
     import signal
     import threading
 
-    from dropml import launcher, local, poller, world
+    from dropml import local
+    from dropml.local import poller, world
+    from dropml.pipeline import launcher
 
     if _running_local_world():
         typer.secho(f"error: a local world is running already ({LOCAL_STATE}); dropml local down", err=True, fg="red")

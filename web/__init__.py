@@ -112,7 +112,7 @@ def _register_request_hooks(app: Flask) -> None:
 
 def _flush_audit() -> None:
     """Write this invocation's audit records before Lambda freezes the container."""
-    from dropml import audit
+    from dropml.ops import audit
 
     try:
         audit.flush()

@@ -11,8 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from dropml import notify, operations, security
 from dropml.errors import BadInput
+from dropml.ops import notify, operations, security
 from web.openapi import error_response
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -84,7 +84,7 @@ def retrain_route(project: str) -> tuple[Response, int]:
 @admin.post("/projects/<project>/register")
 def register_route(project: str) -> tuple[Response, int]:
     """Wrap an uploaded pre-trained model (+ scaler) and schema.json into the next version."""
-    from dropml import byom
+    from dropml.registry import byom
 
     files = request.files
     if "model" not in files or "schema" not in files:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from dropml import audit, registry
+from dropml import registry
 from dropml.errors import BadInput, NotFound, TooLarge
+from dropml.ops import audit
 from dropml.scoring import frame_from_records, predict, records_from_split, results_frame, validate_frame
 from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.validate import neutralise_formulas

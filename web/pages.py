@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from dropml import audit, registry, storage
+from dropml import registry, storage
 from dropml.errors import BadInput, NotFound, TooLarge
+from dropml.ops import audit
 from dropml.scoring import frame_from_records, predict, prediction_column, results_frame, validate_frame
 from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.validate import neutralise_formulas

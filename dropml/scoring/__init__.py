@@ -14,7 +14,8 @@ and Dask load when a model is loaded or a big batch arrives (cold start).
 """
 
 from dropml.scoring.cache import ModelCache, ModelCaches
-from dropml.scoring.core import (
+from dropml.scoring.files import score_file
+from dropml.scoring.load import (
     LoadedVersion,
     Prediction,
     choose_engine,
@@ -23,7 +24,6 @@ from dropml.scoring.core import (
     prediction_column,
     results_frame,
 )
-from dropml.scoring.files import score_file
 from dropml.scoring.validate import frame_from_records, neutralise_formulas, records_from_split, validate_frame
 
 __all__ = [

@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dropml import notify, registry
+from dropml import registry
 from dropml.errors import NoLiveModel
-from dropml.scoring.core import LoadedVersion, load_version
+from dropml.ops import notify
+from dropml.scoring.load import LoadedVersion, load_version
 
 if TYPE_CHECKING:
     from dropml.registry import LiveVersion

@@ -11,11 +11,12 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dropml import audit, notify, registry, storage
+from dropml import registry, storage
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, NoLiveModel, TooLarge
 from dropml.logs import correlation, current_correlation_id
-from dropml.scoring.core import (
+from dropml.ops import audit, notify
+from dropml.scoring.load import (
     LoadedVersion,
     Prediction,
     choose_engine,
@@ -119,7 +120,7 @@ class _Layout:
 
 
 def _layout(key: str, size: int) -> _Layout:
-    from dropml.dask_engine import read_range
+    from dropml.scoring.dask_executor import read_range
 
     sample = read_range(key, 0, min(size, SAMPLE_BYTES))
     newline = sample.find(b"\n")
@@ -172,7 +173,7 @@ def _already_scored(out_key: str, etag: str, version: int) -> bool:
 
 
 def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
-    from dropml import dask_engine
+    from dropml.scoring import dask_executor as dask_engine
 
     out_key = keys.predictions_key(parsed.project, parsed.name)
     live = registry.live_version(parsed.project)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropml import events, logs, triggers
+from dropml import logs
+from dropml.pipeline import events, triggers
 
 logs.configure()
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropml import events, logs, triggers
+from dropml import logs
+from dropml.pipeline import events, triggers
 
 logs.configure()
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch → ``{"batchItemFailures": [...]}``."""
-    return events.process_s3_batch(event, context, "publish", triggers.publish_version)
+    return events.process_s3_batch(event, context, "publish", triggers.publish)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from werkzeug.serving import make_server
 
-from dropml import audit
 from dropml.config import load_settings
+from dropml.ops import audit
 from dropml.scoring import sample
 from web import create_app
 

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from dropml import audit
 from dropml.config import load_settings
+from dropml.ops import audit
 from dropml.scoring import sample
 from web import create_app
 

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from dropml import audit, storage
+from dropml import storage
 from dropml.errors import NotFound
+from dropml.ops import audit
 from dropml.storage import keys
 
 

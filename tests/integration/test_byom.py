@@ -13,8 +13,9 @@ from cli_runner import run_cli
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from dropml import byom, registry
+from dropml import registry
 from dropml.errors import BadInput
+from dropml.registry import byom
 
 SCHEMA = {
     "target": "label",

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import queues, storage, world
+from dropml import storage
+from dropml.local import world
+from dropml.ops import queues
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "breast_cancer.csv"

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from dropml import launcher, poller, registry, storage, world
+from dropml import registry, storage
 from dropml.config import reset_settings_cache
-from dropml.demo import sample_csv
+from dropml.local import poller, world
+from dropml.local.demo import sample_csv
+from dropml.pipeline import launcher
 from dropml.storage import keys
 from tests.conftest import EXAMPLES
 
@@ -152,7 +154,7 @@ def test_the_same_s3_event_delivered_twice_makes_one_version_and_one_predictions
 
 def test_make_demo_once_runs_the_chain_and_exits_zero(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "dropml.demo", "--once", "--timeout", "300"],
+        [sys.executable, "-m", "dropml.local.demo", "--once", "--timeout", "300"],
         cwd=tmp_path,
         check=False,
         capture_output=True,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dropml import experiments, registry, storage
+from dropml import registry, storage
 from dropml.errors import BadInput, Conflict, NotFound
+from dropml.ops import experiments
+from dropml.registry import project_settings
 from dropml.scoring.sample import BREAST_CANCER, publish_sample_version
 from dropml.storage import keys
 
@@ -20,7 +22,7 @@ def test_create_copies_the_data_into_the_project_and_stores_overrides(aws):
         "status": "training",
     }
     assert storage.head("train/cancer-rf/cancer.csv").size == BREAST_CANCER.stat().st_size
-    assert experiments.stored_overrides("cancer-rf") == {"cv_folds": 3}
+    assert project_settings.stored_overrides("cancer-rf") == {"cv_folds": 3}
     with pytest.raises(Conflict, match="experiment 'cancer-rf' exists already"):
         experiments.create("cancer-rf", "train/cancer.csv")
 

@@ -9,9 +9,11 @@ from types import SimpleNamespace
 import pytest
 from fakes import write_opaque_version
 
-from dropml import events, launcher, registry, storage, world
+from dropml import registry, storage
+from dropml.local import world
+from dropml.local.poller import load_handler
 from dropml.manifest import Manifest
-from dropml.poller import load_handler
+from dropml.pipeline import events, launcher
 from dropml.storage import keys
 from tests.conftest import load_event
 
@@ -130,7 +132,7 @@ def test_launch_failure_is_retried_announced_and_the_claim_released(stack, monke
 
 
 def test_a_claim_left_behind_by_a_dead_invocation_is_taken_over(stack, launches):
-    from dropml import idempotency
+    from dropml.pipeline import idempotency
 
     event = load_event("sqs_s3_put_train.json")
     [obj] = events.s3_objects(event["Records"][0]["body"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from dropml import launcher, notify, storage
+from dropml import storage
+from dropml.ops import notify
+from dropml.pipeline import launcher
 
 
 def test_a_killed_local_job_is_announced_as_failed(aws, tmp_path, monkeypatch):

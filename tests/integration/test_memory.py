@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dropml import audit
 from dropml.config import load_settings
+from dropml.ops import audit
 from dropml.scoring import sample
 from web import create_app
 

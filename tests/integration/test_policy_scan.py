@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dropml import world
+from dropml.local import world
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"

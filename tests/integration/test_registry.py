@@ -10,6 +10,7 @@ from fakes import write_opaque_version as _write_version
 
 from dropml import registry, storage
 from dropml.errors import BadInput, ChecksumMismatch, NotFound
+from dropml.registry import live
 from dropml.storage import keys
 
 
@@ -51,9 +52,10 @@ def test_tampered_artifact_is_rejected_and_live_version_stays(aws):
 
 
 def test_manifest_is_immutable(aws):
-    manifest = _write_version("default")
-    with pytest.raises(BadInput, match="already exists"):
-        registry.write_manifest(manifest)
+    first = _write_version("default")
+    with pytest.raises(BadInput, match="already exists"):  # a writer that tries to write v1's manifest again
+        registry.write_version("default", "again", lambda _v, _c: [], lambda _v, _c, _a: first)
+    assert registry.read_manifest("default", 1) == first
 
 
 def test_rollback_walks_back_and_history_logs_it(aws):
@@ -75,7 +77,7 @@ def test_bad_manifest_key_names_the_key(aws):
 def test_concurrent_publishes_converge_on_the_newest(aws, monkeypatch):
     for _ in range(2):
         _write_version("default")
-    real_set_live = registry._set_live
+    real_set_live = live._set_live
     calls: list[int] = []
 
     def slow_older_write(project: str, version: int) -> None:
@@ -84,15 +86,15 @@ def test_concurrent_publishes_converge_on_the_newest(aws, monkeypatch):
             time.sleep(0.2)  # v1's first write lands after v2's: the race SSM cannot prevent
         real_set_live(project, version)
 
-    real_live_version = registry.live_version
+    real_live_version = live.live_version
     reads: list[int] = []
 
     def stale_first_reads(project: str):
         reads.append(1)
         return None if len(reads) <= 2 else real_live_version(project)  # both publishers saw "nothing live"
 
-    monkeypatch.setattr(registry, "_set_live", slow_older_write)
-    monkeypatch.setattr(registry, "live_version", stale_first_reads)
+    monkeypatch.setattr(live, "_set_live", slow_older_write)
+    monkeypatch.setattr(live, "live_version", stale_first_reads)
     threads = [threading.Thread(target=registry.publish, args=(keys.manifest_key("default", v),)) for v in (1, 2)]
     for thread in threads:
         thread.start()

@@ -176,8 +176,8 @@ def test_records_and_frames_give_the_same_predictions(aws):
 
 
 def test_unreachable_dask_scheduler_falls_back_to_in_process(aws, monkeypatch):
-    from dropml import dask_engine
     from dropml.local import free_port
+    from dropml.scoring import dask_executor as dask_engine
 
     sample.publish_sample_version()
     loaded = load_version("default", 1)
@@ -198,7 +198,7 @@ def test_unreachable_dask_scheduler_falls_back_to_in_process(aws, monkeypatch):
 def test_a_batch_dask_loses_is_scored_in_process_and_dask_is_used_again(aws, monkeypatch):
     from distributed.client import FutureCancelledError
 
-    from dropml import dask_engine
+    from dropml.scoring import dask_executor as dask_engine
 
     _use_threshold(monkeypatch, rows=10, partition_rows=100)
     sample.publish_sample_version()

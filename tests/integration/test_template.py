@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dropml import world
+from dropml.local import world
 from tests.conftest import EVENTS, ROOT
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000

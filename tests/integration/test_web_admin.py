@@ -10,8 +10,9 @@ import joblib
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from dropml import audit, registry, security, storage
+from dropml import registry, storage
 from dropml.config import load_settings
+from dropml.ops import audit, security
 from dropml.scoring import sample
 from web import create_app
 

@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from dropml import audit
 from dropml.config import load_settings
+from dropml.ops import audit
 from dropml.scoring import sample
 from web import create_app
 from web.openapi import openapi_document

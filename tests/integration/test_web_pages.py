@@ -9,8 +9,8 @@ from html import unescape
 import pandas as pd
 import pytest
 
-from dropml import audit
 from dropml.config import load_settings
+from dropml.ops import audit
 from dropml.scoring import sample
 from web import create_app
 

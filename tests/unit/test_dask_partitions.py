@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dropml.dask_engine import _partitions
+from dropml.scoring.dask_executor import _partitions
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dropml import launcher
 from dropml.errors import BadInput
+from dropml.pipeline import launcher
 
 
 def test_training_arguments_carry_key_run_id_and_overrides():

@@ -6,9 +6,11 @@ import os
 
 import pytest
 
-from dropml import launcher, storage, world
+from dropml import storage
 from dropml.config import reset_settings_cache
 from dropml.errors import ConfigError
+from dropml.local import world
+from dropml.pipeline import launcher
 
 
 @pytest.fixture

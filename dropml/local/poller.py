@@ -23,11 +23,11 @@ from typing import Any
 
 from dropml import storage
 from dropml.config import settings
-from dropml.events import failed_message_ids
+from dropml.pipeline.events import failed_message_ids
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 _modules: dict[Path, ModuleType] = {}
 _modules_lock = threading.Lock()
@@ -165,7 +165,7 @@ class Poller:
 
 
 def routes_for(world: Any) -> list[Route]:
-    """A route per function of a :class:`dropml.world.World`: its queue and its handler."""
+    """A route per function of a :class:`dropml.local.world.World`: its queue and its handler."""
     routes = []
     for spec in world.functions:
         queue = world.queues[spec.queue]

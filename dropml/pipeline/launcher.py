@@ -160,7 +160,7 @@ def _run_local_process(job: str, key: str, run_id: str, arguments: list[str], en
 def _announce_abnormal_exit(job: LocalJob) -> None:
     """Announce a job that died without saying so itself (killed, out of memory): the local
     counterpart of the template's ECS task-state rule. Exit codes 0/1/2 the job announced itself."""
-    from dropml import notify
+    from dropml.ops import notify
 
     code = job.process.wait()
     if code in JOB_EXIT_CODES:

@@ -168,10 +168,10 @@ def flush() -> str | None:
     return prediction_buffer().flush()
 
 
-def write_training_record(run_id: str, record: dict[str, Any]) -> str:
-    """Write one training run's record (one object per run: runs are rare and must never be lost)."""
-    key = keys.audit_key("training", datetime.now(UTC), f"{run_id}.json")
-    storage.put_json(key, {"kind": "training", "run_id": run_id, **record})
+def write_training_record(run_id: str, started_at: datetime, record: dict[str, Any]) -> str:
+    """Write one training run's record, filed under the day it started (one object per run, never buffered)."""
+    key = keys.audit_key("training", started_at, f"{run_id}.json")
+    storage.put_json(key, {"run_id": run_id, **record})
     return key
 
 
@@ -199,21 +199,6 @@ def find_prediction(request_id: str, days: int = 31) -> dict[str, Any]:
                 if record.get("request_id") == request_id:
                     return record
     raise NotFound(f"no prediction with request id {request_id!r} in the last {days} days of audit/predictions/")
-
-
-def find_training_run(run_id: str, days: int = 366) -> dict[str, Any]:
-    """The audit record of one training run.
-
-    Raises:
-        NotFound: no such run recorded.
-    """
-    for day in _days_back(days):
-        key = keys.audit_prefix("training", day) + f"{run_id}.json"
-        try:
-            return storage.get_json(key)
-        except NotFound:
-            continue
-    raise NotFound(f"no training run {run_id!r} in audit/training/")
 
 
 def predictions_frame(day: str) -> Any:

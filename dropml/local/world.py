@@ -26,7 +26,7 @@ import yaml
 from dropml import storage
 from dropml.config import settings
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 LOCAL_ACCOUNT = "123456789012"
 LOCAL_VISIBILITY_TIMEOUT = 2  # seconds: a failed message comes back quickly, so redrive to the DLQ is quick
 _SHORT_TAGS = {
@@ -324,7 +324,7 @@ def _create_ecs(template: dict[str, Any]) -> tuple[str, str]:
 
 def build(template_path: str | Path = TEMPLATE_PATH, visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT) -> World:
     """Create the template's resources on the stand-in the storage clients point at (idempotent)."""
-    from dropml import notify
+    from dropml.ops import notify
 
     template = load_template(template_path)
     queues = _create_queues(template, visibility_timeout)

@@ -127,7 +127,7 @@ def schedule_request(event: dict[str, Any], job: Literal["train", "score"]) -> S
 
 
 def _announce_failure(step: str, subject: str, error: Exception, **details: Any) -> None:
-    from dropml import notify
+    from dropml.ops import notify
 
     notify.announce(step, "failed", subject, error=str(error), error_type=type(error).__name__, **details)
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dropml import __version__, code_version, registry
+from dropml import __version__, code_version
 from dropml.errors import BadInput
-from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
+from dropml.manifest import Artifact, CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
+from dropml.registry import versions as registry
+from dropml.registry.versions import VersionFile
 
 MODEL_NAME = "registered"
 
@@ -137,43 +139,48 @@ def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_p
         ) from None
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
-    run_id = f"register-{uuid.uuid4().hex[:12]}"
-    version = registry.claim_version(project, run_id)
-    artifact = registry.write_artifact(
-        project, version, f"{MODEL_NAME}.pkl", buffer.getvalue(), "application/octet-stream"
-    )
     leaderboard = pandas.DataFrame([{"model": MODEL_NAME, "rank": 1, **schema.metrics}]).to_csv(index=False).encode()
-    board = registry.write_artifact(project, version, keys.LEADERBOARD_NAME, leaderboard, "text/csv")
-    manifest = Manifest(
-        project=project,
-        version=version,
-        created_at=registry.utc_now(),
-        run_id=run_id,
-        source="registered",
-        code=CodeVersion(
-            dropml=__version__,
-            git=code_version(),
-            python=platform.python_version(),
-            libraries={
-                "scikit-learn": sklearn.__version__,
-                "pandas": pandas.__version__,
-                "numpy": numpy.__version__,
-                "joblib": joblib.__version__,
-            },
-        ),
-        config={"registered": True, "scaler": scaler is not None},
-        target=schema.target,
-        task=schema.task,  # type: ignore[arg-type]
-        classes=schema.classes,
-        input_schema=input_schema,
-        artifacts={MODEL_NAME: artifact, "leaderboard": board},
-        models=[
-            ModelEntry(
-                name=MODEL_NAME, estimator=type(model).__name__, artifact=MODEL_NAME, rank=1, metrics=schema.metrics
-            )
-        ],
-        rank_metric=next(iter(schema.metrics), "none"),
-        champion=MODEL_NAME,
-    )
-    registry.write_manifest(manifest)
-    return manifest
+    files = [
+        VersionFile(MODEL_NAME, f"{MODEL_NAME}.pkl", buffer.getvalue(), "application/octet-stream"),
+        VersionFile("leaderboard", keys.LEADERBOARD_NAME, leaderboard, "text/csv"),
+    ]
+    run_id = f"register-{uuid.uuid4().hex[:12]}"
+
+    def manifest_for(version: int, created_at: str, artifacts: dict[str, Artifact]) -> Manifest:
+        return Manifest(
+            project=project,
+            version=version,
+            created_at=created_at,
+            run_id=run_id,
+            source="registered",
+            code=CodeVersion(
+                dropml=__version__,
+                git=code_version(),
+                python=platform.python_version(),
+                libraries={
+                    "scikit-learn": sklearn.__version__,
+                    "pandas": pandas.__version__,
+                    "numpy": numpy.__version__,
+                    "joblib": joblib.__version__,
+                },
+            ),
+            config={"registered": True, "scaler": scaler is not None},
+            target=schema.target,
+            task=schema.task,  # type: ignore[arg-type]
+            classes=schema.classes,
+            input_schema=input_schema,
+            artifacts=artifacts,
+            models=[
+                ModelEntry(
+                    name=MODEL_NAME,
+                    estimator=type(model).__name__,
+                    artifact=MODEL_NAME,
+                    rank=1,
+                    metrics=schema.metrics,
+                )
+            ],
+            rank_metric=next(iter(schema.metrics), "none"),
+            champion=MODEL_NAME,
+        )
+
+    return registry.write_version(project, run_id, lambda _version, _created: files, manifest_for)

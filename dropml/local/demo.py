@@ -1,6 +1,6 @@
 """``make demo``: the whole chain on the local AWS stand-in, from a CSV upload to live predictions.
 
-``python -m dropml.demo [--once] [--port N] [--timeout S]``: starts moto, builds the
+``python -m dropml.local.demo [--once] [--port N] [--timeout S]``: starts moto, builds the
 local world from template.yaml, starts the poller (the same handlers Lambda runs),
 uploads examples/breast_cancer.csv under train/, waits for version 1 to go live,
 uploads a test CSV under test/, waits for its predictions, prints where everything
@@ -24,10 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dropml import audit, launcher, local, poller, registry, storage, world
+from dropml import local, registry, storage
+from dropml.local import poller, world
+from dropml.ops import audit
+from dropml.pipeline import launcher
 from dropml.storage import keys
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "breast_cancer.csv"
 TRAIN_KEY = "train/breast_cancer.csv"
 TEST_NAME = "breast_cancer_sample.csv"
@@ -201,7 +204,7 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m dropml.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dropml.local.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="stop after the predictions (exit 0): for CI")
     parser.add_argument("--port", type=int, default=8000, help="port of the web app (0: any free port)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each step")

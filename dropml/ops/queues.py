@@ -30,7 +30,7 @@ class QueueInfo:
 
 def _physical_urls() -> dict[str, str]:
     """Logical id → queue URL, for every queue of the template that exists."""
-    from dropml import world
+    from dropml.local import world
 
     sqs = storage.client("sqs")
     urls = sqs.list_queues().get("QueueUrls", [])
@@ -46,7 +46,7 @@ def _physical_urls() -> dict[str, str]:
 
 def stack_queues() -> list[QueueInfo]:
     """Every queue of the stack with its depth, DLQs marked."""
-    from dropml import world
+    from dropml.local import world
 
     sqs = storage.client("sqs")
     urls = _physical_urls()

@@ -18,24 +18,11 @@ from typing import Any
 
 from dropml import registry, storage
 from dropml.errors import BadInput, Conflict, NotFound
-from dropml.operations import checked_overrides
+from dropml.ops.operations import checked_overrides
+from dropml.registry import project_settings
 from dropml.storage import keys
 
 logger = logging.getLogger(__name__)
-
-
-def stored_overrides(project: str) -> dict[str, Any]:
-    """The training overrides stored for ``project`` by the experiments API ({} when none)."""
-    try:
-        document = storage.get_json(keys.experiment_config_key(project))
-    except NotFound:
-        return {}
-    return dict(document.get("overrides") or {})
-
-
-def _write_overrides(project: str, overrides: dict[str, Any], data_key: str) -> None:
-    document = {"project": project, "overrides": overrides, "data_key": data_key, "updated_at": registry.utc_now()}
-    storage.put_json(keys.experiment_config_key(project), document)
 
 
 def exists(project: str) -> bool:
@@ -65,7 +52,7 @@ def create(name: str, data_key: str, overrides: Any = None) -> dict[str, Any]:
     if exists(name):
         raise Conflict(f"experiment {name!r} exists already; PATCH it to change its config and retrain")
     target = keys.data_key("train", name, source.name)
-    _write_overrides(name, checked, target)
+    project_settings.store_overrides(name, checked, target)
     if target != source.key:
         storage.copy(source.key, target)  # its put event starts the training
     else:
@@ -74,10 +61,12 @@ def create(name: str, data_key: str, overrides: Any = None) -> dict[str, Any]:
 
 
 def _retrain(project: str, reason: str) -> dict[str, Any]:
-    from dropml import triggers
+    from dropml.pipeline import triggers
 
     newest = triggers.newest_data_file("train", project)
-    config_token = hashlib.sha256(json.dumps(stored_overrides(project), sort_keys=True).encode()).hexdigest()[:16]
+    config_token = hashlib.sha256(
+        json.dumps(project_settings.stored_overrides(project), sort_keys=True).encode()
+    ).hexdigest()[:16]
     return triggers.start_job("train", newest.key, newest.etag, newest.size, reason, config_token).to_dict()
 
 
@@ -91,11 +80,10 @@ def update(name: str, overrides: Any) -> dict[str, Any]:
     keys.validate_project(name)
     if not exists(name):
         raise NotFound(f"no experiment named {name!r}")
-    merged = {**stored_overrides(name), **checked_overrides(name, overrides)}
+    merged = {**project_settings.stored_overrides(name), **checked_overrides(name, overrides)}
     checked_overrides(name, merged)
-    config_key = keys.experiment_config_key(name)
-    previous = storage.get_json(config_key) if storage.exists(config_key) else {}
-    _write_overrides(name, merged, previous.get("data_key") or keys.data_prefix("train", name))
+    previous = project_settings.stored_document(name)
+    project_settings.store_overrides(name, merged, previous.get("data_key") or keys.data_prefix("train", name))
     started = _retrain(name, "patch")
     return {"name": name, "overrides": merged, "status": "training", "started": started}
 
@@ -153,7 +141,7 @@ def describe(name: str) -> dict[str, Any]:
     live_number = live.version if live else None
     return {
         "name": name,
-        "overrides": stored_overrides(name),
+        "overrides": project_settings.stored_overrides(name),
         "live_version": live_number,
         "versions": [_version_summary(name, v, live_number) for v in registry.list_versions(name)],
     }

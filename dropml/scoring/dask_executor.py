@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from dropml.config import Settings
-    from dropml.scoring.core import LoadedVersion
+    from dropml.scoring.load import LoadedVersion
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _models_future(client: Any, loaded: LoadedVersion) -> Any:
 
 
 def _predict_partition(loaded: LoadedVersion, names: list[str], part: pd.DataFrame) -> dict[str, np.ndarray]:
-    from dropml.scoring.core import predict_in_process
+    from dropml.scoring.load import predict_in_process
 
     return predict_in_process(loaded, part, names)
 

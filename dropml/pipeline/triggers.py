@@ -1,6 +1,6 @@
 """What each function does with one event: start a job for a data file, or publish a version.
 
-The handlers in ``functions/`` parse their event (``dropml.events``) and make
+The handlers in ``functions/`` parse their event (``dropml.pipeline.events``) and make
 one call in here; this is the only place that decides "valid, not too big,
 not seen before, then start it", so no logic is repeated between handlers.
 """
@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from dropml import idempotency, launcher, notify, registry, storage
+from dropml import registry, storage
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError, NotFound, TooLarge
 from dropml.logs import correlation
+from dropml.ops import notify
+from dropml.pipeline import idempotency, launcher
+from dropml.registry import project_settings
 from dropml.storage import keys
 
 if TYPE_CHECKING:
-    from dropml.events import S3Object, ScheduleRequest
+    from dropml.pipeline.events import S3Object, ScheduleRequest
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,8 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
         logger.info("duplicate ignored", extra={"job": job, "key": key, "etag": etag})
         return Started(job=job, key=key, task=None, duplicate=True)
     try:
-        task = launcher.launch(job, key, correlation_id=run_id)
+        overrides = project_settings.run_overrides(data.project) if job == "train" else None
+        task = launcher.launch(job, key, overrides, correlation_id=run_id)
     except Exception:
         idempotency.release(job, event_token)
         raise
@@ -136,7 +140,7 @@ def start_scheduled(request: ScheduleRequest) -> dict[str, Any]:
     return started.to_dict()
 
 
-def publish_version(obj: S3Object) -> bool:
+def publish(obj: S3Object) -> bool:
     """A manifest was written: verify it and make its version live if newer; returns whether it changed.
 
     Raises:

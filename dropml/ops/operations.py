@@ -10,8 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dropml import notify, registry
+from dropml import registry
 from dropml.errors import BadInput, ConfigError
+from dropml.ops import notify
 from dropml.storage import keys
 
 if TYPE_CHECKING:
@@ -104,12 +105,14 @@ def retrain(project: str, key: str | None = None, overrides: Any = None, by: str
         NotFound: no such key, or the project has no training file.
         LaunchFailed: the job did not start.
     """
-    from dropml import launcher, storage, triggers
+    from dropml import storage
+    from dropml.pipeline import launcher, triggers
+    from dropml.registry import project_settings
 
     checked = checked_overrides(keys.validate_project(project), overrides)
     found = storage.head(key) if key else triggers.newest_data_file("train", project)
     if keys.parse_data_key(found.key, kind="train").project != project:
         raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
-    task = launcher.launch("train", found.key, checked or None)
+    task = launcher.launch("train", found.key, project_settings.run_overrides(project, checked) or None)
     notify.announce("train", "succeeded", f"retrain of {project} started", project, key=found.key, task=task, by=by)
     return found.key, task

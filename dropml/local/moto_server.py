@@ -110,7 +110,7 @@ def use_endpoint(endpoint: str) -> None:
     os.environ.update(local_environment(endpoint))
     reset_settings_cache()
     storage.reset_clients()
-    from dropml import notify
+    from dropml.ops import notify
 
     notify.reset_topic_cache()
 

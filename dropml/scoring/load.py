@@ -171,7 +171,7 @@ def predict(
     started = time.perf_counter()
     by_model = None
     if chosen == "dask":
-        from dropml import dask_engine
+        from dropml.scoring import dask_executor as dask_engine
 
         try:
             by_model = dask_engine.predict_frame(loaded, names, frame, conf)

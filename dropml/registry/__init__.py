@@ -1,0 +1,43 @@
+"""The model registry: versions written once (manifest last), the live version per project, and who set it.
+
+- :mod:`~dropml.registry.versions`: the one writer of a version, and reading, listing and checking versions
+- :mod:`~dropml.registry.live`: the live-version pointer in SSM, publish, promote, roll back, history
+- :mod:`~dropml.registry.project_settings`: training settings stored per project (target, task, overrides)
+- :mod:`~dropml.registry.byom`: bring your own model, written as a version like a trained one
+"""
+
+from dropml.registry.live import HistoryEntry, LiveVersion, history, live_version, promote, publish, rollback
+from dropml.registry.versions import (
+    VersionFile,
+    claim_version,
+    claimed_versions,
+    list_projects,
+    list_versions,
+    parse_manifest,
+    read_artifact,
+    read_manifest,
+    utc_now,
+    verify_artifacts,
+    write_version,
+)
+
+__all__ = [
+    "HistoryEntry",
+    "LiveVersion",
+    "VersionFile",
+    "claim_version",
+    "claimed_versions",
+    "history",
+    "list_projects",
+    "list_versions",
+    "live_version",
+    "parse_manifest",
+    "promote",
+    "publish",
+    "read_artifact",
+    "read_manifest",
+    "rollback",
+    "utc_now",
+    "verify_artifacts",
+    "write_version",
+]

@@ -1,0 +1,174 @@
+"""The live version of each project: the SSM pointer, publishing, promotion, rollback and their history.
+
+The project's SSM parameter ``/<stack>/<project>/model-version`` holds its live
+version; its parameter history is the log of every promotion and rollback.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from dropml import storage
+from dropml.config import settings
+from dropml.errors import Conflict, NotFound
+from dropml.manifest import Manifest
+from dropml.registry.versions import read_manifest, verify_artifacts
+from dropml.storage import keys
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveVersion:
+    """A project's live version and when it was set."""
+
+    project: str
+    version: int
+    parameter_version: int
+    changed_at: str
+
+
+def live_version(project: str) -> LiveVersion | None:
+    """The live version of ``project``, or None before anything is published."""
+    from botocore.exceptions import ClientError
+
+    name = settings().model_version_parameter(keys.validate_project(project))
+    try:
+        param = storage.client("ssm").get_parameter(Name=name)["Parameter"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise
+    value = str(param["Value"]).strip()
+    if not value.isdigit() or int(value) < 1:
+        return None  # placeholder ("none") written by the template before the first publish
+    changed = param.get("LastModifiedDate")
+    return LiveVersion(project, int(value), int(param["Version"]), str(changed) if changed else "")
+
+
+def _set_live(project: str, version: int) -> None:
+    storage.client("ssm").put_parameter(
+        Name=settings().model_version_parameter(project),
+        Value=str(version),
+        Type="String",
+        Overwrite=True,
+        Description=f"live model version of dropml project {project}",
+    )
+
+
+def publish(manifest_key: str) -> tuple[Manifest, bool]:
+    """Check a newly written manifest and make it live if it is newer than the live version.
+
+    Idempotent: a duplicate or out-of-order event never moves the live version
+    backwards. Returns the manifest and whether the live version changed.
+
+    Raises:
+        BadInput: not a manifest key, or a malformed manifest.
+        ChecksumMismatch: an artifact differs from the manifest; nothing changes.
+        NotFound: the manifest or an artifact is missing; nothing changes.
+    """
+    project, version = keys.parse_manifest_key(manifest_key)
+    manifest = read_manifest(project, version)
+    verify_artifacts(manifest)
+    current = live_version(project)
+    if current is not None and current.version >= version:
+        logger.info("publish skipped: not newer", extra={"project": project, "version": version})
+        return manifest, False
+    _set_live(project, version)
+    _settle_newest(project, version)
+    return manifest, True
+
+
+PUBLISH_SETTLE_SECONDS = 0.5
+PUBLISH_SETTLE_ROUNDS = 5
+
+
+def _settle_newest(project: str, version: int) -> None:
+    """Make concurrent publishes converge on the newest version.
+
+    SSM has no compare-and-set, so two publishers (the publish queue allows
+    two at once) may both read v2, and v3's write may land after v4's. Each
+    publisher re-reads after a pause and writes its version again while the
+    live one is older, so the parameter ends at the newest of them.
+    """
+    import time
+
+    for _ in range(PUBLISH_SETTLE_ROUNDS):
+        time.sleep(PUBLISH_SETTLE_SECONDS)
+        current = live_version(project)
+        if current is not None and current.version >= version:
+            return
+        logger.warning(
+            "publish overtaken by an older version; writing again", extra={"project": project, "version": version}
+        )
+        _set_live(project, version)
+
+
+def promote(project: str, version: int) -> Manifest:
+    """Make any published version live, after the same checks as publishing.
+
+    Raises:
+        NotFound: no such version.
+        Conflict: the version is archived.
+        ChecksumMismatch: its artifacts do not match its manifest.
+    """
+    keys.validate_project(project)
+    manifest = read_manifest(project, version)
+    if storage.exists(keys.archive_marker_key(project, version)):
+        raise Conflict(f"v{version} of {project!r} is archived and cannot be made live")
+    verify_artifacts(manifest)
+    _set_live(project, version)
+    return manifest
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of a project's live version."""
+
+    parameter_version: int
+    model_version: int | None
+    changed_at: str
+    changed_by: str
+
+
+def history(project: str) -> list[HistoryEntry]:
+    """Every value the live-version parameter has had, oldest first."""
+    from botocore.exceptions import ClientError
+
+    name = settings().model_version_parameter(keys.validate_project(project))
+    entries: list[HistoryEntry] = []
+    try:
+        for page in storage.client("ssm").get_paginator("get_parameter_history").paginate(Name=name):
+            for item in page["Parameters"]:
+                value = str(item["Value"]).strip()
+                entries.append(
+                    HistoryEntry(
+                        parameter_version=int(item["Version"]),
+                        model_version=int(value) if value.isdigit() else None,
+                        changed_at=str(item.get("LastModifiedDate", "")),
+                        changed_by=str(item.get("LastModifiedUser", "")),
+                    )
+                )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return []
+        raise
+    return sorted(entries, key=lambda e: e.parameter_version)
+
+
+def rollback(project: str) -> Manifest:
+    """Make the newest earlier version that was once live, live again.
+
+    Raises:
+        NotFound: nothing earlier to roll back to.
+    """
+    current = live_version(project)
+    if current is None:
+        raise NotFound(f"project {project!r} has no live version to roll back from")
+    # the newest version older than the live one that was ever live: repeated
+    # rollbacks walk further back instead of toggling between two versions
+    earlier = [e.model_version for e in history(project) if e.model_version and e.model_version < current.version]
+    if not earlier:
+        raise NotFound(f"project {project!r} has no earlier live version than v{current.version}")
+    return promote(project, max(earlier))

@@ -1,0 +1,144 @@
+"""Packaging a trained version: its files (pickles, leaderboard, plots, report) and manifest, handed to the registry.
+
+The registry's :func:`~dropml.registry.write_version` claims the number,
+uploads the files and writes the manifest last; this module only says what
+the version is made of.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import dropml
+from dropml import registry
+from dropml.manifest import CodeVersion, DataSource, Manifest, ModelEntry
+from dropml.registry import VersionFile
+from dropml.storage import keys
+
+if TYPE_CHECKING:
+    from dropml.manifest import Artifact
+    from dropml.training.steps import TrainedVersion
+
+LIBRARIES = ("scikit-learn", "pandas", "numpy", "joblib", "scipy", "matplotlib")
+
+
+def code_version() -> CodeVersion:
+    """The dropml version, git commit, Python and library versions producing this run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    libraries = {}
+    for name in LIBRARIES:
+        try:
+            libraries[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return CodeVersion(
+        dropml=dropml.__version__, git=dropml.code_version(), python=platform.python_version(), libraries=libraries
+    )
+
+
+def write_trained_version(trained: TrainedVersion, project: str, run_id: str) -> Manifest:
+    """Write ``trained`` as the next version of ``project`` through the registry (manifest last)."""
+    return registry.write_version(
+        project,
+        run_id,
+        lambda version, created_at: version_files(trained, project, version, created_at),
+        lambda version, created_at, artifacts: build_manifest(trained, project, version, run_id, created_at, artifacts),
+    )
+
+
+def version_files(trained: TrainedVersion, project: str, version: int, created_at: str) -> Iterator[VersionFile]:
+    """Every file of a trained version, pickles first (one at a time: a forest can be hundreds of MB)."""
+    from dropml.training.report import ReportContent, render_report
+
+    for result in trained.ranked:
+        body = result.pickle_path or _pickle(result.pipeline)
+        yield VersionFile(result.name, f"{result.name}.pkl", body, "application/octet-stream")
+    board = trained.leaderboard.to_csv(index=False).encode()
+    yield VersionFile("leaderboard", keys.LEADERBOARD_NAME, board, "text/csv")
+    for name, png in trained.plots.items():
+        yield VersionFile(f"plot_{name}", f"{name}.png", png, "image/png", report=True)
+    content = ReportContent(
+        project=project,
+        version=version,
+        data_key=trained.data.key,
+        created_at=created_at,
+        task=trained.cleaned.task,
+        target=trained.conf.target,
+        rank_metric=trained.rank_metric,
+        champion=trained.champion.name,
+        quality=trained.cleaned.quality,
+        summary=trained.summary,
+        leaderboard=trained.leaderboard,
+        selected_features=trained.selected_features,
+        plots=trained.plots,
+        split=trained.split.kind,
+    )
+    yield VersionFile("report", keys.REPORT_NAME, render_report(content), "text/html; charset=utf-8", report=True)
+
+
+def _pickle(pipeline: object) -> bytes:
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    return buffer.getvalue()
+
+
+def build_manifest(
+    trained: TrainedVersion,
+    project: str,
+    version: int,
+    run_id: str,
+    created_at: str,
+    artifacts: dict[str, Artifact],
+) -> Manifest:
+    """The manifest of an uploaded version: data, code, config, schema, every model's metrics, the champion."""
+    cleaned, data = trained.cleaned, trained.data
+    classes = trained.champion.classes if cleaned.task == "classification" else None
+    quality = {**cleaned.quality, "split": trained.split.kind, "train_rows": len(trained.split.train)}
+    quality["holdout_rows"] = len(trained.split.holdout)
+    return Manifest(
+        project=project,
+        version=version,
+        created_at=created_at,
+        run_id=run_id,
+        data=DataSource(
+            key=data.key,
+            etag=data.etag,
+            sha256=data.sha256,
+            rows=len(data.frame),
+            columns=len(data.frame.columns),
+            bytes=data.size,
+        ),
+        code=code_version(),
+        config=trained.conf.model_dump(mode="json"),
+        target=trained.conf.target,
+        task=cleaned.task,
+        classes=classes,
+        input_schema=trained.schema,
+        selected_features=trained.selected_features,
+        data_quality=quality,
+        artifacts=artifacts,
+        models=[
+            ModelEntry(
+                name=r.name,
+                estimator=r.estimator,
+                artifact=r.name,
+                rank=r.rank,
+                metrics={k: v for k, v in r.metrics.items() if k != "cv_fit_seconds"},
+                params=r.params,
+                baseline=r.baseline,
+            )
+            for r in trained.ranked
+        ],
+        rank_metric=trained.rank_metric,
+        champion=trained.champion.name,
+        reports={
+            n.removeprefix("plot_"): a.key for n, a in artifacts.items() if n == "report" or n.startswith("plot_")
+        },
+    )
