@@ -1,8 +1,11 @@
-"""One JSON object per log line, with a correlation id that follows a CSV end to end.
+"""One JSON object per log line, with the correlation id of the unit of work it belongs to.
 
-The id (S3 key, SQS message id or X-Request-ID) is set once per unit of work
-with :func:`correlation` and appears on every line, in audit records and in SNS
-messages, so one search traces a file from upload to prediction.
+The id is set once per unit of work with :func:`correlation`: the SQS message
+id, then the S3 key, while a handler reads an event; the run or request id
+(``train-<token>``, ``score-<token>``) from the launch on, in the job's lines,
+its audit record and its SNS messages; ``X-Request-ID`` for a web request.
+The trigger's "job launched" line names the key together with the run id, so
+tracing a file takes two searches: its key, then the run id found there.
 """
 
 from __future__ import annotations

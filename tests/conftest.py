@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dropml import local, storage
+from dropml import local
+from dropml.aws import reset_clients
 from dropml.config import reset_settings_cache
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def aws(moto_server: local.MotoServer, monkeypatch: pytest.MonkeyPatch) -> Itera
     local.ensure_bucket()
     yield moto_server
     reset_settings_cache()
-    storage.reset_clients()
+    reset_clients()
 
 
 def load_event(name: str, **replacements: Any) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """``python -m training_job.main train|score --key ...``: parse arguments, call dropml, shape the output.
 
-Exit codes: 0 success (one JSON line on stdout), 2 a DropmlError (bad input,
-configuration: one line on stderr), 1 anything unexpected (logged with its
-traceback as JSON).
+Exit codes: 0 success (one JSON line on stdout); 2 a DropmlError (bad input,
+configuration: one line on stderr); 1 anything unexpected (logged with its
+traceback as JSON); 64 unusable arguments (one line on stderr). The job
+announces 0, 1 and 2 itself; 64 comes before it can, so the launcher's
+watcher (locally) or the template's task-state rule (ECS) announces it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import json
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from dropml import logs
 from dropml.errors import DropmlError
 
 logger = logging.getLogger("training_job")
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2, 64
 
 
 class UsageError(DropmlError):
@@ -28,9 +30,21 @@ class UsageError(DropmlError):
     code = "usage"
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of exiting 2 (2 means an announced bad input)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the usage problem instead of printing usage and exiting."""
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: a subcommand and its key and ids."""
-    parser = argparse.ArgumentParser(prog="python -m training_job.main", description=__doc__.splitlines()[0])
+    """The command line: a subcommand and its key and ids.
+
+    Raises:
+        UsageError: a missing or unknown argument.
+    """
+    parser = _ArgumentParser(prog="python -m training_job.main", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="job", required=True)
     train = sub.add_parser("train", help="train every configured model on a train/ CSV and publish a version")
     train.add_argument("--key", required=True, help="S3 key of the training CSV: train/[<project>/]<name>.csv")
@@ -59,13 +73,13 @@ def parse_overrides(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def run_job(args: argparse.Namespace) -> dict[str, Any]:
+def run_job(args: argparse.Namespace, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """Run the chosen job; returns the JSON line to print."""
     if args.job == "train":
         from dropml.storage import keys
         from dropml.training.job import run_training
 
-        manifest = run_training(args.key, parse_overrides(args.overrides), args.run_id)
+        manifest = run_training(args.key, overrides, args.run_id)
         return {
             "job": "train",
             "project": manifest.project,
@@ -83,12 +97,20 @@ def run_job(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one job; returns the process exit code."""
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+        overrides = parse_overrides(getattr(args, "overrides", None))
+    except UsageError as err:
+        print(f"error: UsageError: {err}", file=sys.stderr)
+        return EXIT_USAGE
     logs.configure(os.environ.get("DROPML_LOG_LEVEL", "INFO"))
     correlation_id = os.environ.get("DROPML_CORRELATION_ID") or args.key
     with logs.correlation(correlation_id):
         try:
-            result = run_job(args)
+            result = run_job(args, overrides)
+        except UsageError as err:  # nothing ran, so nothing was announced
+            print(f"error: UsageError: {err}", file=sys.stderr)
+            return EXIT_USAGE
         except DropmlError as err:
             print(f"error: {type(err).__name__}: {err}".replace("\n", " "), file=sys.stderr)
             return EXIT_BAD_INPUT

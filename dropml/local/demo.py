@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dropml import local, registry, storage
+from dropml import aws, local, registry, storage
 from dropml.local import poller, world
 from dropml.ops import audit
 from dropml.pipeline import launcher
@@ -51,15 +51,15 @@ class Announcements:
     """Prints what the SNS topic announces, via a queue subscribed to it (as an e-mail subscriber would see it)."""
 
     def __init__(self, topic_arn: str) -> None:
-        sqs = storage.client("sqs")
+        sqs = aws.client("sqs")
         self.url = sqs.create_queue(QueueName="demo-announcements")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        storage.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+        aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
         self.failures: list[dict[str, Any]] = []
 
     def show(self) -> None:
         """Print every announcement that arrived since the last call."""
-        sqs = storage.client("sqs")
+        sqs = aws.client("sqs")
         while batch := sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
             for message in batch:
                 envelope = json.loads(message["Body"])

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from dropml import storage
+from dropml import aws
 from dropml.config import reset_settings_cache, settings
 
 LOCAL_ENV = {
@@ -109,7 +109,7 @@ def use_endpoint(endpoint: str) -> None:
     """Point this process (and the processes it starts) at the stand-in at ``endpoint``."""
     os.environ.update(local_environment(endpoint))
     reset_settings_cache()
-    storage.reset_clients()
+    aws.reset_clients()
     from dropml.ops import notify
 
     notify.reset_topic_cache()
@@ -120,7 +120,7 @@ def ensure_bucket() -> str:
     from botocore.exceptions import ClientError
 
     name = settings().storage.bucket
-    s3 = storage.client("s3")
+    s3 = aws.client("s3")
     try:
         s3.head_bucket(Bucket=name)
     except ClientError:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from dropml import storage
+from dropml import aws
 from dropml.config import settings
 from dropml.pipeline.events import failed_message_ids
 
@@ -104,7 +104,7 @@ class Route:
 
 def deliver(route: Route, wait_seconds: int = 1) -> tuple[int, int]:
     """Receive one batch from ``route``'s queue and hand it to its function; (handled, failed)."""
-    sqs = storage.client("sqs")
+    sqs = aws.client("sqs")
     received = sqs.receive_message(
         QueueUrl=route.queue_url,
         MaxNumberOfMessages=min(route.batch_size, 10),

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from dropml import storage
+from dropml import aws
 from dropml.config import settings
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -234,7 +234,7 @@ class World:
 
 
 def _create_queues(template: dict[str, Any], visibility_timeout: int) -> dict[str, Queue]:
-    sqs = storage.client("sqs")
+    sqs = aws.client("sqs")
     specs = queue_specs(template)
     queues: dict[str, Queue] = {}
     # dead-letter queues first: a redrive policy names its DLQ's ARN
@@ -263,7 +263,7 @@ def _configure_bucket(template: dict[str, Any], queues: dict[str, Queue]) -> str
     from dropml.local import ensure_bucket
 
     name = ensure_bucket()
-    s3 = storage.client("s3")
+    s3 = aws.client("s3")
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     configurations = []
     for index, spec in enumerate(notification_specs(template)):
@@ -283,7 +283,7 @@ def _configure_bucket(template: dict[str, Any], queues: dict[str, Queue]) -> str
 
 
 def _create_parameters(template: dict[str, Any]) -> list[str]:
-    ssm = storage.client("ssm")
+    ssm = aws.client("ssm")
     names = []
     for resource in _resources(template, "AWS::SSM::Parameter").values():
         props = resource["Properties"]
@@ -295,7 +295,7 @@ def _create_parameters(template: dict[str, Any]) -> list[str]:
 
 
 def _create_ecs(template: dict[str, Any]) -> tuple[str, str]:
-    ecs = storage.client("ecs")
+    ecs = aws.client("ecs")
     conf = settings().launcher
     cluster = ecs.create_cluster(clusterName=conf.cluster)["cluster"]["clusterName"]
     family = ""
@@ -333,7 +333,7 @@ def build(template_path: str | Path = TEMPLATE_PATH, visibility_timeout: int = L
     topic_arn = ""
     for resource in _resources(template, "AWS::SNS::Topic").values():
         name = _sub(template, resource["Properties"]["TopicName"], settings().stack_name)
-        topic_arn = storage.client("sns").create_topic(Name=name)["TopicArn"]
+        topic_arn = aws.client("sns").create_topic(Name=name)["TopicArn"]
     if topic_arn != notify.topic_arn():
         raise ValueError(f"the template's topic {topic_arn} is not the configured one {notify.topic_arn()}")
     cluster, family = _create_ecs(template)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from dropml import storage
+from dropml import aws, storage
 from dropml.config import settings
 from dropml.errors import NotFound
 from dropml.storage import keys
@@ -78,7 +78,7 @@ def prediction_record(
 class AuditBuffer:
     """Collects records in memory and writes them to S3 in batches, off the request path."""
 
-    def __init__(self, kind: Literal["predictions", "events"] = "predictions") -> None:
+    def __init__(self, kind: Literal["predictions", "announcements"] = "predictions") -> None:
         self.kind = kind
         self._records: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -223,7 +223,7 @@ def predictions_frame(day: str) -> Any:
     if not any(True for _ in storage.list_keys(prefix)):
         raise NotFound(f"no prediction records on {day} under audit/predictions/")
     return wr.s3.read_json(
-        f"s3://{storage.bucket()}/{prefix}", lines=True, boto3_session=storage.boto3_session(), dtype=False
+        f"s3://{storage.bucket()}/{prefix}", lines=True, boto3_session=aws.boto3_session(), dtype=False
     )
 
 

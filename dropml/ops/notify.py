@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any, Literal
 
-from dropml import storage
+from dropml import aws, storage
 from dropml.config import settings
 from dropml.logs import current_correlation_id
 from dropml.registry import utc_now
@@ -27,12 +27,12 @@ def topic_arn() -> str:
     if conf.topic_arn:
         return conf.topic_arn
     if conf.topic_name not in _topic_arns:
-        _topic_arns[conf.topic_name] = storage.client("sns").create_topic(Name=conf.topic_name)["TopicArn"]
+        _topic_arns[conf.topic_name] = aws.client("sns").create_topic(Name=conf.topic_name)["TopicArn"]
     return _topic_arns[conf.topic_name]
 
 
 def announce(
-    event: str,
+    step: str,
     outcome: Literal["succeeded", "failed"],
     subject: str,
     project: str | None = None,
@@ -41,7 +41,7 @@ def announce(
 ) -> dict[str, Any]:
     """Publish one step's outcome; returns the message body that was (or would have been) sent."""
     body = {
-        "event": event,
+        "step": step,
         "outcome": outcome,
         "project": project,
         "version": version,
@@ -54,37 +54,37 @@ def announce(
     title = (prefix + subject).replace("\n", " ")
     title = title if len(title) <= SUBJECT_LIMIT else title[: SUBJECT_LIMIT - 1] + "…"
     try:
-        storage.client("sns").publish(
+        aws.client("sns").publish(
             TopicArn=topic_arn(),
             Subject=title,
             Message=json.dumps(body, default=str),
             MessageAttributes={
-                "event": {"DataType": "String", "StringValue": event},
+                "step": {"DataType": "String", "StringValue": step},
                 "outcome": {"DataType": "String", "StringValue": outcome},
             },
         )
     except Exception:  # a lost notification must not fail the step it reports on
-        logger.exception("notification not sent", extra={"notify_event": event, "outcome": outcome})
+        logger.exception("notification not sent", extra={"step": step, "outcome": outcome})
     _keep(title, body)
     return body
 
 
 def _keep(subject: str, body: dict[str, Any]) -> None:
-    """Keep a copy under audit/events/, so `dropml status` shows the last messages in either world."""
+    """Keep a copy under audit/announcements/, so `dropml status` shows the last messages in either world."""
     from datetime import UTC, datetime
 
     from dropml.storage import keys
 
     now = datetime.now(UTC)
-    name = f"{now:%H%M%S%f}-{body['event']}-{body['outcome']}.json"
+    name = f"{now:%H%M%S%f}-{body['step']}-{body['outcome']}.json"
     try:
-        storage.put_json(keys.audit_key("events", now, name), {"subject": subject, **body})
+        storage.put_json(keys.audit_key("announcements", now, name), {"subject": subject, **body})
     except Exception:
-        logger.exception("notification copy not kept", extra={"notify_event": body["event"]})
+        logger.exception("notification copy not kept", extra={"step": body["step"]})
 
 
 def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
-    """The last ``limit`` notifications, newest first (from the copies under audit/events/)."""
+    """The last ``limit`` notifications, newest first (from the copies under audit/announcements/)."""
     from datetime import UTC, datetime, timedelta
 
     from dropml.storage import keys
@@ -93,7 +93,7 @@ def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
     today = datetime.now(UTC).date()
     for back in range(days + 1):
         day = (today - timedelta(days=back)).isoformat()
-        for key in sorted(storage.list_keys(keys.audit_prefix("events", day)), reverse=True):
+        for key in sorted(storage.list_keys(keys.audit_prefix("announcements", day)), reverse=True):
             found.append(storage.get_json(key))
             if len(found) >= limit:
                 return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dropml import storage
+from dropml import aws
 from dropml.config import settings
 from dropml.errors import NotFound
 
@@ -32,7 +32,7 @@ def _physical_urls() -> dict[str, str]:
     """Logical id → queue URL, for every queue of the template that exists."""
     from dropml.local import world
 
-    sqs = storage.client("sqs")
+    sqs = aws.client("sqs")
     urls = sqs.list_queues().get("QueueUrls", [])
     stack = settings().stack_name
     found: dict[str, str] = {}
@@ -48,7 +48,7 @@ def stack_queues() -> list[QueueInfo]:
     """Every queue of the stack with its depth, DLQs marked."""
     from dropml.local import world
 
-    sqs = storage.client("sqs")
+    sqs = aws.client("sqs")
     urls = _physical_urls()
     sources = {
         s.dead_letter_queue: s.logical_id for s in world.queue_specs(world.load_template()) if s.dead_letter_queue
@@ -76,7 +76,7 @@ def redrive(dead_letter_queue: str | None = None, limit: int = 1000) -> dict[str
     Raises:
         NotFound: ``dead_letter_queue`` names no dead-letter queue of the stack.
     """
-    sqs = storage.client("sqs")
+    sqs = aws.client("sqs")
     dlqs = [q for q in stack_queues() if q.dead_letter_of]
     if dead_letter_queue:
         dlqs = [q for q in dlqs if q.logical_id == dead_letter_queue]

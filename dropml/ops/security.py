@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from dropml import storage
+from dropml import aws
 from dropml.config import settings
 from dropml.errors import Forbidden, Unauthorized
 
@@ -48,7 +48,7 @@ def admin_key(configured: str | None = None) -> str | None:
     from botocore.exceptions import ClientError
 
     try:
-        value: str | None = storage.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        value: str | None = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "ParameterNotFound":
             raise

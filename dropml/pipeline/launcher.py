@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dropml import storage
+from dropml import aws
 from dropml.config import settings
 from dropml.errors import BadInput, ConfigError, DropmlError
 from dropml.storage import keys
@@ -33,7 +33,8 @@ JOB_MODULE = "training_job.main"
 DATA_KIND: dict[str, Literal["train", "test"]] = {"train": "train", "score": "test"}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STARTED_BY_LIMIT = 36  # ECS refuses a longer startedBy
-JOB_EXIT_CODES = frozenset({0, 1, 2})  # success, failure it announced, bad input it announced
+JOB_EXIT_CODES = frozenset({0, 1, 2})  # the job announced these itself: success, unexpected failure, bad input
+# (a usage error, exit 64, happens before the job can announce anything: the watcher and the ECS rule announce it)
 
 
 class LaunchFailed(DropmlError):
@@ -108,7 +109,7 @@ def _run_ecs_task(job: str, arguments: list[str], environment: dict[str, str]) -
     if conf.security_groups:
         network["securityGroups"] = list(conf.security_groups)
     try:
-        response = storage.client("ecs").run_task(
+        response = aws.client("ecs").run_task(
             cluster=conf.cluster,
             taskDefinition=conf.task_definition,
             launchType="FARGATE",
@@ -158,8 +159,11 @@ def _run_local_process(job: str, key: str, run_id: str, arguments: list[str], en
 
 
 def _announce_abnormal_exit(job: LocalJob) -> None:
-    """Announce a job that died without saying so itself (killed, out of memory): the local
-    counterpart of the template's ECS task-state rule. Exit codes 0/1/2 the job announced itself."""
+    """Announce a job that ended without announcing it itself (killed, out of memory, a usage error).
+
+    The local counterpart of the template's ECS task-state rule; exit codes
+    0, 1 and 2 the job announced itself.
+    """
     from dropml.ops import notify
 
     code = job.process.wait()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from dropml import registry, storage
+from dropml import aws, registry, storage
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError, NotFound, TooLarge
 from dropml.logs import correlation
@@ -102,7 +102,7 @@ def newest_data_file(job: Job, project: str) -> storage.ObjectInfo:
     kind = launcher.DATA_KIND[job]
     prefix = keys.data_prefix(kind, project)
     newest: dict[str, Any] | None = None
-    for page in storage.client("s3").get_paginator("list_objects_v2").paginate(Bucket=storage.bucket(), Prefix=prefix):
+    for page in aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=storage.bucket(), Prefix=prefix):
         for item in page.get("Contents", []):
             try:
                 if keys.parse_data_key(item["Key"], kind=kind).project != project:

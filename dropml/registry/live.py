@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dropml import storage
+from dropml import aws, storage
 from dropml.config import settings
 from dropml.errors import Conflict, NotFound
 from dropml.manifest import Manifest
@@ -35,7 +35,7 @@ def live_version(project: str) -> LiveVersion | None:
 
     name = settings().model_version_parameter(keys.validate_project(project))
     try:
-        param = storage.client("ssm").get_parameter(Name=name)["Parameter"]
+        param = aws.client("ssm").get_parameter(Name=name)["Parameter"]
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
             return None
@@ -48,7 +48,7 @@ def live_version(project: str) -> LiveVersion | None:
 
 
 def _set_live(project: str, version: int) -> None:
-    storage.client("ssm").put_parameter(
+    aws.client("ssm").put_parameter(
         Name=settings().model_version_parameter(project),
         Value=str(version),
         Type="String",
@@ -139,7 +139,7 @@ def history(project: str) -> list[HistoryEntry]:
     name = settings().model_version_parameter(keys.validate_project(project))
     entries: list[HistoryEntry] = []
     try:
-        for page in storage.client("ssm").get_paginator("get_parameter_history").paginate(Name=name):
+        for page in aws.client("ssm").get_paginator("get_parameter_history").paginate(Name=name):
             for item in page["Parameters"]:
                 value = str(item["Value"]).strip()
                 entries.append(

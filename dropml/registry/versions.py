@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dropml import storage
+from dropml import aws, storage
 from dropml.errors import BadInput, ChecksumMismatch, NotFound
 from dropml.faults import failpoint
 from dropml.manifest import Artifact, Manifest
@@ -165,7 +165,7 @@ def verify_artifacts(manifest: Manifest) -> None:
     """
     from botocore.exceptions import ClientError
 
-    s3 = storage.client("s3")
+    s3 = aws.client("s3")
     for name, artifact in manifest.artifacts.items():
         digest = hashlib.sha256()
         try:

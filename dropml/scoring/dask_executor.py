@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dropml import aws
 from dropml.config import settings as global_settings
 from dropml.errors import DropmlError
 
@@ -264,7 +265,7 @@ def read_range(key: str, start: int, stop: int) -> bytes:
 
     if stop <= start:
         return b""
-    resp = storage.client("s3").get_object(Bucket=storage.bucket(), Key=key, Range=f"bytes={start}-{stop - 1}")
+    resp = aws.client("s3").get_object(Bucket=storage.bucket(), Key=key, Range=f"bytes={start}-{stop - 1}")
     return resp["Body"].read()
 
 

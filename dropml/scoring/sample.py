@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dropml import registry
+from dropml import aws, registry
 from dropml.config import settings
 from dropml.manifest import CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
 
@@ -222,7 +222,7 @@ def publish_sample_version(
     if tamper:
         storage.put_bytes(artifacts[tamper].key, b"not the pickle the manifest promises")
     if promote and tamper:  # as if the pickle was replaced after a correct promotion
-        storage.client("ssm").put_parameter(
+        aws.client("ssm").put_parameter(
             Name=settings().model_version_parameter(project), Value=str(version), Type="String", Overwrite=True
         )
     elif promote:

@@ -1,65 +1,19 @@
-"""S3 and the other AWS clients: the only place dropml makes boto3 clients.
-
-Clients are made lazily (never at import, so endpoint overrides and test
-stand-ins apply) and cached per process. Retries use botocore's ``standard``
-mode, configured once here, so a blip of the AWS API (or the local stand-in
-restarting) is retried with backoff.
-"""
+"""S3 objects: read, write, list, copy and byte ranges of the data bucket, with missing keys as ``NotFound``."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dropml import aws
 from dropml.config import settings
 from dropml.errors import NotFound
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_clients: dict[tuple[str, str | None, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def client(service: str) -> Any:
-    """A cached boto3 client for ``service`` with dropml's region, endpoint and retry policy."""
-    conf = settings().storage
-    cache_key = (service, conf.endpoint_url, conf.region)
-    found = _clients.get(cache_key)
-    if found is not None:
-        return found
-    with _clients_lock:
-        if cache_key not in _clients:
-            import boto3
-            from botocore.config import Config
-
-            botocore_config = Config(
-                retries={"mode": "standard", "max_attempts": conf.retry_max_attempts},
-                connect_timeout=5,
-                read_timeout=60,
-                max_pool_connections=32,
-            )
-            _clients[cache_key] = boto3.session.Session().client(
-                service, region_name=conf.region, endpoint_url=conf.endpoint_url, config=botocore_config
-            )
-        return _clients[cache_key]
-
-
-def boto3_session() -> Any:
-    """A boto3 session in the configured region (for awswrangler, which takes sessions, not clients)."""
-    import boto3
-
-    return boto3.session.Session(region_name=settings().storage.region)
-
-
-def reset_clients() -> None:
-    """Drop cached clients (after the endpoint or credentials change)."""
-    with _clients_lock:
-        _clients.clear()
 
 
 def bucket() -> str:
@@ -107,7 +61,7 @@ def head(key: str) -> ObjectInfo:
     from botocore.exceptions import ClientError
 
     try:
-        resp = client("s3").head_object(Bucket=bucket(), Key=key)
+        resp = aws.client("s3").head_object(Bucket=bucket(), Key=key)
     except ClientError as err:
         if _is_missing(err):
             raise NotFound(f"s3://{bucket()}/{key} does not exist") from None
@@ -133,7 +87,7 @@ def get_bytes(key: str) -> ObjectBytes:
     from botocore.exceptions import ClientError
 
     try:
-        resp = client("s3").get_object(Bucket=bucket(), Key=key)
+        resp = aws.client("s3").get_object(Bucket=bucket(), Key=key)
     except ClientError as err:
         if _is_missing(err):
             raise NotFound(f"s3://{bucket()}/{key} does not exist") from None
@@ -159,7 +113,7 @@ def put_bytes(
 
     extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
     try:
-        client("s3").put_object(
+        aws.client("s3").put_object(
             Bucket=bucket(), Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}, **extra
         )
     except ClientError as err:
@@ -191,7 +145,7 @@ def get_json(key: str) -> Any:
 
 def list_keys(prefix: str) -> Iterator[str]:
     """Every key under ``prefix``, in S3's (lexicographic) order."""
-    paginator = client("s3").get_paginator("list_objects_v2")
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket(), Prefix=prefix):
         for item in page.get("Contents", []):
             yield item["Key"]
@@ -199,7 +153,7 @@ def list_keys(prefix: str) -> Iterator[str]:
 
 def list_folders(prefix: str) -> list[str]:
     """The immediate sub-folder names under ``prefix`` (``prefix`` ends with ``/``)."""
-    paginator = client("s3").get_paginator("list_objects_v2")
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
     names: list[str] = []
     for page in paginator.paginate(Bucket=bucket(), Prefix=prefix, Delimiter="/"):
         for common in page.get("CommonPrefixes", []):
@@ -209,12 +163,12 @@ def list_folders(prefix: str) -> list[str]:
 
 def copy(source_key: str, target_key: str) -> None:
     """Copy an object inside the bucket (a server-side copy: the bytes never pass through here)."""
-    client("s3").copy_object(Bucket=bucket(), Key=target_key, CopySource={"Bucket": bucket(), "Key": source_key})
+    aws.client("s3").copy_object(Bucket=bucket(), Key=target_key, CopySource={"Bucket": bucket(), "Key": source_key})
 
 
 def delete(key: str) -> None:
     """Delete one object (no error when it is already gone)."""
-    client("s3").delete_object(Bucket=bucket(), Key=key)
+    aws.client("s3").delete_object(Bucket=bucket(), Key=key)
 
 
 def read_csv_bytes(body: bytes, source: str, **kwargs: Any) -> pd.DataFrame:
@@ -237,9 +191,3 @@ def read_csv_bytes(body: bytes, source: str, **kwargs: Any) -> pd.DataFrame:
         raise BadInput("file", source, f"{source} has no columns") from None
     except pd.errors.ParserError as err:
         raise BadInput("file", source, f"{source} is not valid CSV: {str(err).strip()}") from None
-
-
-def write_csv(frame: pd.DataFrame, key: str, metadata: dict[str, str] | None = None) -> str:
-    """Write a data frame as CSV (no index) at ``key``; returns its sha256."""
-    body = frame.to_csv(index=False).encode()
-    return put_bytes(key, body, "text/csv", metadata=metadata)

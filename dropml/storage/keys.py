@@ -168,12 +168,12 @@ def parse_version_dir(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def audit_key(kind: Literal["predictions", "training", "events"], when: datetime, name: str) -> str:
+def audit_key(kind: Literal["predictions", "training", "announcements"], when: datetime, name: str) -> str:
     """An audit file, partitioned by date so a day's records list cheaply."""
     return f"audit/{kind}/date={when:%Y-%m-%d}/{name}"
 
 
-def audit_prefix(kind: Literal["predictions", "training", "events"], day: str | None = None) -> str:
+def audit_prefix(kind: Literal["predictions", "training", "announcements"], day: str | None = None) -> str:
     """The audit folder of one kind, optionally of one day (``YYYY-MM-DD``)."""
     return f"audit/{kind}/" + (f"date={day}/" if day else "")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import storage
+from dropml.aws import client as aws_client
 from dropml.local import world
 from dropml.ops import queues
 
@@ -94,7 +94,7 @@ def test_local_up_train_predict_status_down(tmp_path):
 
 def test_redrive_moves_dead_letters_back_to_their_queue(aws):
     built = world.build()
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     training = built.queues["TrainingQueue"]
     sqs.send_message(QueueUrl=training.dead_letter_url, MessageBody='{"poison": true}')
     dlq = next(q for q in queues.stack_queues() if q.dead_letter_of == "TrainingQueue")

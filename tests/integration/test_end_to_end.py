@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dropml import registry, storage
+from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.local import poller, world
 from dropml.local.demo import sample_csv
@@ -58,10 +59,10 @@ def chain(aws, monkeypatch, tmp_path):
     launcher.stop_local_jobs()
     monkeypatch.setattr(launcher, "_local_jobs", [])
     built = world.build()
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     inbox = sqs.create_queue(QueueName="sns-inbox")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    storage.client("sns").subscribe(TopicArn=built.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    aws_client("sns").subscribe(TopicArn=built.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
 
     def announcements() -> list[dict]:
         found = []
@@ -107,14 +108,14 @@ def test_upload_trains_publishes_and_scores_then_a_second_upload_makes_v2_live(c
     assert registry.list_versions("default") == [1, 2]
     wait_until("jobs to finish", _all_jobs_finished)
     notes = chain.announcements()
-    assert [n["version"] for n in notes if n["event"] == "publish" and n["outcome"] == "succeeded"] == [1, 2]
+    assert [n["version"] for n in notes if n["step"] == "publish" and n["outcome"] == "succeeded"] == [1, 2]
     assert [n for n in notes if n["outcome"] == "failed"] == []
     assert [job.process.returncode for job in launcher.local_jobs()] == [0, 0, 0]
 
 
 def _capture_event(queue: str, key: str, body: bytes) -> str:
     """Put ``key`` and take its S3 notification off ``queue`` (the poller is not running yet)."""
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     storage.put_bytes(key, body, "text/csv")
     while True:
         [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=2)["Messages"]
@@ -124,7 +125,7 @@ def _capture_event(queue: str, key: str, body: bytes) -> str:
 
 
 def test_the_same_s3_event_delivered_twice_makes_one_version_and_one_predictions_file(chain):
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     training = chain.world.queues["TrainingQueue"].url
     body = _capture_event(training, "train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes())
     sqs.send_message(QueueUrl=training, MessageBody=body)

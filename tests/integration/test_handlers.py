@@ -10,6 +10,7 @@ import pytest
 from fakes import write_opaque_version
 
 from dropml import registry, storage
+from dropml.aws import client as aws_client
 from dropml.local import world
 from dropml.local.poller import load_handler
 from dropml.manifest import Manifest
@@ -28,7 +29,7 @@ def handler(name: str):
 def stack(aws):
     """The world from template.yaml plus a queue subscribed to the SNS topic, to read announcements."""
     built = world.build()
-    sqs, sns = storage.client("sqs"), storage.client("sns")
+    sqs, sns = aws_client("sqs"), aws_client("sns")
     url = sqs.create_queue(QueueName="sns-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=built.topic_arn, Protocol="sqs", Endpoint=arn)
@@ -72,7 +73,7 @@ def test_url_encoded_key_is_decoded_and_training_starts(stack, launches):
     assert response == {"batchItemFailures": []}
     assert launches == [("train", "train/breast cancer.csv")]
     [note] = stack.announcements()
-    assert (note["event"], note["outcome"], note["key"]) == ("train", "succeeded", "train/breast cancer.csv")
+    assert (note["step"], note["outcome"], note["key"]) == ("train", "succeeded", "train/breast cancer.csv")
 
 
 def test_duplicate_delivery_launches_once(stack, launches):
@@ -87,7 +88,7 @@ def test_malformed_message_is_a_batch_item_failure_and_announced(stack, launches
     response = handler("train_trigger")(event, CONTEXT)
     assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
     notes = stack.announcements()
-    assert [(n["event"], n["outcome"]) for n in notes] == [("train", "failed"), ("train", "failed")]
+    assert [(n["step"], n["outcome"]) for n in notes] == [("train", "failed"), ("train", "failed")]
     assert all("not an S3 notification" in n["error"] for n in notes)
     assert launches == []
 
@@ -109,7 +110,7 @@ def test_permanent_bad_input_is_announced_and_dropped(stack, launches, name, fie
     assert response == {"batchItemFailures": []}  # retrying cannot help: dropped, not redriven
     assert launches == []
     [note] = stack.announcements()
-    assert (note["event"], note["outcome"], note["error_type"], note["retried"]) == (
+    assert (note["step"], note["outcome"], note["error_type"], note["retried"]) == (
         "train",
         "failed",
         "BadInput" if field == "key" else "TooLarge",
@@ -167,7 +168,7 @@ def test_daily_scoring_without_a_test_file_is_announced_not_raised(stack, launch
     assert result["task"] is None
     assert "has no test file" in result["error"]
     [note] = stack.announcements()
-    assert (note["event"], note["outcome"]) == ("score", "failed")
+    assert (note["step"], note["outcome"]) == ("score", "failed")
 
 
 # ── model_published ───────────────────────────────────────────────────────────
@@ -190,7 +191,7 @@ def test_manifest_event_publishes_the_version(stack):
     assert handler("model_published")(load_event("sqs_s3_put_manifest.json"), CONTEXT) == {"batchItemFailures": []}
     assert registry.live_version("default").version == 1
     [note] = stack.announcements()
-    assert (note["event"], note["outcome"], note["version"], note["champion"]) == ("publish", "succeeded", 1, "m")
+    assert (note["step"], note["outcome"], note["version"], note["champion"]) == ("publish", "succeeded", 1, "m")
 
 
 def test_checksum_mismatch_is_rejected_announced_and_live_version_stays(stack):
@@ -203,7 +204,7 @@ def test_checksum_mismatch_is_rejected_announced_and_live_version_stays(stack):
     assert response == {"batchItemFailures": []}  # permanent: announced, not retried
     assert registry.live_version("default").version == 1
     [note] = stack.announcements()
-    assert (note["event"], note["outcome"], note["error_type"]) == ("publish", "failed", "ChecksumMismatch")
+    assert (note["step"], note["outcome"], note["error_type"]) == ("publish", "failed", "ChecksumMismatch")
 
 
 def test_bad_manifest_is_rejected_and_live_version_stays(stack):

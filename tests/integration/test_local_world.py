@@ -6,6 +6,7 @@ import json
 import time
 
 from dropml import storage
+from dropml.aws import client as aws_client
 from dropml.config import settings
 from dropml.local import poller, world
 from dropml.pipeline import events
@@ -14,7 +15,7 @@ from dropml.pipeline import events
 def test_every_queue_and_filter_of_the_template_exists_locally(aws):
     template = world.load_template()
     built = world.build()
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     local_names = {url.rsplit("/", 1)[-1] for url in sqs.list_queues()["QueueUrls"]}
     for spec in world.queue_specs(template):
         assert spec.logical_id in local_names
@@ -23,7 +24,7 @@ def test_every_queue_and_filter_of_the_template_exists_locally(aws):
             redrive = json.loads(attributes["Attributes"]["RedrivePolicy"])
             assert redrive["deadLetterTargetArn"] == built.queues[spec.dead_letter_queue].arn
             assert int(redrive["maxReceiveCount"]) == spec.max_receive_count
-    config = storage.client("s3").get_bucket_notification_configuration(Bucket=built.bucket)
+    config = aws_client("s3").get_bucket_notification_configuration(Bucket=built.bucket)
     local_filters = {
         (
             c["QueueArn"],
@@ -37,24 +38,24 @@ def test_every_queue_and_filter_of_the_template_exists_locally(aws):
     }
     assert local_filters == template_filters
     assert len(template_filters) == 3
-    parameter = storage.client("ssm").get_parameter(Name=settings().model_version_parameter("default"))
+    parameter = aws_client("ssm").get_parameter(Name=settings().model_version_parameter("default"))
     assert parameter["Parameter"]["Value"] == "none"
     assert built.topic_arn.endswith(":dropml-events")
-    assert storage.client("ecs").describe_clusters(clusters=[built.cluster])["clusters"][0]["status"] == "ACTIVE"
-    assert storage.client("s3").get_bucket_versioning(Bucket=built.bucket)["Status"] == "Enabled"
+    assert aws_client("ecs").describe_clusters(clusters=[built.cluster])["clusters"][0]["status"] == "ACTIVE"
+    assert aws_client("s3").get_bucket_versioning(Bucket=built.bucket)["Status"] == "Enabled"
 
 
 def test_building_twice_keeps_the_live_version(aws):
     world.build()
     name = settings().model_version_parameter("default")
-    storage.client("ssm").put_parameter(Name=name, Value="3", Type="String", Overwrite=True)
+    aws_client("ssm").put_parameter(Name=name, Value="3", Type="String", Overwrite=True)
     world.build()
-    assert storage.client("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "3"
+    assert aws_client("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "3"
 
 
 def test_uploads_reach_only_the_queue_their_prefix_and_suffix_select(aws):
     built = world.build()
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     for queue in built.queues.values():  # drop the s3:TestEvent messages
         sqs.purge_queue(QueueUrl=queue.url)
     storage.put_bytes("train/a.csv", b"x\n1\n")
@@ -76,10 +77,10 @@ def test_uploads_reach_only_the_queue_their_prefix_and_suffix_select(aws):
 
 def test_poller_sends_a_malformed_message_to_the_dlq_after_max_receives_and_announces_it(aws):
     built = world.build(visibility_timeout=1)
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     inbox = sqs.create_queue(QueueName="sns-inbox")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    storage.client("sns").subscribe(TopicArn=built.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    aws_client("sns").subscribe(TopicArn=built.topic_arn, Protocol="sqs", Endpoint=inbox_arn)
     training = built.queues["TrainingQueue"]
     sqs.send_message(QueueUrl=training.url, MessageBody="this is not an S3 notification")
     running = poller.Poller(poller.routes_for(built), wait_seconds=1).start()

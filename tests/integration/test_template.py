@@ -152,9 +152,9 @@ def test_built_function_imports_without_pandas_and_ignores_the_s3_test_event(sam
 def test_each_function_may_touch_only_its_own_prefixes_and_actions():
     resources = world.load_template()["Resources"]
     own = {
-        "TrainTriggerFunction": {"train/", "idempotency/train/", "audit/events/"},
-        "ModelPublishedFunction": {"models/", "reports/", "audit/events/"},
-        "BatchPredictFunction": {"test/", "idempotency/score/", "audit/events/"},
+        "TrainTriggerFunction": {"train/", "idempotency/train/", "audit/announcements/"},
+        "ModelPublishedFunction": {"models/", "reports/", "audit/announcements/"},
+        "BatchPredictFunction": {"test/", "idempotency/score/", "audit/announcements/"},
     }
     for name, prefixes in own.items():
         policies = json.dumps(resources[name]["Properties"]["Policies"])

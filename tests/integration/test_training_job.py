@@ -15,6 +15,7 @@ import pytest
 from fakes import FAST_TRAINING
 
 from dropml import local, registry, storage
+from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, ConfigError, TooLarge
 from dropml.ops import notify
@@ -29,10 +30,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def inbox(aws):
     """An SQS queue subscribed to the notification topic: what an operator's subscription receives."""
-    sqs = storage.client("sqs")
+    sqs = aws_client("sqs")
     url = sqs.create_queue(QueueName="training-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    storage.client("sns").subscribe(TopicArn=notify.topic_arn(), Protocol="sqs", Endpoint=arn)
+    aws_client("sns").subscribe(TopicArn=notify.topic_arn(), Protocol="sqs", Endpoint=arn)
 
     def messages() -> list[dict]:
         found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
@@ -119,7 +120,7 @@ def test_breast_cancer_trains_the_default_project_with_config_defaults(aws, inbo
     assert record["config"]["target"] == "target"
     assert record["metrics"][manifest.champion]["f1_macro"] == champion.metrics["f1_macro"]
     (message,) = inbox()
-    assert (message["event"], message["outcome"], message["project"], message["version"]) == (
+    assert (message["step"], message["outcome"], message["project"], message["version"]) == (
         "training",
         "succeeded",
         "default",
@@ -266,7 +267,7 @@ def _assert_nothing_published(error: Exception, run_id: str, inbox) -> None:
     assert (record["outcome"], record["version"], record["error"]) == ("failed", None, str(error))
     assert record["data"]["key"].startswith("train/")
     (message,) = inbox()
-    assert (message["event"], message["outcome"], message["error"]) == ("training", "failed", str(error))
+    assert (message["step"], message["outcome"], message["error"]) == ("training", "failed", str(error))
     assert message["error_type"] == type(error).__name__
 
 

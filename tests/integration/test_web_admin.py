@@ -11,6 +11,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from dropml import registry, storage
+from dropml.aws import client as aws_client
 from dropml.config import load_settings
 from dropml.ops import audit, security
 from dropml.scoring import sample
@@ -59,7 +60,7 @@ def test_missing_wrong_and_switched_off_keys_are_refused_and_logged_without_the_
 
 def test_the_key_can_live_in_ssm_securestring():
     _versions("default", 2)
-    storage.client("ssm").put_parameter(Name=security.admin_key_parameter(), Value=KEY, Type="SecureString")
+    aws_client("ssm").put_parameter(Name=security.admin_key_parameter(), Value=KEY, Type="SecureString")
     client = make_client(admin_api_key=None)
     answer = client.post("/api/v1/admin/projects/default/rollback", headers={"X-API-Key": KEY})
     assert answer.status_code == 200

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from dropml import storage
+from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.errors import ConfigError
 from dropml.local import world
@@ -16,7 +16,7 @@ from dropml.pipeline import launcher
 @pytest.fixture
 def ecs_launcher(aws, monkeypatch):
     built = world.build()
-    ec2 = storage.client("ec2")
+    ec2 = aws_client("ec2")
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
     monkeypatch.setenv("DROPML__LAUNCHER__KIND", "ecs")
@@ -29,7 +29,7 @@ def ecs_launcher(aws, monkeypatch):
 def test_ecs_launch_runs_a_fargate_task_with_the_job_command(ecs_launcher):
     arn = launcher.launch("train", "train/crypto/x.csv", {"horizon": 2}, correlation_id="train-0123")
     assert arn.startswith("arn:aws:ecs:")
-    [task] = storage.client("ecs").describe_tasks(cluster=ecs_launcher.cluster, tasks=[arn])["tasks"]
+    [task] = aws_client("ecs").describe_tasks(cluster=ecs_launcher.cluster, tasks=[arn])["tasks"]
     assert task["launchType"] == "FARGATE"
     assert task["taskDefinitionArn"].split("/")[-1].startswith("dropml-training:")
     [override] = task["overrides"]["containerOverrides"]

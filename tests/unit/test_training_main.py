@@ -63,8 +63,8 @@ def test_dropml_errors_exit_2_with_one_line(monkeypatch, capsys):
     assert captured.err == "error: BadInput: target 'y' is not a column of the file; found: a, b\n"
 
 
-def test_bad_overrides_exit_2(capsys):
-    assert entry.main(["train", "--key", "train/x.csv", "--overrides", "[1, 2]"]) == 2
+def test_bad_overrides_exit_64_before_anything_runs(capsys):
+    assert entry.main(["train", "--key", "train/x.csv", "--overrides", "[1, 2]"]) == 64
     assert capsys.readouterr().err == "error: UsageError: --overrides must be a JSON object (got '[1, 2]')\n"
 
 
@@ -95,13 +95,18 @@ def test_score_calls_dropml_scoring(monkeypatch, capsys):
     }
 
 
-def test_score_without_a_scoring_module_exits_2(monkeypatch, capsys):
+def test_score_without_a_scoring_module_exits_64(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "dropml.scoring", None)
-    assert entry.main(["score", "--key", "test/x.csv"]) == 2
+    assert entry.main(["score", "--key", "test/x.csv"]) == 64
     assert capsys.readouterr().err.startswith("error: UsageError: scoring is not available in this build")
 
 
-def test_missing_subcommand_is_a_usage_error():
-    with pytest.raises(SystemExit) as caught:
-        entry.main([])
-    assert caught.value.code == 2
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [([], "required: job"), (["train"], "required: --key"), (["train", "--key", "k", "--nope"], "--nope")],
+)
+def test_bad_arguments_exit_64_naming_the_problem(argv, named, capsys):
+    assert entry.main(argv) == 64  # not 2: exit 2 means "bad input, announced by the job"
+    err = capsys.readouterr().err
+    assert err.startswith("error: UsageError: python -m training_job.main")
+    assert named in err
