@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MODEL_LIBRARIES = ("scikit-learn", "pandas", "numpy", "joblib", "scipy", "matplotlib")  # recorded per version
+
 MANIFEST_FORMAT = 1
 
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime"]
@@ -75,6 +77,24 @@ class CodeVersion(_Doc):
     git: str
     python: str
     libraries: dict[str, str]
+
+    @classmethod
+    def running(cls) -> CodeVersion:
+        """The dropml version, git commit, Python and model-library versions of this process."""
+        import platform
+        from importlib.metadata import PackageNotFoundError, version
+
+        import dropml
+
+        libraries = {}
+        for name in MODEL_LIBRARIES:
+            try:
+                libraries[name] = version(name)
+            except PackageNotFoundError:
+                continue
+        return cls(
+            dropml=dropml.__version__, git=dropml.code_version(), python=platform.python_version(), libraries=libraries
+        )
 
 
 class ModelEntry(_Doc):

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import io
 import json
-import platform
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dropml import __version__, code_version
 from dropml.errors import BadInput
 from dropml.manifest import Artifact, CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
 from dropml.registry import versions as registry
 from dropml.registry.versions import VersionFile
+from dropml.storage import keys
 
 MODEL_NAME = "registered"
 
@@ -112,37 +111,15 @@ def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_p
     Raises:
         BadInput: the pickle, the scaler or the schema is unusable, or the model fails on a sample row.
     """
-    import joblib
-    import numpy
-    import pandas
-    import sklearn
-
-    from dropml.storage import keys
-
     keys.validate_project(project)
     schema = parse_schema(schema_text)
     input_schema = InputSchema(columns=schema.columns)
     model = _unpickle(model_pickle, "model.pkl")
     scaler = _unpickle(scaler_pickle, "scaler.pkl") if scaler_pickle else None
-    if not hasattr(model, "predict"):
-        raise BadInput(
-            "model.pkl", type(model).__name__, f"model.pkl holds a {type(model).__name__}, which has no predict()"
-        )
-    pipeline = wrap_model(model, scaler, input_schema)
-    try:
-        pipeline.predict(sample_frame(input_schema))
-    except Exception as err:  # the user's model failing on its own schema is bad input
-        raise BadInput(
-            "model.pkl",
-            type(model).__name__,
-            f"the model failed to predict a sample row of its schema: {type(err).__name__}: {err}",
-        ) from None
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    leaderboard = pandas.DataFrame([{"model": MODEL_NAME, "rank": 1, **schema.metrics}]).to_csv(index=False).encode()
+    pipeline = checked_pipeline(model, scaler, input_schema)
     files = [
-        VersionFile(MODEL_NAME, f"{MODEL_NAME}.pkl", buffer.getvalue(), "application/octet-stream"),
-        VersionFile("leaderboard", keys.LEADERBOARD_NAME, leaderboard, "text/csv"),
+        VersionFile(MODEL_NAME, f"{MODEL_NAME}.pkl", _pickled(pipeline), "application/octet-stream"),
+        VersionFile("leaderboard", keys.LEADERBOARD_NAME, _leaderboard(schema), "text/csv"),
     ]
     run_id = f"register-{uuid.uuid4().hex[:12]}"
 
@@ -153,17 +130,7 @@ def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_p
             created_at=created_at,
             run_id=run_id,
             source="registered",
-            code=CodeVersion(
-                dropml=__version__,
-                git=code_version(),
-                python=platform.python_version(),
-                libraries={
-                    "scikit-learn": sklearn.__version__,
-                    "pandas": pandas.__version__,
-                    "numpy": numpy.__version__,
-                    "joblib": joblib.__version__,
-                },
-            ),
+            code=CodeVersion.running(),
             config={"registered": True, "scaler": scaler is not None},
             target=schema.target,
             task=schema.task,  # type: ignore[arg-type]
@@ -172,11 +139,7 @@ def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_p
             artifacts=artifacts,
             models=[
                 ModelEntry(
-                    name=MODEL_NAME,
-                    estimator=type(model).__name__,
-                    artifact=MODEL_NAME,
-                    rank=1,
-                    metrics=schema.metrics,
+                    name=MODEL_NAME, estimator=type(model).__name__, artifact=MODEL_NAME, rank=1, metrics=schema.metrics
                 )
             ],
             rank_metric=next(iter(schema.metrics), "none"),
@@ -184,3 +147,39 @@ def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_p
         )
 
     return registry.write_version(project, run_id, lambda _version, _created: files, manifest_for)
+
+
+def checked_pipeline(model: Any, scaler: Any | None, schema: InputSchema) -> Any:
+    """The serving pipeline of a registered model, after proving it predicts a sample row of its schema.
+
+    Raises:
+        BadInput: the model has no ``predict``, or fails on a row its own schema allows.
+    """
+    if not hasattr(model, "predict"):
+        raise BadInput(
+            "model.pkl", type(model).__name__, f"model.pkl holds a {type(model).__name__}, which has no predict()"
+        )
+    pipeline = wrap_model(model, scaler, schema)
+    try:
+        pipeline.predict(sample_frame(schema))
+    except Exception as err:  # the user's model failing on its own schema is bad input
+        raise BadInput(
+            "model.pkl",
+            type(model).__name__,
+            f"the model failed to predict a sample row of its schema: {type(err).__name__}: {err}",
+        ) from None
+    return pipeline
+
+
+def _pickled(pipeline: Any) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    return buffer.getvalue()
+
+
+def _leaderboard(schema: ModelSchema) -> bytes:
+    import pandas as pd
+
+    return pd.DataFrame([{"model": MODEL_NAME, "rank": 1, **schema.metrics}]).to_csv(index=False).encode()

@@ -21,9 +21,10 @@ from dropml import logs, registry
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError
 from dropml.faults import failpoint
+from dropml.manifest import CodeVersion
 from dropml.ops import audit, notify
 from dropml.storage import keys
-from dropml.training.package import code_version, write_trained_version
+from dropml.training.package import write_trained_version
 from dropml.training.steps import RUN_ID, TrainedVersion, train
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class _Run:
             "outcome": outcome,
             "project": self.project,
             "data": data,
-            "code": code_version().model_dump(),
+            "code": CodeVersion.running().model_dump(),
             "config": self.conf.model_dump(mode="json") if self.conf else None,
             "started_at": self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "finished_at": registry.utc_now(),

@@ -7,11 +7,9 @@ the version is made of.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import dropml
 from dropml import registry
 from dropml.manifest import CodeVersion, DataSource, Manifest, ModelEntry
 from dropml.registry import VersionFile
@@ -20,23 +18,6 @@ from dropml.storage import keys
 if TYPE_CHECKING:
     from dropml.manifest import Artifact
     from dropml.training.steps import TrainedVersion
-
-LIBRARIES = ("scikit-learn", "pandas", "numpy", "joblib", "scipy", "matplotlib")
-
-
-def code_version() -> CodeVersion:
-    """The dropml version, git commit, Python and library versions producing this run."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    libraries = {}
-    for name in LIBRARIES:
-        try:
-            libraries[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return CodeVersion(
-        dropml=dropml.__version__, git=dropml.code_version(), python=platform.python_version(), libraries=libraries
-    )
 
 
 def write_trained_version(trained: TrainedVersion, project: str, run_id: str) -> Manifest:
@@ -115,7 +96,7 @@ def build_manifest(
             columns=len(data.frame.columns),
             bytes=data.size,
         ),
-        code=code_version(),
+        code=CodeVersion.running(),
         config=trained.conf.model_dump(mode="json"),
         target=trained.conf.target,
         task=cleaned.task,
