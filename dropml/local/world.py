@@ -9,7 +9,8 @@ consumes which queue, so the local poller calls the same handlers.
 
 Physical names locally: the bucket, topic, cluster and task family come from
 config (which the template's naming matches for stack ``dropml``); a queue is
-named after its logical id.
+named ``<stack>-<LogicalId>``, CloudFormation's name without its random suffix, so
+:mod:`dropml.ops.queues` finds the stack's queues by the same rule in both worlds.
 """
 
 from __future__ import annotations
@@ -247,7 +248,8 @@ def _create_queues(template: dict[str, Any], visibility_timeout: int) -> dict[st
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": spec.max_receive_count}
             )
-        url = sqs.create_queue(QueueName=spec.logical_id, Attributes=attributes)["QueueUrl"]
+        name = f"{settings().stack_name}-{spec.logical_id}"
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queues[spec.logical_id] = Queue(
             spec.logical_id,
