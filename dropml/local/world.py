@@ -7,10 +7,13 @@ the same prefix/suffix notification filters, the SSM parameter(s), the SNS
 topic, the ECS cluster and the task definition. It also says which function
 consumes which queue, so the local poller calls the same handlers.
 
-Physical names locally: the bucket, topic, cluster and task family come from
-config (which the template's naming matches for stack ``dropml``); a queue is
-named ``<stack>-<LogicalId>``, CloudFormation's name without its random suffix, so
-:mod:`dropml.ops.queues` finds the stack's queues by the same rule in both worlds.
+Physical names locally: the bucket, cluster and task family come from config
+(which the template's naming matches for stack ``dropml``), the topic and the
+parameter from the template's names; a queue is named ``<stack>-<LogicalId>``,
+CloudFormation's name without its random suffix, so :mod:`dropml.ops.queues`
+finds the stack's queues by the same rule in both worlds. The topic's ARN is
+not known to config in advance (in the cloud the stack passes it): building
+points config at it through ``DROPML__NOTIFICATIONS__TOPIC_ARN``.
 """
 
 from __future__ import annotations
