@@ -13,13 +13,71 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from dropml.errors import DropmlError
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    import click
+
+PLUGIN_GROUP = "dropml.cli"  # entry points: a name → a typer.Typer attached as `dropml <name>` (pyproject.toml)
+
+
+def _plugins() -> dict[str, EntryPoint]:
+    """The command groups installed packages declare for the ``dropml`` CLI, by name."""
+    from importlib.metadata import entry_points
+
+    return {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
+
+
+def _load_plugin(entry: EntryPoint) -> click.Command:
+    """Import a plugin's command group; a missing dependency is a one-line message and exit 2."""
+    try:
+        plugin = entry.load()
+    except ImportError as err:
+        typer.secho(f"error: `dropml {entry.name}` is not available in this install: {err}", err=True, fg="red")
+        raise typer.Exit(2) from None
+    return typer.main.get_command(plugin)
+
+
+class _WithPlugins(TyperGroup):
+    """dropml's own commands plus the plugins' groups, each imported only when it runs.
+
+    ``dropml local`` comes from ``dropml.local`` (the dev install): listing it in
+    ``dropml --help`` or running any other command must not import it.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Own commands in their order, then the plugins' names."""
+        own = super().list_commands(ctx)
+        return own + sorted(set(_plugins()) - set(own))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """An own command, or for a plugin a stand-in that only describes it (for help listings)."""
+        found = super().get_command(ctx, cmd_name)
+        entry = _plugins().get(cmd_name) if found is None else None
+        if entry is None:
+            return found
+        module = entry.value.split(":", 1)[0]
+        return TyperCommand(cmd_name, help=f"Commands from {module}: dropml {cmd_name} --help.")
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command to run: a plugin's group is imported here, when it is the one asked for."""
+        entry = _plugins().get(args[0]) if args else None
+        if entry is not None and super().get_command(ctx, args[0]) is None:
+            return args[0], _load_plugin(entry), args[1:]
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=_WithPlugins,
     name="dropml",
     help="Operate dropml: live versions, promote and rollback, history, audit, status.",
     no_args_is_help=True,
@@ -34,26 +92,25 @@ ProjectArg = Annotated[str, typer.Argument(help="Project (model line), e.g. defa
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-LOCAL_STATE = Path(".dropml") / "local.json"
-
-
-def _running_local_world() -> dict[str, Any] | None:
-    """The endpoint and pid written by `dropml local up`, if that process still runs."""
-    try:
-        state = json.loads(LOCAL_STATE.read_text())
-        os.kill(int(state["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return None
-    return state
-
-
 def _connect(endpoint_url: str | None) -> None:
-    """Point dropml at ``endpoint_url``, else at a running `dropml local up`, else at AWS."""
-    from dropml import local
+    """Point dropml at a running local world, else at ``endpoint_url``, else leave it on AWS.
 
-    running = None if endpoint_url else _running_local_world()
-    if endpoint_url or running:
-        local.use_endpoint(endpoint_url or running["endpoint"])  # type: ignore[index]
+    A local world (``make demo``, ``dropml local up``) running from this directory is joined when no
+    endpoint is given or the given one is its own: its environment (endpoint, credentials, topic,
+    launcher kind) is applied and its launcher registered, so ``dropml train --set`` starts the job as
+    the world starts its own. Finding it reads a state file only, never imports ``dropml.local``.
+    """
+    from dropml import connection
+
+    running = connection.running_local_world()
+    if running is not None and endpoint_url in (None, running.endpoint):
+        from dropml.config import settings
+        from dropml.pipeline import launcher
+
+        connection.use_environment(running.environment)
+        launcher.register_installed(settings().launcher.kind)
+    elif endpoint_url:
+        connection.use_environment({"AWS_ENDPOINT_URL": endpoint_url})
 
 
 def _clear_errors(command: F) -> F:
@@ -316,69 +373,6 @@ def predict(
     destination = out or file.with_name(f"{file.stem}.predictions.csv")
     destination.write_bytes(storage.get_bytes(result_key).body)
     typer.echo(f"predictions: s3://{storage.bucket()}/{result_key} -> {destination}")
-
-
-local_app = typer.Typer(
-    help="The embedded local world: moto, the template's resources, the poller.", no_args_is_help=True
-)
-app.add_typer(local_app, name="local")
-
-
-@local_app.command("up")
-@_clear_errors
-def local_up(port: Annotated[int, typer.Option(min=0, max=65535, help="moto's port (0: a free one).")] = 0) -> None:
-    """Start the local world in the foreground until Ctrl-C; other dropml commands find it."""
-    import signal
-    import threading
-
-    from dropml import local
-    from dropml.local import poller, world
-    from dropml.pipeline import launcher
-
-    if _running_local_world():
-        typer.secho(f"error: a local world is running already ({LOCAL_STATE}); dropml local down", err=True, fg="red")
-        raise typer.Exit(2)
-    server = local.start_moto(in_process=False, port=port)
-    local.use_endpoint(server.endpoint)
-    built = world.build()
-    polling = poller.Poller(poller.routes_for(built)).start()
-    LOCAL_STATE.parent.mkdir(exist_ok=True)
-    LOCAL_STATE.write_text(json.dumps({"endpoint": server.endpoint, "pid": os.getpid(), "bucket": built.bucket}))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    typer.echo(f"local world up: {server.endpoint} (bucket {built.bucket}); Ctrl-C or `dropml local down` stops it")
-    typer.echo(f"  export AWS_ENDPOINT_URL={server.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        polling.stop()
-        launcher.stop_local_jobs()
-        server.stop()
-        LOCAL_STATE.unlink(missing_ok=True)
-        typer.echo("local world down")
-
-
-@local_app.command("down")
-def local_down(timeout: Annotated[float, typer.Option(min=1)] = 30) -> None:
-    """Stop the local world started by `dropml local up`."""
-    import signal
-    import time
-
-    running = _running_local_world()
-    if running is None:
-        typer.echo("no local world is running")
-        return
-    os.kill(int(running["pid"]), signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _running_local_world() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _running_local_world():
-        typer.secho(f"error: the local world (pid {running['pid']}) did not stop in {timeout:.0f}s", err=True, fg="red")
-        raise typer.Exit(1)
-    typer.echo("local world stopped")
 
 
 def main(argv: list[str] | None = None) -> None:

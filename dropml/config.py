@@ -154,8 +154,9 @@ class LauncherSettings(_Section):
 class NotifySettings(_Section):
     """The SNS topic every step announces success and failure on."""
 
-    topic_arn: str | None = None  # None: topic named topic_name in the configured region
-    topic_name: str = "dropml-events"
+    # The stack's EventsTopic (template.yaml passes it to every function and the job; the local world sets its own).
+    # None: announcements are logged as not sent, and kept under audit/announcements/ as always.
+    topic_arn: str | None = None
 
 
 class AuditSettings(_Section):

@@ -13,6 +13,8 @@ import pytest
 from dropml import local
 from dropml.aws import reset_clients
 from dropml.config import reset_settings_cache
+from dropml.local import jobs, world
+from dropml.ops import notify
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -36,13 +38,18 @@ def moto_server() -> Iterator[local.MotoServer]:
 
 @pytest.fixture
 def aws(moto_server: local.MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[local.MotoServer]:
-    """A clean stand-in with the configured bucket, and settings reloaded from config.json."""
+    """A clean stand-in with the configured bucket and the template's topic, settings reloaded from config.json,
+    and local processes as this process's launcher: the test process is part of the local world."""
     moto_server.reset()
     for name in [n for n in os.environ if n.startswith("DROPML__")]:
         monkeypatch.delenv(name)
     local.use_endpoint(moto_server.endpoint)
     local.ensure_bucket()
+    world.create_topic()  # points config at it: sets DROPML__NOTIFICATIONS__TOPIC_ARN
+    jobs.register()
     yield moto_server
+    jobs.unregister()
+    os.environ.pop(notify.TOPIC_ARN_ENV, None)
     reset_settings_cache()
     reset_clients()
 

@@ -1,12 +1,13 @@
 """``make demo``: the whole chain on the local AWS stand-in, from a CSV upload to live predictions.
 
-``python -m dropml.local.demo [--once] [--port N] [--timeout S]``: starts moto, builds the
-local world from template.yaml, starts the poller (the same handlers Lambda runs),
-uploads examples/breast_cancer.csv under train/, waits for version 1 to go live,
-uploads a test CSV under test/, waits for its predictions, prints where everything
-is, then serves the web app (if ``web`` is importable) until Ctrl-C. ``--once``
-stops after the predictions (exit 0), for CI. Any step that fails or times out
-prints why and exits 1.
+``python -m dropml.local.demo [--once] [--port N] [--timeout S]``: starts the
+local world (moto, the template's resources, the poller calling the same
+handlers Lambda runs: :mod:`dropml.local.running`), uploads
+examples/breast_cancer.csv under train/, waits for version 1 to go live,
+uploads a test CSV under test/, waits for its predictions, prints where
+everything is, then serves the web app (its own gunicorn process, as in the
+cloud) until Ctrl-C. ``--once`` stops after the predictions (exit 0), for CI.
+Any step that fails or times out prints why and exits 1.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ import argparse
 import csv
 import io
 import json
-import logging
 import signal
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dropml import aws, local, registry, storage
-from dropml.local import poller, world
-from dropml.ops import audit
-from dropml.pipeline import launcher
+from dropml import aws, registry, storage
+from dropml.errors import DropmlError
+from dropml.local import jobs, running, world
+from dropml.local.moto_server import free_port, wait_until_up
 from dropml.storage import keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,8 @@ EXAMPLE = ROOT / "examples" / "breast_cancer.csv"
 TRAIN_KEY = "train/breast_cancer.csv"
 TEST_NAME = "breast_cancer_sample.csv"
 TEST_ROWS = 50
+WEB_APP = "web.app:app"  # gunicorn imports it in its own process: dropml never imports web
+WEB_LOG = Path(".dropml") / "web.log"
 PROJECT = keys.DEFAULT_PROJECT
 
 
@@ -71,7 +73,7 @@ class Announcements:
 
 
 def _job_failure() -> str | None:
-    for job in launcher.local_jobs():
+    for job in jobs.local_jobs():
         code = job.process.poll()
         if code not in (None, 0):
             tail = job.log_path.read_text(errors="replace").strip().splitlines()[-15:] if job.log_path.exists() else []
@@ -159,24 +161,37 @@ def print_where(built: world.World, endpoint: str, made: dict[str, Any]) -> None
     say(f"      EDA report       {bucket}/{manifest.reports.get('report', '')}  (+ {plots} PNG plots beside it)")
     say(f"      models           {bucket}/{keys.version_prefix(PROJECT, made['version'])}*.pkl")
     say(f"      predictions      {bucket}/{made['predictions']}")
-    say(f"      job logs         {launcher.job_log_dir()}")
+    say(f"      job logs         {jobs.job_log_dir()}")
     say(f"      look with        AWS_ENDPOINT_URL={endpoint} .venv/bin/dropml status  (or: history, audit --day)")
     say(f"                       aws --endpoint-url {endpoint} s3 ls --recursive {bucket}/  (keys: testing/testing)")
 
 
-def serve_web(port: int) -> Any | None:
-    """Serve ``web.create_app()`` on 127.0.0.1 in a thread, if the web app is importable."""
-    try:
-        from werkzeug.serving import make_server
+def serve_web(port: int, timeout: float = 60.0) -> subprocess.Popen[bytes] | None:
+    """Start the web app as its own gunicorn process on 127.0.0.1:``port`` (0: a free one), in this world.
 
-        from web import create_app
-    except ImportError as err:
-        say(f"\n(web app not served: {err})")
+    It inherits this process's environment (the stand-in's endpoint, the topic,
+    ``launcher.kind``) and registers the local launcher through gunicorn's
+    hooks (:mod:`dropml.local.web_process`); its log goes to ``.dropml/web.log``.
+    Returns None (and says why) if it does not answer within ``timeout`` seconds.
+    """
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    WEB_LOG.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        *(sys.executable, "-m", "gunicorn", "--config", "python:dropml.local.web_process"),
+        *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--graceful-timeout", "20"),
+        WEB_APP,
+    ]
+    with WEB_LOG.open("ab") as log:
+        # its own session: Ctrl-C reaches the demo only, which stops the app (flushing its audit records) first
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_up(url, timeout=timeout, path="/api/v1/openapi.json", process=server)
+    except (TimeoutError, ChildProcessError) as err:
+        stop_web(server)
+        say(f"\n(web app not served: {err}; see {WEB_LOG})")
         return None
-    server = make_server("127.0.0.1", port, create_app(), threaded=True)
-    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    say(f"\nweb app: {url}/")
+    say(f"\nweb app: {url}/  (log: {WEB_LOG})")
     say(f"  curl -s {url}/api/v1/health")
     columns = EXAMPLE.read_text().splitlines()[0].split(",").index("target")  # target is the last column
     say(f"  cut -d, -f1-{columns} {EXAMPLE} | head -4 | \\")
@@ -184,18 +199,14 @@ def serve_web(port: int) -> Any | None:
     return server
 
 
-def quiet_logs(verbose: bool) -> None:
-    """Only warnings in the demo's output unless ``--verbose`` (after anything that configures logging)."""
-    if not verbose:
-        logging.getLogger().setLevel(logging.WARNING)
-
-
-def flush_audit() -> None:
-    """Write the web app's buffered prediction records now; a failure is said, never raised."""
+def stop_web(server: subprocess.Popen[bytes]) -> None:
+    """Stop the web app gracefully (SIGTERM: its workers write their buffered audit records), else kill it."""
+    server.terminate()
     try:
-        audit.flush()
-    except Exception as err:  # the demo is stopping either way
-        say(f"  (audit records not written: {err})")
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:
@@ -210,50 +221,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each step")
     parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
     args = parser.parse_args(argv)
-    if str(ROOT) not in sys.path:  # the checkout's web/ and training_job/, whatever the current directory
-        sys.path.insert(0, str(ROOT))
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # `kill` stops it as cleanly as Ctrl-C
     say("dropml demo: the whole chain on a local AWS stand-in (moto)")
-    moto = local.start_moto(in_process=False)
-    running: poller.Poller | None = None
+    local_world: running.RunningWorld | None = None
     web_server = None
     try:
-        local.use_endpoint(moto.endpoint)
-        say(f"  moto server      {moto.endpoint}")
-        built = world.build()
+        local_world = running.start(log_level=None if args.verbose else "WARNING")
+        built = local_world.world
+        say(f"  moto server      {local_world.moto.endpoint}")
         say(f"  from template.yaml: bucket {built.bucket}, queues {', '.join(sorted(built.queues))}")
         say(
             f"                      parameter {', '.join(built.parameters)}, topic {built.topic_arn.rsplit(':', 1)[-1]}"
         )
         notes = Announcements(built.topic_arn)
-        routes = poller.routes_for(built)  # imports the handlers (which configure JSON logging)
-        quiet_logs(args.verbose)
-        running = poller.Poller(routes).start()
-        wiring = ", ".join(f"{r.function_name} <- {r.queue_url.rsplit('/', 1)[-1]}" for r in routes)
-        say(f"  poller           {wiring}")
+        say(f"  poller           {', '.join(f'{f.logical_id} <- {f.queue}' for f in built.functions)}")
         made = run_chain(built, notes, args.timeout)
-        print_where(built, moto.endpoint, made)
+        print_where(built, local_world.moto.endpoint, made)
         if not args.once:
             web_server = serve_web(args.port)
-            quiet_logs(args.verbose)  # the app configures logging too
             say("\nrunning; press Ctrl-C to stop")
             while True:
                 time.sleep(1)
                 notes.show()
-    except DemoFailed as err:
+    except (DemoFailed, DropmlError) as err:
         say(f"\nDEMO FAILED: {err}")
         return 1
     except KeyboardInterrupt:
         say("\nstopping")
     finally:
         if web_server is not None:
-            web_server.shutdown()
-            flush_audit()  # while the stand-in still runs: at exit it would be gone
-        if running is not None:
-            running.stop()
-        launcher.stop_local_jobs()
-        moto.stop()
+            stop_web(web_server)  # while the stand-in still runs: the app writes its audit records as it stops
+        if local_world is not None:
+            local_world.stop()
     say("\ndemo finished: ok")
     return 0
 

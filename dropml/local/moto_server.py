@@ -7,7 +7,6 @@ code talks to AWS when that variable is not set.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -16,8 +15,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from dropml import aws
-from dropml.config import reset_settings_cache, settings
+from dropml import aws, connection
+from dropml.config import settings
 
 LOCAL_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -35,20 +34,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(endpoint: str, timeout: float = 20.0) -> None:
-    """Block until the moto server answers.
+def wait_until_up(
+    endpoint: str,
+    timeout: float = 20.0,
+    path: str = "/moto-api/",
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Block until ``endpoint + path`` answers (moto's server by default; the demo's web app too).
 
     Raises:
         TimeoutError: it did not answer within ``timeout`` seconds.
+        ChildProcessError: ``process``, the server, exited before answering.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+            with urllib.request.urlopen(f"{endpoint}{path}", timeout=1):
                 return
         except OSError:
+            if process is not None and process.poll() is not None:
+                raise ChildProcessError(f"the server for {endpoint} exited with code {process.returncode}") from None
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the local AWS stand-in at {endpoint} did not answer in {timeout:.0f}s") from None
+                raise TimeoutError(f"{endpoint} did not answer in {timeout:.0f}s") from None
             time.sleep(0.1)
 
 
@@ -94,6 +101,7 @@ def start_moto(in_process: bool = True, port: int = 0) -> MotoServer:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(real_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C stops the world's owner, which stops moto last (after the web app's flush)
         )
         moto = MotoServer(endpoint=f"http://127.0.0.1:{real_port}", _process=process)
     wait_until_up(moto.endpoint)
@@ -107,12 +115,7 @@ def local_environment(endpoint: str) -> dict[str, str]:
 
 def use_endpoint(endpoint: str) -> None:
     """Point this process (and the processes it starts) at the stand-in at ``endpoint``."""
-    os.environ.update(local_environment(endpoint))
-    reset_settings_cache()
-    aws.reset_clients()
-    from dropml.ops import notify
-
-    notify.reset_topic_cache()
+    connection.use_environment(local_environment(endpoint))
 
 
 def ensure_bucket() -> str:

@@ -7,14 +7,19 @@ the same prefix/suffix notification filters, the SSM parameter(s), the SNS
 topic, the ECS cluster and the task definition. It also says which function
 consumes which queue, so the local poller calls the same handlers.
 
-Physical names locally: the bucket, topic, cluster and task family come from
-config (which the template's naming matches for stack ``dropml``); a queue is
-named after its logical id.
+Physical names locally: the bucket, cluster and task family come from config
+(which the template's naming matches for stack ``dropml``), the topic and the
+parameter from the template's names; a queue is named ``<stack>-<LogicalId>``,
+CloudFormation's name without its random suffix, so :mod:`dropml.ops.queues`
+finds the stack's queues by the same rule in both worlds. The topic's ARN is
+not known to config in advance (in the cloud the stack passes it): building
+points config at it through ``DROPML__NOTIFICATIONS__TOPIC_ARN``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,8 +28,9 @@ from typing import Any
 
 import yaml
 
-from dropml import aws
+from dropml import aws, connection
 from dropml.config import settings
+from dropml.ops import notify
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 LOCAL_ACCOUNT = "123456789012"
@@ -79,8 +85,13 @@ _TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
 def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template, short tags included."""
-    return yaml.load(Path(path).read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+    """Parse a CloudFormation/SAM template, short tags included (parsed once per path: treat it as read-only)."""
+    return _parse_template(Path(path).resolve())
+
+
+@functools.cache
+def _parse_template(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
 
 
 # ── reading the template ──────────────────────────────────────────────────────
@@ -247,7 +258,8 @@ def _create_queues(template: dict[str, Any], visibility_timeout: int) -> dict[st
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": spec.max_receive_count}
             )
-        url = sqs.create_queue(QueueName=spec.logical_id, Attributes=attributes)["QueueUrl"]
+        name = f"{settings().stack_name}-{spec.logical_id}"
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queues[spec.logical_id] = Queue(
             spec.logical_id,
@@ -322,20 +334,33 @@ def _create_ecs(template: dict[str, Any]) -> tuple[str, str]:
     return cluster, family
 
 
+def create_topic(template_path: str | Path = TEMPLATE_PATH) -> str:
+    """Create the template's SNS topic and point this process's config at it; returns its ARN.
+
+    In the cloud the stack passes its topic's ARN to every function and task
+    (``notifications.topic_arn``); locally this does the same through the
+    environment, which the processes this one starts inherit.
+
+    Raises:
+        ValueError: the template declares no topic, or more than one.
+    """
+    template = load_template(template_path)
+    topics = list(_resources(template, "AWS::SNS::Topic").values())
+    if len(topics) != 1:
+        raise ValueError(f"expected one SNS topic in the template (got {len(topics)})")
+    name = _sub(template, topics[0]["Properties"]["TopicName"], settings().stack_name)
+    arn = str(aws.client("sns").create_topic(Name=name)["TopicArn"])
+    connection.use_environment({notify.TOPIC_ARN_ENV: arn})
+    return arn
+
+
 def build(template_path: str | Path = TEMPLATE_PATH, visibility_timeout: int = LOCAL_VISIBILITY_TIMEOUT) -> World:
     """Create the template's resources on the stand-in the storage clients point at (idempotent)."""
-    from dropml.ops import notify
-
     template = load_template(template_path)
     queues = _create_queues(template, visibility_timeout)
     bucket = _configure_bucket(template, queues)
     parameters = _create_parameters(template)
-    topic_arn = ""
-    for resource in _resources(template, "AWS::SNS::Topic").values():
-        name = _sub(template, resource["Properties"]["TopicName"], settings().stack_name)
-        topic_arn = aws.client("sns").create_topic(Name=name)["TopicArn"]
-    if topic_arn != notify.topic_arn():
-        raise ValueError(f"the template's topic {topic_arn} is not the configured one {notify.topic_arn()}")
+    topic_arn = create_topic(template_path)
     cluster, family = _create_ecs(template)
     return World(
         bucket=bucket,

@@ -13,22 +13,28 @@ from typing import Any, Literal
 
 from dropml import aws, storage
 from dropml.config import settings
+from dropml.errors import ConfigError
 from dropml.logs import current_correlation_id
 from dropml.registry import utc_now
 
 logger = logging.getLogger(__name__)
-_topic_arns: dict[str, str] = {}
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+TOPIC_ARN_ENV = "DROPML__NOTIFICATIONS__TOPIC_ARN"
 
 
 def topic_arn() -> str:
-    """The configured topic's ARN (created by name when no ARN is configured: locally)."""
-    conf = settings().notifications
-    if conf.topic_arn:
-        return conf.topic_arn
-    if conf.topic_name not in _topic_arns:
-        _topic_arns[conf.topic_name] = aws.client("sns").create_topic(Name=conf.topic_name)["TopicArn"]
-    return _topic_arns[conf.topic_name]
+    """The ARN of the topic every step announces on: the stack's, from config (the local world sets it to its own).
+
+    Raises:
+        ConfigError: ``notifications.topic_arn`` is not set.
+    """
+    arn = settings().notifications.topic_arn
+    if not arn:
+        raise ConfigError(
+            f"notifications.topic_arn is not set (config.json, or {TOPIC_ARN_ENV}): "
+            "set it to the stack's EventsTopicArn output"
+        )
+    return arn
 
 
 def announce(
@@ -63,7 +69,9 @@ def announce(
                 "outcome": {"DataType": "String", "StringValue": outcome},
             },
         )
-    except Exception:  # a lost notification must not fail the step it reports on
+    except ConfigError as err:  # a lost notification must not fail the step it reports on
+        logger.error("notification not sent", extra={"step": step, "outcome": outcome, "error": str(err)})
+    except Exception:
         logger.exception("notification not sent", extra={"step": step, "outcome": outcome})
     _keep(title, body)
     return body
@@ -98,8 +106,3 @@ def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
             if len(found) >= limit:
                 return found
     return found
-
-
-def reset_topic_cache() -> None:
-    """Forget resolved topic ARNs (after the endpoint changes)."""
-    _topic_arns.clear()

@@ -1,12 +1,16 @@
 """The stack's SQS queues in either world: depths for `dropml status`, and re-driving dead letters.
 
-Queues are found from template.yaml's logical ids: locally the queue is named
-after its logical id; CloudFormation names it ``<stack>-<LogicalId>-<suffix>``.
+Queues are found by name, without the template: CloudFormation names a queue
+``<stack>-<LogicalId>-<SUFFIX>`` (a random upper-case suffix), the local world
+names it ``<stack>-<LogicalId>``. Which queue is whose dead-letter queue comes
+from each queue's ``RedrivePolicy`` attribute, as SQS itself knows it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
 
 from dropml import aws
@@ -15,6 +19,8 @@ from dropml.errors import NotFound
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 10
+# a logical id is alphanumeric; CloudFormation's suffix is upper-case letters and digits (12 or 13 of them)
+_NAME_AFTER_STACK = re.compile(r"(?P<logical_id>[A-Za-z][A-Za-z0-9]*)(?:-[A-Z0-9]{8,})?")
 
 
 @dataclass(frozen=True)
@@ -23,51 +29,63 @@ class QueueInfo:
 
     logical_id: str
     url: str
+    arn: str
     waiting: int
     in_flight: int
     dead_letter_of: str | None = None  # logical id of the queue whose dead letters land here
 
 
-def _physical_urls() -> dict[str, str]:
-    """Logical id → queue URL, for every queue of the template that exists."""
-    from dropml.local import world
+def logical_id_of(queue_name: str, stack: str) -> str | None:
+    """The logical id of a queue of ``stack`` named ``queue_name`` (None: not one of the stack's queues)."""
+    prefix = f"{stack}-"
+    if not queue_name.startswith(prefix):
+        return None
+    found = _NAME_AFTER_STACK.fullmatch(queue_name[len(prefix) :])
+    return found["logical_id"] if found else None
 
-    sqs = aws.client("sqs")
-    urls = sqs.list_queues().get("QueueUrls", [])
+
+def _stack_queue_urls() -> dict[str, str]:
+    """Logical id → URL of every queue named after the configured stack."""
     stack = settings().stack_name
-    found: dict[str, str] = {}
-    for spec in world.queue_specs(world.load_template()):
-        for url in urls:
-            name = url.rsplit("/", 1)[-1]
-            if name == spec.logical_id or name.startswith(f"{stack}-{spec.logical_id}-"):
-                found[spec.logical_id] = url
-    return found
+    urls: dict[str, str] = {}
+    for page in aws.client("sqs").get_paginator("list_queues").paginate(QueueNamePrefix=f"{stack}-"):
+        for url in page.get("QueueUrls", []):
+            logical_id = logical_id_of(url.rsplit("/", 1)[-1], stack)
+            if logical_id:
+                urls[logical_id] = url
+    return urls
 
 
 def stack_queues() -> list[QueueInfo]:
-    """Every queue of the stack with its depth, DLQs marked."""
-    from dropml.local import world
-
+    """Every queue of the stack with its depth, DLQs marked (from the sources' redrive policies)."""
     sqs = aws.client("sqs")
-    urls = _physical_urls()
-    sources = {
-        s.dead_letter_queue: s.logical_id for s in world.queue_specs(world.load_template()) if s.dead_letter_queue
-    }
-    found = []
-    for logical_id, url in sorted(urls.items()):
+    found: dict[str, tuple[str, dict[str, str]]] = {}  # logical id → (URL, attributes)
+    for logical_id, url in sorted(_stack_queue_urls().items()):
         attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            QueueUrl=url,
+            AttributeNames=[
+                "QueueArn",
+                "RedrivePolicy",
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
         )["Attributes"]
-        found.append(
-            QueueInfo(
-                logical_id=logical_id,
-                url=url,
-                waiting=int(attributes.get("ApproximateNumberOfMessages", 0)),
-                in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-                dead_letter_of=sources.get(logical_id),
-            )
+        found[logical_id] = (url, attributes)
+    sources: dict[str, str] = {}  # DLQ ARN → logical id of the queue that sends its dead letters there
+    for logical_id, (_, attributes) in found.items():
+        if "RedrivePolicy" in attributes:
+            sources.setdefault(json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"], logical_id)
+    return [
+        QueueInfo(
+            logical_id=logical_id,
+            url=url,
+            arn=attributes["QueueArn"],
+            waiting=int(attributes.get("ApproximateNumberOfMessages", 0)),
+            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            dead_letter_of=sources.get(attributes["QueueArn"]),
         )
-    return found
+        for logical_id, (url, attributes) in found.items()
+    ]
 
 
 def redrive(dead_letter_queue: str | None = None, limit: int = 1000) -> dict[str, int]:
@@ -77,12 +95,13 @@ def redrive(dead_letter_queue: str | None = None, limit: int = 1000) -> dict[str
         NotFound: ``dead_letter_queue`` names no dead-letter queue of the stack.
     """
     sqs = aws.client("sqs")
-    dlqs = [q for q in stack_queues() if q.dead_letter_of]
+    found = stack_queues()
+    urls = {q.logical_id: q.url for q in found}
+    dlqs = [q for q in found if q.dead_letter_of]
     if dead_letter_queue:
         dlqs = [q for q in dlqs if q.logical_id == dead_letter_queue]
         if not dlqs:
             raise NotFound(f"{dead_letter_queue!r} is not a dead-letter queue of the stack")
-    urls = _physical_urls()
     moved: dict[str, int] = {}
     for dlq in dlqs:
         target = urls[dlq.dead_letter_of or ""]

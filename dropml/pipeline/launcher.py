@@ -1,24 +1,24 @@
-"""Start a training or scoring job: an ECS Fargate task in the cloud, a local process locally.
+"""Start a training or scoring job: an ECS Fargate task in the cloud, a local process in the local world.
 
 Both run the same entry point, ``python -m training_job.main <job> --key ...``
 (the image's ENTRYPOINT is ``python -m training_job.main``, so the task's
-command override is just the arguments)
-(the training image scores too, so the scikit-learn that trains is the one
-that scores). Which one is configuration (``launcher.kind``), never code.
+command override is just the arguments; the training image scores too, so the
+scikit-learn that trains is the one that scores). Which one is configuration
+(``launcher.kind``), never code: :func:`launch` hands the job to the starter
+registered for that kind. ``ecs`` is built in; ``local`` is registered by the
+local world (:mod:`dropml.local.jobs`) in its own processes only, so a process
+configured ``local`` anywhere else (a Lambda function, a deployed web app)
+refuses to launch instead of starting a process nobody runs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
-import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from dropml import aws
@@ -35,26 +35,55 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STARTED_BY_LIMIT = 36  # ECS refuses a longer startedBy
 JOB_EXIT_CODES = frozenset({0, 1, 2})  # the job announced these itself: success, unexpected failure, bad input
 # (a usage error, exit 64, happens before the job can announce anything: the watcher and the ECS rule announce it)
+STARTER_PLUGINS = "dropml.launchers"  # entry point group: launcher kind → starter, declared by installed packages
 
 
 class LaunchFailed(DropmlError):
-    """The job could not be started (ECS refused the task, or the process did not start)."""
+    """The job could not be started (ECS refused the task, the process did not start, no starter for the kind)."""
 
     code = "launch_failed"
 
 
-@dataclass
-class LocalJob:
-    """A job started as a local process, with where its output goes."""
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One job to start: what it is, its run id, the entry point's arguments and the environment it gets."""
 
-    run_id: str
-    job: str
+    job: Job
     key: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    run_id: str
+    arguments: list[str]
+    environment: dict[str, str]
 
 
-_local_jobs: list[LocalJob] = []
+Starter = Callable[[LaunchRequest], str]  # starts the job; returns what identifies it (a task ARN, local:<pid>)
+_starters: dict[str, Starter] = {}
+
+
+def register(kind: str, starter: Starter) -> None:
+    """Start the jobs of processes configured ``launcher.kind == kind`` with ``starter`` (replaces an earlier one)."""
+    _starters[kind] = starter
+
+
+def unregister(kind: str) -> None:
+    """Forget the starter of ``kind`` (the local world stopping; idempotent)."""
+    _starters.pop(kind, None)
+
+
+def register_installed(kind: str) -> bool:
+    """Register the starter an installed package declares for ``kind`` (entry point group ``dropml.launchers``).
+
+    For a process that joins a running local world from outside it (the
+    ``dropml`` CLI finding ``dropml local up``); returns False if no package
+    declares one. Nothing in the cloud calls it.
+    """
+    from importlib.metadata import entry_points
+
+    if kind in _starters:
+        return True
+    for entry in entry_points(group=STARTER_PLUGINS, name=kind):
+        register(kind, entry.load())
+        return True
+    return False
 
 
 def job_arguments(job: Job, key: str, overrides: dict[str, Any] | None, run_id: str) -> list[str]:
@@ -77,7 +106,7 @@ def job_arguments(job: Job, key: str, overrides: dict[str, Any] | None, run_id: 
 
 
 def launch(job: Job, key: str, overrides: dict[str, Any] | None = None, correlation_id: str | None = None) -> str:
-    """Start ``job`` on ``key``; returns the ECS task ARN or ``local:<pid>``.
+    """Start ``job`` on ``key`` with the starter of ``launcher.kind``; returns the task ARN or ``local:<pid>``.
 
     ``correlation_id`` (if key-safe) is also the run/request id, so a retried
     launch of the same event produces the same run.
@@ -85,20 +114,32 @@ def launch(job: Job, key: str, overrides: dict[str, Any] | None = None, correlat
     Raises:
         BadInput: see :func:`job_arguments`.
         ConfigError: the ECS launcher has no subnets configured.
-        LaunchFailed: ECS refused the task or the process could not start.
+        LaunchFailed: ECS refused the task, the process could not start, or this
+            process has no starter for ``launcher.kind`` (``local`` outside the local world).
     """
     run_id = correlation_id if correlation_id and _RUN_ID.match(correlation_id) else f"{job}-{uuid.uuid4().hex[:16]}"
-    arguments = job_arguments(job, key, overrides, run_id)
-    environment = {"DROPML_CORRELATION_ID": correlation_id or run_id, "DROPML_JOB": job}
-    if settings().launcher.kind == "ecs":
-        started = _run_ecs_task(job, arguments, environment)
-    else:
-        started = _run_local_process(job, key, run_id, arguments, environment)
+    request = LaunchRequest(
+        job=job,
+        key=key,
+        run_id=run_id,
+        arguments=job_arguments(job, key, overrides, run_id),
+        environment={"DROPML_CORRELATION_ID": correlation_id or run_id, "DROPML_JOB": job},
+    )
+    kind = settings().launcher.kind
+    starter = _starters.get(kind)
+    if starter is None:
+        raise LaunchFailed(
+            f"launcher.kind is {kind!r} (config.json or DROPML__LAUNCHER__KIND), but this process has no {kind!r} "
+            f"launcher: {kind!r} jobs start only inside the local world (make demo, dropml local up and the "
+            "dropml commands that find it); in the cloud launcher.kind must be 'ecs'"
+        )
+    started = starter(request)
     logger.info("job launched", extra={"job": job, "key": key, "run_id": run_id, "started": started})
     return started
 
 
-def _run_ecs_task(job: str, arguments: list[str], environment: dict[str, str]) -> str:
+def _run_ecs_task(request: LaunchRequest) -> str:
+    """Start the job as a Fargate task of the configured cluster and task definition; returns the task's ARN."""
     conf = settings().launcher
     if not conf.subnets:
         raise ConfigError("launcher.subnets is empty: a Fargate task needs at least one subnet (got [])")
@@ -114,14 +155,14 @@ def _run_ecs_task(job: str, arguments: list[str], environment: dict[str, str]) -
             taskDefinition=conf.task_definition,
             launchType="FARGATE",
             count=1,
-            startedBy=f"dropml-{job}"[:STARTED_BY_LIMIT],
+            startedBy=f"dropml-{request.job}"[:STARTED_BY_LIMIT],
             networkConfiguration={"awsvpcConfiguration": network},
             overrides={
                 "containerOverrides": [
                     {
                         "name": conf.container_name,
-                        "command": arguments,  # after the image's ENTRYPOINT python -m training_job.main
-                        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+                        "command": request.arguments,  # after the image's ENTRYPOINT python -m training_job.main
+                        "environment": [{"name": k, "value": v} for k, v in sorted(request.environment.items())],
                     }
                 ]
             },
@@ -135,64 +176,4 @@ def _run_ecs_task(job: str, arguments: list[str], environment: dict[str, str]) -
     return str(tasks[0]["taskArn"])
 
 
-def job_log_dir() -> Path:
-    """Where local jobs write their output (``$DROPML_JOB_LOG_DIR``, else ``.dropml/jobs``)."""
-    return Path(os.environ.get("DROPML_JOB_LOG_DIR") or Path.cwd() / ".dropml" / "jobs")
-
-
-def _run_local_process(job: str, key: str, run_id: str, arguments: list[str], environment: dict[str, str]) -> str:
-    log_dir = job_log_dir()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{run_id}.log"
-    command = [sys.executable, "-m", JOB_MODULE, *arguments]
-    try:
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command, env={**os.environ, **environment}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-    except OSError as err:
-        raise LaunchFailed(f"could not start {' '.join(command)}: {err}") from err
-    started = LocalJob(run_id=run_id, job=job, key=key, process=process, log_path=log_path)
-    _local_jobs.append(started)
-    threading.Thread(target=_announce_abnormal_exit, args=(started,), name=f"watch-{run_id}", daemon=True).start()
-    return f"local:{process.pid}"
-
-
-def _announce_abnormal_exit(job: LocalJob) -> None:
-    """Announce a job that ended without announcing it itself (killed, out of memory, a usage error).
-
-    The local counterpart of the template's ECS task-state rule; exit codes
-    0, 1 and 2 the job announced itself.
-    """
-    from dropml.ops import notify
-
-    code = job.process.wait()
-    if code in JOB_EXIT_CODES:
-        return
-    cause = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-    notify.announce(
-        job.job,
-        "failed",
-        f"{job.job} job for {job.key} died ({cause})",
-        project=keys.parse_data_key(job.key).project,
-        key=job.key,
-        run_id=job.run_id,
-        error=f"the job process ended abnormally: {cause}; see {job.log_path}",
-    )
-
-
-def local_jobs() -> list[LocalJob]:
-    """The local jobs this process started, oldest first (for the demo and tests to watch)."""
-    return list(_local_jobs)
-
-
-def stop_local_jobs() -> None:
-    """Terminate the local jobs that are still running (on shutdown)."""
-    for job in _local_jobs:
-        if job.process.poll() is None:
-            job.process.terminate()
-    for job in _local_jobs:
-        try:
-            job.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            job.process.kill()
+register("ecs", _run_ecs_task)

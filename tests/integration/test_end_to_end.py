@@ -18,9 +18,8 @@ import pytest
 from dropml import registry, storage
 from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
-from dropml.local import poller, world
+from dropml.local import jobs, poller, world
 from dropml.local.demo import sample_csv
-from dropml.pipeline import launcher
 from dropml.storage import keys
 from tests.conftest import EXAMPLES
 
@@ -30,7 +29,7 @@ TIMEOUT = 240
 
 def _jobs_report() -> str:
     lines = []
-    for job in launcher.local_jobs():
+    for job in jobs.local_jobs():
         log = job.log_path.read_text(errors="replace")[-2000:] if job.log_path.exists() else ""
         lines.append(f"{job.job} {job.key} exit={job.process.poll()}\n{log}")
     return "\n".join(lines)
@@ -47,7 +46,7 @@ def wait_until(what: str, done: Callable[[], Any], timeout: float = TIMEOUT) -> 
 
 
 def _all_jobs_finished() -> bool:
-    return all(job.process.poll() is not None for job in launcher.local_jobs())
+    return all(job.process.poll() is not None for job in jobs.local_jobs())
 
 
 @pytest.fixture
@@ -56,8 +55,8 @@ def chain(aws, monkeypatch, tmp_path):
     monkeypatch.setenv("DROPML__TRAINING__CV_FOLDS", "2")  # inherited by the training processes: faster
     monkeypatch.setenv("DROPML_JOB_LOG_DIR", str(tmp_path / "jobs"))
     reset_settings_cache()
-    launcher.stop_local_jobs()
-    monkeypatch.setattr(launcher, "_local_jobs", [])
+    jobs.stop_local_jobs()
+    monkeypatch.setattr(jobs, "_local_jobs", [])
     built = world.build()
     sqs = aws_client("sqs")
     inbox = sqs.create_queue(QueueName="sns-inbox")["QueueUrl"]
@@ -75,7 +74,7 @@ def chain(aws, monkeypatch, tmp_path):
     running = poller.Poller(poller.routes_for(built), wait_seconds=1)
     yield SimpleNamespace(world=built, poller=running, announcements=announcements)
     running.stop()
-    launcher.stop_local_jobs()
+    jobs.stop_local_jobs()
 
 
 def _live(version: int) -> Callable[[], bool]:
@@ -110,7 +109,7 @@ def test_upload_trains_publishes_and_scores_then_a_second_upload_makes_v2_live(c
     notes = chain.announcements()
     assert [n["version"] for n in notes if n["step"] == "publish" and n["outcome"] == "succeeded"] == [1, 2]
     assert [n for n in notes if n["outcome"] == "failed"] == []
-    assert [job.process.returncode for job in launcher.local_jobs()] == [0, 0, 0]
+    assert [job.process.returncode for job in jobs.local_jobs()] == [0, 0, 0]
 
 
 def _capture_event(queue: str, key: str, body: bytes) -> str:
@@ -147,7 +146,7 @@ def test_the_same_s3_event_delivered_twice_makes_one_version_and_one_predictions
         chain.poller.stop()
     assert registry.list_versions("default") == [1]
     assert list(storage.list_keys("predictions/")) == ["predictions/sample.csv"]
-    assert sorted(job.job for job in launcher.local_jobs()) == ["score", "train"]
+    assert sorted(job.job for job in jobs.local_jobs()) == ["score", "train"]
     for queue in chain.world.queues.values():
         attributes = sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"])
         assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0", queue.logical_id

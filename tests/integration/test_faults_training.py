@@ -10,6 +10,7 @@ from fakes import FAST_TRAINING
 
 from dropml import registry, storage
 from dropml.faults import FAILPOINT_ENV
+from dropml.local import jobs
 from dropml.ops import notify
 from dropml.pipeline import launcher
 from dropml.storage import keys
@@ -28,7 +29,7 @@ def small_training_csv(aws) -> str:
 
 def _run_job(key: str, run_id: str, timeout: float = 240) -> int:
     launcher.launch("train", key, FAST_TRAINING, correlation_id=run_id)
-    job = next(j for j in launcher.local_jobs() if j.run_id == run_id)
+    job = next(j for j in jobs.local_jobs() if j.run_id == run_id)
     return job.process.wait(timeout=timeout)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from dropml import storage
+from dropml.local import jobs
 from dropml.ops import notify
 from dropml.pipeline import launcher
 
@@ -13,7 +14,7 @@ def test_a_killed_local_job_is_announced_as_failed(aws, tmp_path, monkeypatch):
     monkeypatch.setenv("DROPML_JOB_LOG_DIR", str(tmp_path))
     storage.put_bytes("train/glass/glass.csv", b"a,target\n1,x\n2,y\n")
     started = launcher.launch("train", "train/glass/glass.csv", correlation_id="killed-run")
-    job = next(j for j in launcher.local_jobs() if j.run_id == "killed-run")
+    job = next(j for j in jobs.local_jobs() if j.run_id == "killed-run")
     assert started == f"local:{job.process.pid}"
     job.process.kill()
     deadline = time.monotonic() + 20

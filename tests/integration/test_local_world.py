@@ -18,7 +18,7 @@ def test_every_queue_and_filter_of_the_template_exists_locally(aws):
     sqs = aws_client("sqs")
     local_names = {url.rsplit("/", 1)[-1] for url in sqs.list_queues()["QueueUrls"]}
     for spec in world.queue_specs(template):
-        assert spec.logical_id in local_names
+        assert f"dropml-{spec.logical_id}" in local_names  # CloudFormation's name without its random suffix
         if spec.dead_letter_queue:
             attributes = sqs.get_queue_attributes(QueueUrl=built.queues[spec.logical_id].url, AttributeNames=["All"])
             redrive = json.loads(attributes["Attributes"]["RedrivePolicy"])

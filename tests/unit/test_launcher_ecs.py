@@ -9,7 +9,7 @@ import pytest
 from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.errors import ConfigError
-from dropml.local import world
+from dropml.local import jobs, world
 from dropml.pipeline import launcher
 
 
@@ -64,7 +64,7 @@ def test_local_launch_runs_the_entry_point_with_the_same_environment(aws, tmp_pa
     monkeypatch.setenv("PYTHONPATH", str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("DROPML_JOB_LOG_DIR", str(tmp_path / "logs"))
     started = launcher.launch("score", "test/p/x.csv", correlation_id="score-42")
-    job = launcher.local_jobs()[-1]
+    job = jobs.local_jobs()[-1]
     assert started == f"local:{job.process.pid}"
     assert job.process.wait(timeout=30) == 0, job.log_path.read_text()
     argv, endpoint, cid = out.read_text().splitlines()
