@@ -1,13 +1,20 @@
 """Scoring: load a version (checksums first), validate rows against its schema, predict with every model.
 
-Public API:
+Modules, leaf first:
 
-- :func:`load_version` → :class:`LoadedVersion` (manifest + a fitted pipeline per model)
-- :class:`ModelCache` / :class:`ModelCaches`: the live version per project, hot-swapped
-- :func:`validate_frame`, :func:`frame_from_records`: rows → the one frame the pipelines get,
+- :mod:`~dropml.scoring.load`: :func:`load_version` → :class:`LoadedVersion`; predict in this thread
+- :mod:`~dropml.scoring.cache`: :class:`ModelCache` / :class:`ModelCaches`, the live version per project, hot-swapped
+- :mod:`~dropml.scoring.dask_executor`: Dask as an executor (client, partitions, map, gather); no scoring in it
+- :mod:`~dropml.scoring.predict`: :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
+- :mod:`~dropml.scoring.validate`, :mod:`~dropml.scoring.csv_input`: rows → the one frame the pipelines get,
   or ``BadInput`` listing every problem by row and column
-- :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
-- :func:`score_file`: ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
+- :mod:`~dropml.scoring.files`: :func:`score_file`, ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
+
+Public names: :func:`load_version`, :class:`LoadedVersion`,
+:class:`ModelCache`, :class:`ModelCaches`, :func:`validate_frame`, :func:`frame_from_records`,
+:func:`records_from_split`, :func:`neutralise_formulas`, :func:`predict`,
+:class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`,
+:func:`score_file`.
 
 Only ``pandas``/``numpy`` are imported with this package; scikit-learn, joblib
 and Dask load when a model is loaded or a big batch arrives (cold start).
@@ -15,15 +22,8 @@ and Dask load when a model is loaded or a big batch arrives (cold start).
 
 from dropml.scoring.cache import ModelCache, ModelCaches
 from dropml.scoring.files import score_file
-from dropml.scoring.load import (
-    LoadedVersion,
-    Prediction,
-    choose_engine,
-    load_version,
-    predict,
-    prediction_column,
-    results_frame,
-)
+from dropml.scoring.load import LoadedVersion, load_version
+from dropml.scoring.predict import Prediction, choose_engine, predict, prediction_column, results_frame
 from dropml.scoring.validate import frame_from_records, neutralise_formulas, records_from_split, validate_frame
 
 __all__ = [

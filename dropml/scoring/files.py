@@ -1,4 +1,10 @@
-"""Score a CSV under ``test/`` with its project's live version and write ``predictions/`` (idempotent)."""
+"""Score a CSV under ``test/`` with its project's live version and write ``predictions/`` (idempotent).
+
+Small files are scored in this process; big ones on Dask, block by block,
+each task reading its own byte range of the file from S3
+(:func:`dropml.storage.lines_starting_in`) and returning its rows' results as
+CSV text, so no data passes through the task graph.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +22,9 @@ from dropml.config import settings as global_settings
 from dropml.errors import BadInput, NoLiveModel, TooLarge
 from dropml.logs import correlation, current_correlation_id
 from dropml.ops import audit, notify
-from dropml.scoring.load import (
-    LoadedVersion,
-    Prediction,
-    choose_engine,
-    load_version,
-    predict_in_process,
-    results_frame,
-)
+from dropml.scoring import dask_executor
+from dropml.scoring.load import LoadedVersion, load_version, predict_in_process
+from dropml.scoring.predict import Prediction, choose_engine, results_frame
 from dropml.scoring.validate import MAX_PROBLEMS, check_csv_rows, neutralise_formulas, validate_frame
 from dropml.storage import keys
 
@@ -52,7 +53,7 @@ def loaded_version(project: str, version: int) -> LoadedVersion:
         found = _versions.get(cache_key)
     if found is not None:
         return found
-    loaded = load_version(project, version)
+    loaded = load_version(project, version, manifest)
     with _versions_lock:
         if len(_versions) >= 2:
             _versions.pop(next(iter(_versions)))
@@ -111,6 +112,24 @@ def _file_problem(message: str) -> dict[str, Any]:
     return {"rows": 0, "problems": [{"field": "file", "message": message}]}
 
 
+def score_s3_block(
+    loaded: LoadedVersion,
+    key: str,
+    start: int,
+    end: int,
+    size: int,
+    header: list[str],
+    names: list[str],
+    request_id: str | None,
+) -> dict[str, Any]:
+    """Score the lines of the CSV at ``key`` that start in bytes ``[start, end)`` (one Dask task's block).
+
+    Returns what :func:`score_csv_lines` returns for those lines.
+    """
+    body = storage.lines_starting_in(key, start, end, size)
+    return score_csv_lines(loaded, body, header, names, request_id, with_header=False)
+
+
 @dataclass(frozen=True)
 class _Layout:
     header: list[str]
@@ -120,9 +139,7 @@ class _Layout:
 
 
 def _layout(key: str, size: int) -> _Layout:
-    from dropml.scoring.dask_executor import read_range
-
-    sample = read_range(key, 0, min(size, SAMPLE_BYTES))
+    sample = storage.read_range(key, 0, min(size, SAMPLE_BYTES))
     newline = sample.find(b"\n")
     if newline < 0 and size > len(sample):
         raise BadInput("file", key, f"{key}: the header line is longer than {SAMPLE_BYTES} bytes")
@@ -172,9 +189,23 @@ def _already_scored(out_key: str, etag: str, version: int) -> bool:
     return meta.get(META_SOURCE_ETAG) == etag and meta.get(META_MODEL_VERSION) == str(version)
 
 
-def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
-    from dropml.scoring import dask_executor as dask_engine
+def _score_on_dask(
+    loaded: LoadedVersion, key: str, size: int, layout: _Layout, request_id: str, conf: Settings
+) -> list[dict[str, Any]]:
+    """Score the file block by block on the workers; each block's result, in file order.
 
+    Raises:
+        DaskUnavailable: no client, or Dask lost the work (the caller scores the file in process).
+    """
+    rows_per_block = dask_executor.rows_per_partition(layout.estimated_rows, conf)
+    block_bytes = max(int(layout.avg_line_bytes * rows_per_block), MIN_BLOCK_BYTES)
+    starts = list(range(layout.data_start, size, block_bytes)) or [layout.data_start]
+    names = loaded.model_names
+    blocks = [(key, start, min(start + block_bytes, size), size, layout.header, names, request_id) for start in starts]
+    return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
+
+
+def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
     out_key = keys.predictions_key(parsed.project, parsed.name)
     live = registry.live_version(parsed.project)
     if live is None:
@@ -196,12 +227,8 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     results = None
     if engine == "dask":
         try:
-            rows_per_block = dask_engine.rows_per_partition(layout.estimated_rows, conf)
-            block = max(int(layout.avg_line_bytes * rows_per_block), MIN_BLOCK_BYTES)
-            results = dask_engine.score_s3_csv(
-                loaded, parsed.key, info.size, layout.header, layout.data_start, block, names, request_id, conf
-            )
-        except dask_engine.DaskUnavailable as err:  # the file is still scored, just in this process
+            results = _score_on_dask(loaded, parsed.key, info.size, layout, request_id, conf)
+        except dask_executor.DaskUnavailable as err:  # the file is still scored, just in this process
             logger.warning(
                 "dask unavailable, scoring the file in process", extra={"key": parsed.key, "reason": str(err)}
             )
