@@ -3,6 +3,7 @@
 Modules, leaf first:
 
 - :mod:`~dropml.scoring.load`: :func:`load_version` → :class:`LoadedVersion`; predict in this thread
+- :mod:`~dropml.scoring.version_cache`: :func:`loaded_version`, the process's one cache of loaded versions
 - :mod:`~dropml.scoring.cache`: :class:`ModelCache` / :class:`ModelCaches`, the live version per project, hot-swapped
 - :mod:`~dropml.scoring.dask_executor`: Dask as an executor (client, partitions, map, gather); no scoring in it
 - :mod:`~dropml.scoring.predict`: :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
@@ -10,7 +11,7 @@ Modules, leaf first:
   or ``BadInput`` listing every problem by row and column
 - :mod:`~dropml.scoring.files`: :func:`score_file`, ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
 
-Public names: :func:`load_version`, :class:`LoadedVersion`,
+Public names: :func:`load_version`, :func:`loaded_version`, :class:`LoadedVersion`,
 :class:`ModelCache`, :class:`ModelCaches`, :func:`validate_frame`, :func:`frame_from_records`,
 :func:`records_from_split`, :func:`neutralise_formulas`, :func:`predict`,
 :class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`,
@@ -25,6 +26,7 @@ from dropml.scoring.files import score_file
 from dropml.scoring.load import LoadedVersion, load_version
 from dropml.scoring.predict import Prediction, choose_engine, predict, prediction_column, results_frame
 from dropml.scoring.validate import frame_from_records, neutralise_formulas, records_from_split, validate_frame
+from dropml.scoring.version_cache import loaded_version
 
 __all__ = [
     "LoadedVersion",
@@ -34,6 +36,7 @@ __all__ = [
     "choose_engine",
     "frame_from_records",
     "load_version",
+    "loaded_version",
     "neutralise_formulas",
     "predict",
     "prediction_column",

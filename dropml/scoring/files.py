@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,9 +22,10 @@ from dropml.errors import BadInput, NoLiveModel, TooLarge
 from dropml.logs import correlation, current_correlation_id
 from dropml.ops import audit, notify
 from dropml.scoring import dask_executor
-from dropml.scoring.load import LoadedVersion, load_version, predict_in_process
+from dropml.scoring.load import LoadedVersion, predict_in_process
 from dropml.scoring.predict import Prediction, choose_engine, results_frame
 from dropml.scoring.validate import MAX_PROBLEMS, check_csv_rows, neutralise_formulas, validate_frame
+from dropml.scoring.version_cache import loaded_version
 from dropml.storage import keys
 
 if TYPE_CHECKING:
@@ -37,28 +37,6 @@ SAMPLE_BYTES = 64 * 1024
 MIN_BLOCK_BYTES = 64 * 1024
 META_SOURCE_ETAG = "source-etag"
 META_MODEL_VERSION = "model-version"
-_versions: dict[tuple[str, int, str, str], LoadedVersion] = {}
-_versions_lock = threading.Lock()
-
-
-def loaded_version(project: str, version: int) -> LoadedVersion:
-    """A version's pipelines, loaded once per process (a version never changes once published).
-
-    The cache key includes the manifest's run id and time, so a stand-in that
-    was reset (tests) never serves pipelines of another "v1".
-    """
-    manifest = registry.read_manifest(project, version)
-    cache_key = (project, version, manifest.run_id, manifest.created_at)
-    with _versions_lock:
-        found = _versions.get(cache_key)
-    if found is not None:
-        return found
-    loaded = load_version(project, version, manifest)
-    with _versions_lock:
-        if len(_versions) >= 2:
-            _versions.pop(next(iter(_versions)))
-        _versions[cache_key] = loaded
-    return loaded
 
 
 def score_csv_lines(

@@ -78,7 +78,9 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
 
     All artifacts are read and checked before any is unpickled, so a tampered
     version loads nothing (pickles run code on load). ``manifest``, when the
-    caller has just read it, saves reading it again.
+    caller has just read it, saves reading it again. Every call unpickles:
+    serving code asks :func:`dropml.scoring.version_cache.loaded_version`,
+    which calls this once per version and process.
 
     Raises:
         NotFound: no such version, or an artifact is missing.
