@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropml import registry, storage
 from dropml.config import settings as global_settings
-from dropml.errors import BadInput, NoLiveModel, TooLarge
+from dropml.errors import BadInput, NoLiveModel, NotFound, TooLarge
 from dropml.logs import correlation, current_correlation_id
 from dropml.ops import audit, notify
 from dropml.scoring import dask_executor
@@ -157,6 +157,25 @@ def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int
     if offset == 0:
         raise BadInput("file", key, f"{key} has a header but no rows")
     return columns, "".join(parts), offset
+
+
+def predictions_written(test_key: str, test_etag: str, previous_predictions_etag: str | None) -> bool:
+    """Whether the predictions for the upload of ``test_key`` (whose ETag is ``test_etag``) are written.
+
+    They are when ``predictions/`` holds an object that records that source
+    ETag, or one that differs from what was there before the upload
+    (``previous_predictions_etag``, None when nothing was): what someone who
+    uploaded a file waits for.
+
+    Raises:
+        BadInput: ``test_key`` is not a ``test/`` key.
+    """
+    parsed = keys.parse_data_key(test_key, kind="test")
+    try:
+        found = storage.head(keys.predictions_key(parsed.project, parsed.name))
+    except NotFound:
+        return False
+    return found.metadata.get(META_SOURCE_ETAG) == test_etag or found.etag != previous_predictions_etag
 
 
 def _already_scored(out_key: str, etag: str, version: int) -> bool:
