@@ -242,12 +242,13 @@ def batch_rows(port_in_process: int, port_dask: int, loaded, features: pd.DataFr
 
 def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> None:
     from dropml.config import reset_settings_cache, settings
-    from dropml.scoring import dask_executor as dask_engine
+    from dropml.scoring import dask_executor
+    from dropml.scoring.predict import predict_on_dask
 
     forest = "random_forest"
     conf = settings()
     started = time.perf_counter()
-    dask_engine.get_client(conf)
+    dask_executor.get_client(conf)
     add(
         f"Dask LocalCluster start ({conf.dask.n_workers} workers x {conf.dask.threads_per_worker} thread, "
         f"{'processes' if conf.dask.local_processes else 'threads'})",
@@ -263,7 +264,7 @@ def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> Non
             for _ in range(3):
                 started = time.perf_counter()
                 if engine == "dask":
-                    dask_engine.predict_frame(loaded, [forest], frame, conf)
+                    predict_on_dask(loaded, frame, [forest], conf)
                 else:
                     loaded.pipelines[forest].predict(frame)
                 runs.append(time.perf_counter() - started)
@@ -283,7 +284,7 @@ def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> Non
     frame = validate_frame(loaded.schema, features.sample(big_rows, replace=True, random_state=2))
     pipeline = loaded.pipelines[forest]
     plain, in_process = median_run(lambda: pipeline.predict(frame))
-    step = dask_engine.rows_per_partition(len(frame), conf)
+    step = dask_executor.rows_per_partition(len(frame), conf)
     pieces, _ = median_run(lambda: [pipeline.predict(frame.iloc[i : i + step]) for i in range(0, len(frame), step)])
     add(f"random forest {big_rows:,} rows: in process, whole frame", rate=ms(plain), note="median of 3")
     add(f"random forest {big_rows:,} rows: in process, Dask's partitions in turn", rate=ms(pieces),
@@ -292,7 +293,7 @@ def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> Non
         os.environ["DROPML__DASK__LOCAL_PROCESSES"] = str(processes).lower()
         reset_settings_cache()
         conf = settings()
-        distributed, on_dask = median_run(lambda c=conf: dask_engine.predict_frame(loaded, [forest], frame, c)[forest])
+        distributed, on_dask = median_run(lambda c=conf: predict_on_dask(loaded, frame, [forest], c)[forest])
         same = np.array_equal(in_process, on_dask)
         FIGURES[f"dask speedup {'processes' if processes else 'threads'}"] = plain / distributed
         kind = "worker processes (rows pickled)" if processes else "worker threads (rows shared)"
@@ -300,7 +301,7 @@ def dask_rows(loaded, features: pd.DataFrame, big_rows: int, quick: bool) -> Non
             f"x{plain / distributed:.2f}", f"identical: {same}; {os.cpu_count()} cores; median of 3")  # fmt: skip
     os.environ.pop("DROPML__DASK__LOCAL_PROCESSES")
     reset_settings_cache()
-    dask_engine.close()
+    dask_executor.close()
 
 
 def median_run(work, runs: int = 3) -> tuple[float, object]:

@@ -348,7 +348,7 @@ def predict(
 ) -> None:
     """Score a file on demand: it goes under test/ and its S3 event scores it; the predictions are saved here."""
     from dropml import storage
-    from dropml.errors import NotFound
+    from dropml.scoring import files
     from dropml.storage import keys
 
     _connect(endpoint_url)
@@ -359,17 +359,7 @@ def predict(
     storage.put_bytes(target, file.read_bytes(), "text/csv")
     etag = storage.head(target).etag
     typer.echo(f"uploaded {file} to {target}; its S3 event scores it")
-
-    def scored() -> Any:
-        try:
-            found = storage.head(result_key)
-        except NotFound:
-            return None
-        from dropml.scoring.files import META_SOURCE_ETAG
-
-        return found if found.metadata.get(META_SOURCE_ETAG) == etag or found.etag != previous else None
-
-    _wait(f"waiting for {result_key}", scored, timeout)
+    _wait(f"waiting for {result_key}", lambda: files.predictions_written(target, etag, previous), timeout)
     destination = out or file.with_name(f"{file.stem}.predictions.csv")
     destination.write_bytes(storage.get_bytes(result_key).body)
     typer.echo(f"predictions: s3://{storage.bucket()}/{result_key} -> {destination}")

@@ -3,7 +3,8 @@
 Request bodies accepted by POST /predict (``Content-Type: application/json``):
 one record as an object; a batch as a list of objects; MLflow's scoring-server
 shapes ``{"dataframe_split": {"columns", "data"}}``, ``{"dataframe_records": [...]}``,
-``{"instances": [...]}`` and ``{"inputs": ...}``. A ``text/csv`` body is
+``{"instances": [...]}`` and ``{"inputs": ...}`` (read by
+:mod:`dropml.scoring.request_shapes`). A ``text/csv`` body is
 answered with CSV. ``predictions`` in the answer is the champion's list (as
 MLflow answers), ``models`` holds every asked model's list.
 """
@@ -22,8 +23,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from dropml import registry
 from dropml.errors import BadInput, NotFound, TooLarge
 from dropml.ops import audit
-from dropml.scoring import frame_from_records, predict, records_from_split, results_frame, validate_frame
+from dropml.scoring import predict, results_frame, validate_frame
 from dropml.scoring.csv_input import read_scoring_csv
+from dropml.scoring.request_shapes import check_row_count, frame_from_json
 from dropml.scoring.validate import neutralise_formulas
 from web.openapi import openapi_document
 from web.state import models_choice, project_name, request_id, state
@@ -31,14 +33,12 @@ from web.state import models_choice, project_name, request_id, state
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dropml.manifest import InputSchema
     from dropml.scoring import LoadedVersion, Prediction
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 CONTENT_TYPE_CSV = "text/csv"
 CONTENT_TYPE_JSON = "application/json"
-MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
 # ── parsing ──────────────────────────────────────────────────────────────────
@@ -54,67 +54,6 @@ def check_body_size() -> None:
     length = request.content_length
     if length is not None and length > limit:
         raise TooLarge("body", length, f"the request body is {length} bytes, over serving.max_body_bytes ({limit})")
-
-
-def _check_rows(count: int) -> None:
-    limit = state().settings.serving.max_batch_rows
-    if count > limit:
-        raise TooLarge("body", count, f"{count} rows is over serving.max_batch_rows ({limit})")
-
-
-def _rows_frame(schema: InputSchema, rows: list[Any], field: str) -> pd.DataFrame:
-    """``instances``/``inputs`` given as lists of values, in the schema's column order."""
-    import pandas as pd
-
-    width = len(schema.names)
-    for position, row in enumerate(rows, start=1):
-        if not isinstance(row, list) or len(row) != width:
-            raise BadInput(
-                field,
-                None,
-                f"{field}: row {position} must be an object or a list of {width} values",
-                problems=[{"field": field, "row": position, "message": f"expected {width} values in schema order"}],
-                http_status=422,
-            )
-    return validate_frame(schema, pd.DataFrame(rows, columns=schema.names, dtype=object))
-
-
-def _batch(schema: InputSchema, items: Any, field: str) -> pd.DataFrame:
-    import pandas as pd
-
-    if isinstance(items, dict):  # columnar: {"column": [values...]}
-        lengths = {len(v) if isinstance(v, list) else -1 for v in items.values()}
-        if len(lengths) != 1 or -1 in lengths:
-            raise BadInput(field, None, f"{field}: a column-oriented object needs a list of equal length per column")
-        _check_rows(lengths.pop())
-        return validate_frame(schema, pd.DataFrame(items, dtype=object))
-    if not isinstance(items, list):
-        raise BadInput(field, None, f"{field} must be a list of records")
-    _check_rows(len(items))
-    if items and all(isinstance(item, list) for item in items):
-        return _rows_frame(schema, items, field)
-    return frame_from_records(schema, items)
-
-
-def frame_from_json(schema: InputSchema, document: Any) -> pd.DataFrame:
-    """The checked frame for any accepted JSON shape.
-
-    Raises:
-        BadInput: (400) an unknown shape or empty batch; (422) schema problems; (413) too many rows.
-    """
-    if isinstance(document, dict):
-        names = set(schema.names)
-        shape = next((k for k in MLFLOW_KEYS if k in document and k not in names), None)
-        if shape == "dataframe_split":
-            split = document["dataframe_split"]
-            _check_rows(len(split.get("data", [])) if isinstance(split, dict) else 0)
-            return validate_frame(schema, records_from_split(split))
-        if shape is not None:
-            return _batch(schema, document[shape], shape)
-        return frame_from_records(schema, [document])
-    if isinstance(document, list):
-        return _batch(schema, document, "body")
-    raise BadInput("body", None, "the JSON body must be an object (one record), a list, or an MLflow input shape")
 
 
 def _parse_int(text: str) -> int | float:
@@ -172,10 +111,11 @@ def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
     mimetype = request.mimetype
     if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
         raw = read_scoring_csv(_read_body(), loaded.schema, "the CSV body")
-        _check_rows(len(raw))
+        check_row_count(len(raw), state().settings.serving.max_batch_rows)
         return validate_frame(loaded.schema, raw), True
     if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):
-        return frame_from_json(loaded.schema, _parse_json(_read_body())), False
+        document = _parse_json(_read_body())
+        return frame_from_json(loaded.schema, document, state().settings.serving.max_batch_rows), False
     raise UnsupportedMediaType(
         f"send Content-Type: application/json or text/csv (got {mimetype or 'no content type'!r})"
     )

@@ -177,7 +177,7 @@ def evaluate(name: str, csv_body: bytes, source: str = "upload.csv") -> dict[str
     live = registry.live_version(name)
     if live is None:
         raise NoLiveModel(f"experiment {name!r} has no live version to evaluate")
-    loaded = scoring.load_version(name, live.version)
+    loaded = scoring.loaded_version(name, live.version)  # the one cache: never unpickled per request
     manifest = loaded.manifest
     frame = storage.read_csv_bytes(csv_body, source)
     labels = _labels(frame, manifest.target, manifest.config, source)

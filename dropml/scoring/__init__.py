@@ -1,13 +1,22 @@
 """Scoring: load a version (checksums first), validate rows against its schema, predict with every model.
 
-Public API:
+Modules, leaf first:
 
-- :func:`load_version` → :class:`LoadedVersion` (manifest + a fitted pipeline per model)
-- :class:`ModelCache` / :class:`ModelCaches`: the live version per project, hot-swapped
-- :func:`validate_frame`, :func:`frame_from_records`: rows → the one frame the pipelines get,
+- :mod:`~dropml.scoring.load`: :func:`load_version` → :class:`LoadedVersion`; predict in this thread
+- :mod:`~dropml.scoring.version_cache`: :func:`loaded_version`, the process's one cache of loaded versions
+- :mod:`~dropml.scoring.cache`: :class:`ModelCache` / :class:`ModelCaches`, the live version per project, hot-swapped
+- :mod:`~dropml.scoring.dask_executor`: Dask as an executor (client, partitions, map, gather); no scoring in it
+- :mod:`~dropml.scoring.predict`: :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
+- :mod:`~dropml.scoring.validate`, :mod:`~dropml.scoring.csv_input`: rows → the one frame the pipelines get,
   or ``BadInput`` listing every problem by row and column
-- :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
-- :func:`score_file`: ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
+- :mod:`~dropml.scoring.request_shapes`: a JSON body (one record, a batch, MLflow's shapes) → that frame
+- :mod:`~dropml.scoring.files`: :func:`score_file`, ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
+
+Public names: :func:`load_version`, :func:`loaded_version`, :class:`LoadedVersion`,
+:class:`ModelCache`, :class:`ModelCaches`, :func:`validate_frame`, :func:`frame_from_records`,
+:func:`records_from_split`, :func:`frame_from_json`, :func:`neutralise_formulas`, :func:`predict`,
+:class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`,
+:func:`score_file`.
 
 Only ``pandas``/``numpy`` are imported with this package; scikit-learn, joblib
 and Dask load when a model is loaded or a big batch arrives (cold start).
@@ -15,16 +24,11 @@ and Dask load when a model is loaded or a big batch arrives (cold start).
 
 from dropml.scoring.cache import ModelCache, ModelCaches
 from dropml.scoring.files import score_file
-from dropml.scoring.load import (
-    LoadedVersion,
-    Prediction,
-    choose_engine,
-    load_version,
-    predict,
-    prediction_column,
-    results_frame,
-)
+from dropml.scoring.load import LoadedVersion, load_version
+from dropml.scoring.predict import Prediction, choose_engine, predict, prediction_column, results_frame
+from dropml.scoring.request_shapes import frame_from_json
 from dropml.scoring.validate import frame_from_records, neutralise_formulas, records_from_split, validate_frame
+from dropml.scoring.version_cache import loaded_version
 
 __all__ = [
     "LoadedVersion",
@@ -32,8 +36,10 @@ __all__ = [
     "ModelCaches",
     "Prediction",
     "choose_engine",
+    "frame_from_json",
     "frame_from_records",
     "load_version",
+    "loaded_version",
     "neutralise_formulas",
     "predict",
     "prediction_column",

@@ -10,6 +10,10 @@ logged and announced, and shows as ``degraded`` with its reason on /health.
 
 It works the same in a long-running server and in a Lambda container (the
 background thread simply runs while the container is thawed).
+
+Versions are loaded through the process's one cache
+(:func:`dropml.scoring.version_cache.loaded_version`), so a version that file
+scoring or an evaluation already loaded is swapped in without unpickling it again.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from dropml import registry
 from dropml.errors import NoLiveModel
 from dropml.ops import notify
-from dropml.scoring.load import LoadedVersion, load_version
+from dropml.scoring.version_cache import loaded_version
 
 if TYPE_CHECKING:
     from dropml.registry import LiveVersion
+    from dropml.scoring.load import LoadedVersion
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ class ModelCache:
         self,
         project: str,
         ttl_seconds: float,
-        loader: Callable[[str, int], LoadedVersion] = load_version,
+        loader: Callable[[str, int], LoadedVersion] = loaded_version,
         live_lookup: Callable[[str], LiveVersion | None] = registry.live_version,
         clock: Callable[[], float] = time.monotonic,
         retry_failed_seconds: float = RETRY_FAILED_SECONDS,

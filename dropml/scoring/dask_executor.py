@@ -1,17 +1,19 @@
-"""Big batches on Dask: one client per process, started lazily on first need and reused.
+"""Dask as an executor: one client per process, rows cut into partitions, a function mapped over them, gathered.
+
+It knows nothing about versions, CSV files or scoring: callers hand it a
+function, one ``shared`` object every task needs (e.g. a loaded version) and
+the work (a frame's row partitions, or a list of argument tuples), and get the
+results back in order.
 
 Locally (``dask.scheduler_address`` null) the client owns a ``LocalCluster``
-(started once, on the first big batch, never at import), whose workers are
-threads of this process unless ``dask.local_processes``: rows and models are
-then shared instead of pickled, and scikit-learn's predict runs in parallel
-because it releases the GIL. In the cloud it connects to the configured
-scheduler, whose workers are Fargate tasks. A version's pipelines are
-sent to the workers once (``scatter``, broadcast) and reused by every batch.
-
-Files are read where they lie: each task fetches its own byte range of the
-CSV from S3 (lines are cut at newlines, so a quoted field must not contain a
-newline) and returns its rows' results as CSV text, so no data passes through
-the task graph.
+(started once, on first need, never at import), whose workers are threads of
+this process unless ``dask.local_processes``: the shared object and the rows
+are then read in place instead of pickled, and scikit-learn's predict runs in
+parallel because it releases the GIL. In the cloud it connects to the
+configured scheduler, whose workers are Fargate tasks: the shared object is
+sent to every worker once (``scatter``, broadcast) and reused by every batch
+for as long as the object itself lives (the copy is tied to it, never kept
+under a key of its own), and each batch's partitions are scattered with it.
 """
 
 from __future__ import annotations
@@ -22,33 +24,32 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dropml import aws
 from dropml.config import settings as global_settings
 from dropml.errors import DropmlError
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from dropml.config import Settings
-    from dropml.scoring.load import LoadedVersion
 
 logger = logging.getLogger(__name__)
 
-LOOKAHEAD_BYTES = 64 * 1024
 RETRY_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 5
 _lock = threading.Lock()
 _state: dict[str, Any] = {"client": None, "cluster": None, "where": None, "failed_at": None, "why": ""}
-_scattered: dict[tuple[str, int, str, str], Any] = {}
-_shared_batches: dict[str, tuple[LoadedVersion, pd.DataFrame]] = {}  # batches being scored by our own threads
+# id(shared object) -> its copy on every worker; the entry goes when the object is collected (see _worker_copy)
+_worker_copies: dict[int, Any] = {}
+# batches being worked on by this process's own worker threads: token -> (shared object, frame or None)
+_in_place: dict[str, tuple[Any, Any]] = {}
 
 
 class DaskUnavailable(RuntimeError):
-    """No Dask client could be made (scheduler unreachable, or no LocalCluster possible here)."""
+    """No Dask client could be made (scheduler unreachable, or no LocalCluster possible here), or it lost the work."""
 
 
 def get_client(conf: Settings | None = None) -> Any:
@@ -104,7 +105,7 @@ def _start(conf: Settings, address: str | None) -> Any:
 
 
 def _close_locked() -> None:
-    _scattered.clear()
+    _worker_copies.clear()  # they live on the cluster being closed
     scheduler_log = logging.getLogger("distributed.scheduler")
     level = scheduler_log.level
     scheduler_log.setLevel(logging.CRITICAL)  # "lost scattered data" is what closing a cluster means
@@ -130,31 +131,7 @@ def close() -> None:
 atexit.register(close)
 
 
-def _models_future(client: Any, loaded: LoadedVersion) -> Any:
-    """The version's pipelines on every worker, scattered once per version."""
-    version_id = (loaded.project, loaded.version, loaded.manifest.run_id, loaded.manifest.created_at)
-    with _lock:
-        found = _scattered.get(version_id)
-        if found is not None:
-            return found
-    future = client.scatter([loaded], broadcast=True, hash=False)[0]
-    with _lock:
-        if len(_scattered) >= 2:  # keep the live version and the one before it
-            _scattered.pop(next(iter(_scattered)))
-        _scattered[version_id] = future
-    return future
-
-
-def _predict_partition(loaded: LoadedVersion, names: list[str], part: pd.DataFrame) -> dict[str, np.ndarray]:
-    from dropml.scoring.load import predict_in_process
-
-    return predict_in_process(loaded, part, names)
-
-
-def _predict_shared_rows(token: str, names: list[str], start: int, stop: int) -> dict[str, np.ndarray]:
-    """Rows ``[start, stop)`` of a batch this process handed to its own worker threads by reference."""
-    loaded, frame = _shared_batches[token]
-    return _predict_partition(loaded, names, frame.iloc[start:stop])
+# ── how work is cut ──────────────────────────────────────────────────────────
 
 
 def _partitions(rows: int, threads: int, most_rows: int) -> tuple[list[int], list[int]]:
@@ -191,165 +168,143 @@ def _workers_share_memory(conf: Settings) -> bool:
     return conf.dask.scheduler_address is None and not conf.dask.local_processes
 
 
-def predict_frame(
-    loaded: LoadedVersion, names: list[str], frame: pd.DataFrame, conf: Settings | None = None
-) -> dict[str, np.ndarray]:
-    """Each named model's predictions for a checked frame, partition by partition on Dask, in row order.
+# ── the shared object on the workers ─────────────────────────────────────────
 
-    Workers in other processes get the partitions scattered to them; worker
-    threads of this process read them where they are (scattering 1M rows
-    would copy 240 MB for nothing).
+
+def _worker_copy(client: Any, shared: Any) -> Any:
+    """``shared`` on every worker (a future), sent once and kept exactly as long as ``shared`` lives.
+
+    The copy is found by the object's identity and dropped by a finalizer when
+    the object is collected, so whoever owns the object (e.g. the cache of
+    loaded versions) owns its copies on the workers too: no key, no bound and
+    no eviction of its own here.
+    """
+    identity = id(shared)
+    with _lock:
+        found = _worker_copies.get(identity)
+    if found is not None:
+        return found
+    future = client.scatter([shared], broadcast=True, hash=False)[0]
+    with _lock:
+        _worker_copies[identity] = future
+    # no lock in the finalizer: it may run in any thread, even one holding _lock; dict.pop is atomic
+    weakref.finalize(shared, _worker_copies.pop, identity, None)
+    return future
+
+
+def forget_worker_copies() -> None:
+    """Drop every shared object's copy on the workers, so the next batch sends it afresh."""
+    with _lock:
+        _worker_copies.clear()
+
+
+def _rows_in_place(function: Callable[..., Any], token: str, start: int, stop: int, *extra: Any) -> Any:
+    """``function(shared, rows [start, stop), *extra)`` on a batch this process lent its worker threads."""
+    shared, frame = _in_place[token]
+    return function(shared, frame.iloc[start:stop], *extra)
+
+
+def _call_in_place(function: Callable[..., Any], token: str, *arguments: Any) -> Any:
+    """``function(shared, *arguments)`` with the shared object this process lent its worker threads."""
+    shared, _ = _in_place[token]
+    return function(shared, *arguments)
+
+
+# ── mapping and gathering ────────────────────────────────────────────────────
+
+
+def map_partitions(
+    function: Callable[..., Any], shared: Any, frame: pd.DataFrame, *extra: Any, conf: Settings | None = None
+) -> list[Any]:
+    """``function(shared, partition, *extra)`` for each row partition of ``frame`` on Dask; results in row order.
+
+    Workers in other processes get ``shared`` (once, see :func:`_worker_copy`)
+    and the partitions scattered to them; worker threads of this process read
+    both where they are (scattering 1M rows would copy 240 MB for nothing).
+    ``function`` must be a module-level function (workers import it by name).
 
     Raises:
-        BadInput: a model refused the input.
-        DaskUnavailable: no client, or Dask lost the batch (the caller scores it in process).
+        DropmlError: ``function`` raised it (the input's problem, re-raised here as is).
+        DaskUnavailable: no client, or Dask lost the work (the caller can run it in process).
     """
-    import numpy as np
-
     conf = conf or global_settings()
     client = get_client(conf)
     starts, stops = _partitions(len(frame), worker_threads(client, conf), conf.dask.partition_rows)
     count = len(starts)
-
+    extra_columns = [[value] * count for value in extra]  # client.map takes one list per argument
+    what = f"{len(frame)} rows"
     if _workers_share_memory(conf):
         token = uuid.uuid4().hex
-        _shared_batches[token] = (loaded, frame)
-
-        def run() -> list[Any]:
-            return client.map(_predict_shared_rows, [token] * count, [names] * count, starts, stops, pure=False)
-
+        _in_place[token] = (shared, frame)
         try:
-            results = _gathered(client, run, f"{len(frame)} rows")
+            return _gathered(
+                client,
+                lambda: client.map(
+                    _rows_in_place, [function] * count, [token] * count, starts, stops, *extra_columns, pure=False
+                ),
+                what,
+            )
         finally:
-            _shared_batches.pop(token, None)
-    else:
+            _in_place.pop(token, None)
 
-        def run() -> list[Any]:
-            models = _models_future(client, loaded)
-            parts = client.scatter([frame.iloc[start:stop] for start, stop in zip(starts, stops, strict=True)])
-            return client.map(_predict_partition, [models] * count, [names] * count, parts)
+    def submit() -> list[Any]:
+        copy = _worker_copy(client, shared)
+        parts = client.scatter([frame.iloc[start:stop] for start, stop in zip(starts, stops, strict=True)])
+        return client.map(function, [copy] * count, parts, *extra_columns, pure=False)
 
-        results = _gathered(client, run, f"{len(frame)} rows")
-    return {name: np.concatenate([r[name] for r in results]) for name in names}
+    return _gathered(client, submit, what)
+
+
+def map_blocks(
+    function: Callable[..., Any],
+    shared: Any,
+    blocks: Sequence[tuple[Any, ...]],
+    what: str,
+    conf: Settings | None = None,
+) -> list[Any]:
+    """``function(shared, *block)`` for each block of arguments on Dask; results in the blocks' order.
+
+    For work each task fetches itself (e.g. a byte range of a file), so only
+    the arguments pass through the task graph. ``what`` names the work in logs
+    and errors.
+
+    Raises:
+        DropmlError: ``function`` raised it (re-raised here as is).
+        DaskUnavailable: no client, or Dask lost the work (the caller can run it in process).
+    """
+    conf = conf or global_settings()
+    client = get_client(conf)
+    if _workers_share_memory(conf):
+        token = uuid.uuid4().hex
+        _in_place[token] = (shared, None)
+        try:
+            return _gathered(
+                client,
+                lambda: [client.submit(_call_in_place, function, token, *block, pure=False) for block in blocks],
+                what,
+            )
+        finally:
+            _in_place.pop(token, None)
+
+    def submit() -> list[Any]:
+        copy = _worker_copy(client, shared)
+        return [client.submit(function, copy, *block, pure=False) for block in blocks]
+
+    return _gathered(client, submit, what)
 
 
 def _gathered(client: Any, submit: Callable[[], list[Any]], what: str) -> list[Any]:
-    """Submit work and gather it; a batch Dask loses becomes DaskUnavailable, so the caller scores in process.
+    """Submit work and gather it; work Dask loses becomes DaskUnavailable, so the caller runs it in process.
 
     Raises:
-        DropmlError: a model refused the input (raised on the worker, re-raised here).
+        DropmlError: raised by the task (the input's problem), re-raised here.
         DaskUnavailable: cancelled, lost dependencies, a worker or the scheduler gone.
     """
     try:
         return client.gather(submit())
     except DropmlError:
         raise  # the input's problem, not Dask's
-    except Exception as err:  # the batch is lost, not the request
-        forget_scattered()
+    except Exception as err:  # the work is lost, not the request
+        forget_worker_copies()
         logger.warning("dask lost a batch", extra={"work": what, "error": f"{type(err).__name__}: {err}"})
         raise DaskUnavailable(f"dask lost the batch ({what}): {type(err).__name__}: {err}") from err
-
-
-def forget_scattered() -> None:
-    """Drop the cached model futures, so the next batch scatters its version afresh."""
-    with _lock:
-        _scattered.clear()
-
-
-# ── files read by the workers themselves ─────────────────────────────────────
-
-
-def read_range(key: str, start: int, stop: int) -> bytes:
-    """Bytes ``[start, stop)`` of an S3 object (empty when the range is empty)."""
-    from dropml import storage
-
-    if stop <= start:
-        return b""
-    resp = aws.client("s3").get_object(Bucket=storage.bucket(), Key=key, Range=f"bytes={start}-{stop - 1}")
-    return resp["Body"].read()
-
-
-def lines_starting_in(key: str, start: int, end: int, size: int) -> bytes:
-    """The bytes of every line of the object that starts at an offset in ``[start, end)``.
-
-    Consecutive ranges therefore split a file into whole lines, each exactly once.
-    """
-    fetch_from = max(start - 1, 0)
-    fetched_to = min(end + LOOKAHEAD_BYTES, size)
-    data = read_range(key, fetch_from, fetched_to)
-
-    def find_newline(at: int) -> int:
-        nonlocal data, fetched_to
-        while True:
-            found = data.find(b"\n", at)
-            if found >= 0 or fetched_to >= size:
-                return found
-            more_to = min(fetched_to + LOOKAHEAD_BYTES, size)
-            data += read_range(key, fetched_to, more_to)
-            fetched_to = more_to
-
-    if start == 0:
-        first = 0
-    else:
-        newline = find_newline(0)  # at or after offset start-1: a line starts right after it
-        if newline < 0:
-            return b""
-        first = newline + 1
-    if fetch_from + first >= end:
-        return b""
-    newline = find_newline(max(end - 1 - fetch_from, first))
-    last = newline + 1 if newline >= 0 else len(data)
-    return data[first:last]
-
-
-def _score_s3_block(
-    loaded: LoadedVersion,
-    key: str,
-    start: int,
-    end: int,
-    size: int,
-    header: list[str],
-    names: list[str],
-    request_id: str | None,
-) -> dict[str, Any]:
-    from dropml.scoring.files import score_csv_lines
-
-    body = lines_starting_in(key, start, end, size)
-    return score_csv_lines(loaded, body, header, names, request_id, with_header=False)
-
-
-def score_s3_csv(
-    loaded: LoadedVersion,
-    key: str,
-    size: int,
-    header: list[str],
-    data_start: int,
-    block_bytes: int,
-    names: list[str],
-    request_id: str | None,
-    conf: Settings | None = None,
-) -> list[dict[str, Any]]:
-    """Score the CSV at ``key`` block by block on the workers; each block's result dict, in file order."""
-    conf = conf or global_settings()
-    client = get_client(conf)
-    bounds = list(range(data_start, size, max(block_bytes, 1))) or [data_start]
-
-    def run() -> list[Any]:
-        models = _models_future(client, loaded)
-        return [
-            client.submit(
-                _score_s3_block,
-                models,
-                key,
-                begin,
-                min(begin + block_bytes, size),
-                size,
-                header,
-                names,
-                request_id,
-                pure=False,
-            )
-            for begin in bounds
-        ]
-
-    return _gathered(client, run, key)

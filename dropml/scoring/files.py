@@ -1,11 +1,16 @@
-"""Score a CSV under ``test/`` with its project's live version and write ``predictions/`` (idempotent)."""
+"""Score a CSV under ``test/`` with its project's live version and write ``predictions/`` (idempotent).
+
+Small files are scored in this process; big ones on Dask, block by block,
+each task reading its own byte range of the file from S3
+(:func:`dropml.storage.lines_starting_in`) and returning its rows' results as
+CSV text, so no data passes through the task graph.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -13,18 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from dropml import registry, storage
 from dropml.config import settings as global_settings
-from dropml.errors import BadInput, NoLiveModel, TooLarge
+from dropml.errors import BadInput, NoLiveModel, NotFound, TooLarge
 from dropml.logs import correlation, current_correlation_id
 from dropml.ops import audit, notify
-from dropml.scoring.load import (
-    LoadedVersion,
-    Prediction,
-    choose_engine,
-    load_version,
-    predict_in_process,
-    results_frame,
-)
+from dropml.scoring import dask_executor
+from dropml.scoring.load import LoadedVersion, predict_in_process
+from dropml.scoring.predict import Prediction, choose_engine, results_frame
 from dropml.scoring.validate import MAX_PROBLEMS, check_csv_rows, neutralise_formulas, validate_frame
+from dropml.scoring.version_cache import loaded_version
 from dropml.storage import keys
 
 if TYPE_CHECKING:
@@ -36,28 +37,6 @@ SAMPLE_BYTES = 64 * 1024
 MIN_BLOCK_BYTES = 64 * 1024
 META_SOURCE_ETAG = "source-etag"
 META_MODEL_VERSION = "model-version"
-_versions: dict[tuple[str, int, str, str], LoadedVersion] = {}
-_versions_lock = threading.Lock()
-
-
-def loaded_version(project: str, version: int) -> LoadedVersion:
-    """A version's pipelines, loaded once per process (a version never changes once published).
-
-    The cache key includes the manifest's run id and time, so a stand-in that
-    was reset (tests) never serves pipelines of another "v1".
-    """
-    manifest = registry.read_manifest(project, version)
-    cache_key = (project, version, manifest.run_id, manifest.created_at)
-    with _versions_lock:
-        found = _versions.get(cache_key)
-    if found is not None:
-        return found
-    loaded = load_version(project, version)
-    with _versions_lock:
-        if len(_versions) >= 2:
-            _versions.pop(next(iter(_versions)))
-        _versions[cache_key] = loaded
-    return loaded
 
 
 def score_csv_lines(
@@ -111,6 +90,24 @@ def _file_problem(message: str) -> dict[str, Any]:
     return {"rows": 0, "problems": [{"field": "file", "message": message}]}
 
 
+def score_s3_block(
+    loaded: LoadedVersion,
+    key: str,
+    start: int,
+    end: int,
+    size: int,
+    header: list[str],
+    names: list[str],
+    request_id: str | None,
+) -> dict[str, Any]:
+    """Score the lines of the CSV at ``key`` that start in bytes ``[start, end)`` (one Dask task's block).
+
+    Returns what :func:`score_csv_lines` returns for those lines.
+    """
+    body = storage.lines_starting_in(key, start, end, size)
+    return score_csv_lines(loaded, body, header, names, request_id, with_header=False)
+
+
 @dataclass(frozen=True)
 class _Layout:
     header: list[str]
@@ -120,9 +117,7 @@ class _Layout:
 
 
 def _layout(key: str, size: int) -> _Layout:
-    from dropml.scoring.dask_executor import read_range
-
-    sample = read_range(key, 0, min(size, SAMPLE_BYTES))
+    sample = storage.read_range(key, 0, min(size, SAMPLE_BYTES))
     newline = sample.find(b"\n")
     if newline < 0 and size > len(sample):
         raise BadInput("file", key, f"{key}: the header line is longer than {SAMPLE_BYTES} bytes")
@@ -164,6 +159,25 @@ def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int
     return columns, "".join(parts), offset
 
 
+def predictions_written(test_key: str, test_etag: str, previous_predictions_etag: str | None) -> bool:
+    """Whether the predictions for the upload of ``test_key`` (whose ETag is ``test_etag``) are written.
+
+    They are when ``predictions/`` holds an object that records that source
+    ETag, or one that differs from what was there before the upload
+    (``previous_predictions_etag``, None when nothing was): what someone who
+    uploaded a file waits for.
+
+    Raises:
+        BadInput: ``test_key`` is not a ``test/`` key.
+    """
+    parsed = keys.parse_data_key(test_key, kind="test")
+    try:
+        found = storage.head(keys.predictions_key(parsed.project, parsed.name))
+    except NotFound:
+        return False
+    return found.metadata.get(META_SOURCE_ETAG) == test_etag or found.etag != previous_predictions_etag
+
+
 def _already_scored(out_key: str, etag: str, version: int) -> bool:
     try:
         meta = storage.head(out_key).metadata
@@ -172,9 +186,23 @@ def _already_scored(out_key: str, etag: str, version: int) -> bool:
     return meta.get(META_SOURCE_ETAG) == etag and meta.get(META_MODEL_VERSION) == str(version)
 
 
-def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
-    from dropml.scoring import dask_executor as dask_engine
+def _score_on_dask(
+    loaded: LoadedVersion, key: str, size: int, layout: _Layout, request_id: str, conf: Settings
+) -> list[dict[str, Any]]:
+    """Score the file block by block on the workers; each block's result, in file order.
 
+    Raises:
+        DaskUnavailable: no client, or Dask lost the work (the caller scores the file in process).
+    """
+    rows_per_block = dask_executor.rows_per_partition(layout.estimated_rows, conf)
+    block_bytes = max(int(layout.avg_line_bytes * rows_per_block), MIN_BLOCK_BYTES)
+    starts = list(range(layout.data_start, size, block_bytes)) or [layout.data_start]
+    names = loaded.model_names
+    blocks = [(key, start, min(start + block_bytes, size), size, layout.header, names, request_id) for start in starts]
+    return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
+
+
+def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
     out_key = keys.predictions_key(parsed.project, parsed.name)
     live = registry.live_version(parsed.project)
     if live is None:
@@ -196,12 +224,8 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     results = None
     if engine == "dask":
         try:
-            rows_per_block = dask_engine.rows_per_partition(layout.estimated_rows, conf)
-            block = max(int(layout.avg_line_bytes * rows_per_block), MIN_BLOCK_BYTES)
-            results = dask_engine.score_s3_csv(
-                loaded, parsed.key, info.size, layout.header, layout.data_start, block, names, request_id, conf
-            )
-        except dask_engine.DaskUnavailable as err:  # the file is still scored, just in this process
+            results = _score_on_dask(loaded, parsed.key, info.size, layout, request_id, conf)
+        except dask_executor.DaskUnavailable as err:  # the file is still scored, just in this process
             logger.warning(
                 "dask unavailable, scoring the file in process", extra={"key": parsed.key, "reason": str(err)}
             )

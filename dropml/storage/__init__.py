@@ -15,6 +15,8 @@ from dropml.errors import NotFound
 if TYPE_CHECKING:
     import pandas as pd
 
+LOOKAHEAD_BYTES = 64 * 1024  # read past a range's end in steps this big to find its last line's newline
+
 
 def bucket() -> str:
     """The configured data bucket."""
@@ -159,6 +161,50 @@ def list_folders(prefix: str) -> list[str]:
         for common in page.get("CommonPrefixes", []):
             names.append(common["Prefix"][len(prefix) :].rstrip("/"))
     return names
+
+
+def read_range(key: str, start: int, stop: int) -> bytes:
+    """Bytes ``[start, stop)`` of an object (empty when the range is empty)."""
+    if stop <= start:
+        return b""
+    resp = aws.client("s3").get_object(Bucket=bucket(), Key=key, Range=f"bytes={start}-{stop - 1}")
+    return resp["Body"].read()
+
+
+def lines_starting_in(key: str, start: int, end: int, size: int) -> bytes:
+    """The bytes of every line of the object (``size`` bytes long) that starts at an offset in ``[start, end)``.
+
+    Consecutive ranges therefore split a file into whole lines, each exactly
+    once, without anyone reading the whole file: how big CSVs are cut for
+    workers that each read their own part. Lines are cut at newlines, so a
+    quoted field must not contain one.
+    """
+    fetch_from = max(start - 1, 0)
+    fetched_to = min(end + LOOKAHEAD_BYTES, size)
+    data = read_range(key, fetch_from, fetched_to)
+
+    def find_newline(at: int) -> int:
+        nonlocal data, fetched_to
+        while True:
+            found = data.find(b"\n", at)
+            if found >= 0 or fetched_to >= size:
+                return found
+            more_to = min(fetched_to + LOOKAHEAD_BYTES, size)
+            data += read_range(key, fetched_to, more_to)
+            fetched_to = more_to
+
+    if start == 0:
+        first = 0
+    else:
+        newline = find_newline(0)  # at or after offset start-1: a line starts right after it
+        if newline < 0:
+            return b""
+        first = newline + 1
+    if fetch_from + first >= end:
+        return b""
+    newline = find_newline(max(end - 1 - fetch_from, first))
+    last = newline + 1 if newline >= 0 else len(data)
+    return data[first:last]
 
 
 def copy(source_key: str, target_key: str) -> None:

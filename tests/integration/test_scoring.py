@@ -177,34 +177,34 @@ def test_records_and_frames_give_the_same_predictions(aws):
 
 def test_unreachable_dask_scheduler_falls_back_to_in_process(aws, monkeypatch):
     from dropml.local import free_port
-    from dropml.scoring import dask_executor as dask_engine
+    from dropml.scoring import dask_executor
 
     sample.publish_sample_version()
     loaded = load_version("default", 1)
     frame = validate_frame(loaded.schema, FEATURES.head(50))
     monkeypatch.setenv("DROPML__DASK__SCHEDULER_ADDRESS", f"tcp://127.0.0.1:{free_port()}")
-    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_SECONDS", 1)
     reset_settings_cache()
     try:
         result = predict(loaded, frame)
         assert result.engine == "in-process"
         assert result.champion_predictions.tolist() == loaded.pipelines["linear"].predict(FEATURES.head(50)).tolist()
-        with pytest.raises(dask_engine.DaskUnavailable, match="unavailable"):  # fails fast now, no new wait
-            dask_engine.get_client()
+        with pytest.raises(dask_executor.DaskUnavailable, match="unavailable"):  # fails fast now, no new wait
+            dask_executor.get_client()
     finally:
-        dask_engine._state["failed_at"] = None
+        dask_executor._state["failed_at"] = None
 
 
 def test_a_batch_dask_loses_is_scored_in_process_and_dask_is_used_again(aws, monkeypatch):
     from distributed.client import FutureCancelledError
 
-    from dropml.scoring import dask_executor as dask_engine
+    from dropml.scoring import dask_executor
 
     _use_threshold(monkeypatch, rows=10, partition_rows=100)
     sample.publish_sample_version()
     loaded = load_version("default", 1)
     frame = validate_frame(loaded.schema, FEATURES)
-    client = dask_engine.get_client()
+    client = dask_executor.get_client()
     real_gather = client.gather
     lost = []
 

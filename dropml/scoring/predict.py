@@ -1,0 +1,145 @@
+"""Predict with every model of a loaded version, in this thread or partitioned on Dask, and shape the answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from dropml.config import settings as global_settings
+from dropml.scoring import dask_executor
+from dropml.scoring.load import LoadedVersion, ModelChoice, predict_in_process
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from dropml.config import Settings
+
+logger = logging.getLogger(__name__)
+
+Engine = Literal["in-process", "dask"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer to one scoring request: every asked model's predictions, named by one version."""
+
+    project: str
+    version: int
+    champion: str
+    engine: Engine
+    request_id: str | None
+    rows: int
+    by_model: dict[str, np.ndarray]
+    seconds: float
+
+    @property
+    def champion_predictions(self) -> np.ndarray:
+        """The champion's predictions (the answer to use)."""
+        return self.by_model[self.champion]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body of an API answer (``predictions`` is the champion's list, as in MLflow)."""
+        return {
+            "request_id": self.request_id,
+            "project": self.project,
+            "model_version": self.version,
+            "champion": self.champion,
+            "engine": self.engine,
+            "rows": self.rows,
+            "predictions": self.champion_predictions.tolist(),
+            "models": {name: values.tolist() for name, values in self.by_model.items()},
+        }
+
+
+def choose_engine(rows: int, conf: Settings | None = None) -> Engine:
+    """In process for small batches, Dask above ``dask.batch_threshold`` rows."""
+    conf = conf or global_settings()
+    return "dask" if rows > conf.dask.batch_threshold else "in-process"
+
+
+def predict_on_dask(
+    loaded: LoadedVersion, frame: pd.DataFrame, names: list[str], conf: Settings | None = None
+) -> dict[str, np.ndarray]:
+    """Each named model's predictions for a checked frame, partition by partition on Dask, in row order.
+
+    Raises:
+        BadInput: a model refused the input.
+        DaskUnavailable: no client, or Dask lost the batch (the caller scores it in process).
+    """
+    import numpy as np
+
+    parts = dask_executor.map_partitions(predict_in_process, loaded, frame, names, conf=conf)
+    return {name: np.concatenate([part[name] for part in parts]) for name in names}
+
+
+def predict(
+    loaded: LoadedVersion,
+    frame: pd.DataFrame,
+    models: ModelChoice = "all",
+    request_id: str | None = None,
+    engine: Engine | None = None,
+    conf: Settings | None = None,
+) -> Prediction:
+    """Score a checked frame (from :mod:`dropml.scoring.validate`) with the version's models.
+
+    ``engine`` None picks by size (:func:`choose_engine`); Dask gives the same
+    predictions as in-process, partitioned by ``dask.partition_rows``. When no
+    Dask client can be made, the batch is scored in process (``engine`` says so).
+
+    Raises:
+        BadInput: bad ``models`` choice, or a model refused the input.
+    """
+    conf = conf or global_settings()
+    names = loaded.names_for(models)
+    chosen: Engine = engine or choose_engine(len(frame), conf)
+    started = time.perf_counter()
+    by_model = None
+    if chosen == "dask":
+        try:
+            by_model = predict_on_dask(loaded, frame, names, conf)
+        except dask_executor.DaskUnavailable as err:  # a batch is still answered, just slower
+            logger.warning("dask unavailable, scoring in process", extra={"rows": len(frame), "reason": str(err)})
+            chosen = "in-process"
+    if by_model is None:
+        by_model = predict_in_process(loaded, frame, names)
+    return Prediction(
+        project=loaded.project,
+        version=loaded.version,
+        champion=loaded.champion,
+        engine=chosen,
+        request_id=request_id,
+        rows=len(frame),
+        by_model=by_model,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def prediction_column(name: str) -> str:
+    """The output column holding model ``name``'s predictions."""
+    return f"pred_{name}"
+
+
+def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
+    """The inputs plus one column per model, the champion's prediction, the version and the request id."""
+    import pandas as pd
+
+    out = inputs.reset_index(drop=True).copy()
+    taken = set(out.columns)
+    extra: dict[str, Any] = {}
+    for name, values in prediction.by_model.items():
+        column = prediction_column(name)
+        while column in taken:
+            column = "_" + column
+        taken.add(column)
+        extra[column] = values
+    extra["prediction"] = prediction.champion_predictions
+    extra["champion"] = prediction.champion
+    extra["model_version"] = prediction.version
+    extra["request_id"] = prediction.request_id or ""
+    for column in ("prediction", "champion", "model_version", "request_id"):
+        if column in out.columns:
+            out = out.rename(columns={column: "input_" + column})
+    return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)

@@ -1,0 +1,91 @@
+"""A parsed JSON request body in any accepted shape → the checked frame the pipelines get.
+
+Accepted shapes: one record as an object; a batch as a list of objects (or of
+value lists in schema order); a column-oriented object; and MLflow's
+scoring-server shapes ``{"dataframe_split": {"columns", "data"}}``,
+``{"dataframe_records": [...]}``, ``{"instances": [...]}`` and
+``{"inputs": ...}``, so clients written for MLflow work unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dropml.errors import BadInput, TooLarge
+from dropml.scoring.validate import frame_from_records, records_from_split, validate_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dropml.manifest import InputSchema
+
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def check_row_count(count: int, max_rows: int) -> None:
+    """Refuse a batch of more than ``max_rows`` rows (``serving.max_batch_rows``).
+
+    Raises:
+        TooLarge: (413) ``count`` is over the limit.
+    """
+    if count > max_rows:
+        raise TooLarge("body", count, f"{count} rows is over serving.max_batch_rows ({max_rows})")
+
+
+def _rows_frame(schema: InputSchema, rows: list[Any], field: str) -> pd.DataFrame:
+    """``instances``/``inputs`` given as lists of values, in the schema's column order."""
+    import pandas as pd
+
+    width = len(schema.names)
+    for position, row in enumerate(rows, start=1):
+        if not isinstance(row, list) or len(row) != width:
+            raise BadInput(
+                field,
+                None,
+                f"{field}: row {position} must be an object or a list of {width} values",
+                problems=[{"field": field, "row": position, "message": f"expected {width} values in schema order"}],
+                http_status=422,
+            )
+    return validate_frame(schema, pd.DataFrame(rows, columns=schema.names, dtype=object))
+
+
+def _batch(schema: InputSchema, items: Any, field: str, max_rows: int) -> pd.DataFrame:
+    import pandas as pd
+
+    if isinstance(items, dict):  # columnar: {"column": [values...]}
+        lengths = {len(v) if isinstance(v, list) else -1 for v in items.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            raise BadInput(field, None, f"{field}: a column-oriented object needs a list of equal length per column")
+        check_row_count(lengths.pop(), max_rows)
+        return validate_frame(schema, pd.DataFrame(items, dtype=object))
+    if not isinstance(items, list):
+        raise BadInput(field, None, f"{field} must be a list of records")
+    check_row_count(len(items), max_rows)
+    if items and all(isinstance(item, list) for item in items):
+        return _rows_frame(schema, items, field)
+    return frame_from_records(schema, items)
+
+
+def frame_from_json(schema: InputSchema, document: Any, max_rows: int) -> pd.DataFrame:
+    """The checked frame for any accepted JSON shape of at most ``max_rows`` rows.
+
+    A top-level key that is also a schema column is read as a column of one
+    record, never as an MLflow shape.
+
+    Raises:
+        BadInput: (400) an unknown shape or empty batch; (422) schema problems.
+        TooLarge: (413) more than ``max_rows`` rows.
+    """
+    if isinstance(document, dict):
+        names = set(schema.names)
+        shape = next((k for k in MLFLOW_KEYS if k in document and k not in names), None)
+        if shape == "dataframe_split":
+            split = document["dataframe_split"]
+            check_row_count(len(split.get("data", [])) if isinstance(split, dict) else 0, max_rows)
+            return validate_frame(schema, records_from_split(split))
+        if shape is not None:
+            return _batch(schema, document[shape], shape, max_rows)
+        return frame_from_records(schema, [document])
+    if isinstance(document, list):
+        return _batch(schema, document, "body", max_rows)
+    raise BadInput("body", None, "the JSON body must be an object (one record), a list, or an MLflow input shape")
