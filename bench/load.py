@@ -6,10 +6,12 @@
     python bench/load.py --memory 2000         # RSS before/after 2,000 batch requests (after a warm-up)
     python bench/load.py --dask-threshold 0    # the config's dask.batch_threshold (10): 50-row batches on Dask
 
-Everything is on loopback and stops by itself: a moto server (child process) stands in for S3/SSM, v1 (a
-real sample version: three fitted scikit-learn pipelines, dropml.scoring.sample) is live before the
-clients start; at 1/3 of the run v2 is written and promoted (registry.promote), at 2/3 rolled back
-(registry.rollback). gunicorn gets DROPML__SERVING__MODEL_TTL_SECONDS=1. Clients are threads, each with
+Everything is on loopback and stops by itself: a moto server (child process) stands in for S3/SSM; the
+real training job (run_training, bench/versions.py) makes v1 and v2 of examples/breast_cancer.csv before
+the clients start (the config's models: baseline, linear, random forest, gradient boosting), v1 live; at
+1/3 of the run v2 is promoted (registry.promote), at 2/3 rolled back (registry.rollback). Training
+happens before the clock, so it takes no CPU from the load. gunicorn gets
+DROPML__SERVING__MODEL_TTL_SECONDS=1. Clients are threads, each with
 one http.client keep-alive connection, sending closed-loop (next request as soon as the answer is read)
 a mix of one-record and 50-row-batch POST /api/v1/predict bodies (pre-encoded).
 
@@ -50,16 +52,25 @@ LOG_DIR = Path(os.environ.get("TMPDIR", "/tmp"))
 # ── the world: moto, versions, gunicorn ──────────────────────────────────────
 
 
-def start_world() -> tuple[object, object]:
-    """Moto in a child process, the bucket, and v1 live. Returns (moto server, manifest of v1)."""
+def start_world(versions: int = 1) -> tuple[object, list[object]]:
+    """Moto in a child process, the bucket, and ``versions`` versions made by the training job, v1 live.
+
+    Returns (moto server, the manifests, oldest first).
+    """
+    from bench.versions import train_example_version
     from dropml import local
-    from dropml.scoring import sample
 
     moto = local.start_moto(in_process=False)
     local.use_endpoint(moto.endpoint)
     local.ensure_bucket()
-    manifest = sample.publish_sample_version()
-    return moto, manifest
+    started = time.monotonic()
+    manifests = [train_example_version(promote=number == 1) for number in range(1, versions + 1)]
+    print(
+        f"trained v1..v{manifests[-1].version} with the training job in {time.monotonic() - started:.1f} s: "
+        f"champion {manifests[0].champion}, models {', '.join(manifests[0].model_names)}",
+        flush=True,
+    )
+    return moto, manifests
 
 
 def start_gunicorn(
@@ -175,9 +186,9 @@ class Bodies:
 def make_bodies() -> Bodies:
     import pandas as pd
 
-    from dropml.scoring import sample
+    from bench.versions import BREAST_CANCER
 
-    features = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+    features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
     single = [json.dumps(features.iloc[i].to_dict()).encode() for i in range(0, len(features), 7)]
     batch = [
         json.dumps(features.iloc[i : i + BATCH_ROWS].to_dict("records")).encode()
@@ -324,9 +335,8 @@ def print_table(title: str, header: list[str], rows: list[list[object]]) -> None
 def run_load(args: argparse.Namespace) -> int:
     """The full run: load, promote v2 at 1/3, roll back at 2/3; prints the tables; exit 1 on any failure."""
     from dropml import registry
-    from dropml.scoring import sample
 
-    moto, _ = start_world()
+    moto, manifests = start_world(versions=2)
     extra_env = {"DROPML__DASK__BATCH_THRESHOLD": str(args.dask_threshold)} if args.dask_threshold else {}
     try:
         gunicorn, port = start_gunicorn(moto.endpoint, args.workers, args.threads, extra_env)
@@ -336,8 +346,7 @@ def run_load(args: argparse.Namespace) -> int:
             rss_start = rss_mb(descendants(gunicorn.pid))
 
             def promote_v2() -> str:
-                manifest = sample.publish_sample_version(promote=False)  # v2 written (manifest last) ...
-                registry.promote("default", manifest.version)  # ... then made live mid-run
+                manifest = registry.promote("default", manifests[1].version)  # v2, trained before, made live
                 return f"promote v{manifest.version}"
 
             def roll_back() -> str:

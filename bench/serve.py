@@ -2,7 +2,8 @@
 
   python bench/serve.py [--quick] [--mlflow-python /tmp/mlflow-venv/bin/python]
 
-Measures, on the breast-cancer sample version (moto in a child process):
+Measures, on the version the real training job makes of examples/breast_cancer.csv (bench/versions.py; the
+config's models: baseline, linear, random forest, gradient boosting) with moto in a child process:
 - single-record latency p50/p99 and requests/s with 1 and 8 clients: our API under gunicorn (champion only
   and all models), raw ``pipeline.predict`` on a one-row frame, and MLflow's scoring server (uvicorn) on the
   same champion pipeline when an MLflow venv is given (``pip install mlflow-skinny`` there, same scikit-learn);
@@ -33,8 +34,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.versions import BREAST_CANCER, train_example_version  # noqa: E402
 from dropml import local  # noqa: E402
-from dropml.scoring import load_version, sample, validate_frame  # noqa: E402
+from dropml.scoring import load_version, validate_frame  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str, str]] = []  # what, p50, p99, req/s or time, note
 BATCH_RUNS = 5
@@ -365,9 +367,12 @@ def main() -> None:
     try:
         local.use_endpoint(moto.endpoint)
         local.ensure_bucket()
-        sample.publish_sample_version(trees=50)
-        loaded = load_version("default", 1)
-        features = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+        started = time.perf_counter()
+        manifest = train_example_version()
+        loaded = load_version("default", manifest.version)
+        print(f"trained v{manifest.version} with the training job in {time.perf_counter() - started:.1f} s: "
+              f"champion {loaded.champion}, models {', '.join(loaded.model_names)}", flush=True)  # fmt: skip
+        features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
         record = features.iloc[0].to_dict()
         body = json.dumps(record).encode()
         env = {**os.environ, **local.local_environment(moto.endpoint), "PYTHONPATH": str(ROOT),
@@ -382,7 +387,8 @@ def main() -> None:
             wait_http(dask_port, "/api/v1/predict", method="POST", body=body)
             latency_rows("dropml API (gunicorn 2x4), champion", port, "/api/v1/predict?models=champion", body, n,
                          key="api")  # fmt: skip
-            latency_rows("dropml API (gunicorn 2x4), all 3 models", port, "/api/v1/predict", body, n)
+            latency_rows(f"dropml API (gunicorn 2x4), all {len(loaded.model_names)} models", port, "/api/v1/predict",
+                         body, n)  # fmt: skip
             raw_predict_rows(loaded, record, n)
             mlflow_rows(args.mlflow_python, loaded, record, n, workdir)
             batch_rows(port, dask_port, loaded, features, [1_000, 10_000] if args.quick else [1_000, 100_000])

@@ -1,4 +1,4 @@
-"""Shared fixtures: one moto server per session over HTTP, reset between tests."""
+"""Shared fixtures: one moto server per session over HTTP, reset between tests; versions trained once per session."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.versions import TrainedVersions
 
 from dropml import local
 from dropml.aws import reset_clients
@@ -19,6 +20,7 @@ from dropml.ops import notify
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 EXAMPLES = ROOT / "examples"
+TRAINED_VERSIONS = pytest.StashKey[TrainedVersions]()
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +54,24 @@ def aws(moto_server: local.MotoServer, monkeypatch: pytest.MonkeyPatch) -> Itera
     os.environ.pop(notify.TOPIC_ARN_ENV, None)
     reset_settings_cache()
     reset_clients()
+
+
+@pytest.fixture(scope="session")
+def trained_versions(
+    request: pytest.FixtureRequest, moto_server: local.MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> TrainedVersions:
+    """Versions made by the real training code on the example sets: trained once per session, written per test."""
+    versions = TrainedVersions(tmp_path_factory.mktemp("trained-versions"))
+    request.config.stash[TRAINED_VERSIONS] = versions
+    return versions
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say what the session-scoped training cost, so a slow data set or setting shows up."""
+    versions = config.stash.get(TRAINED_VERSIONS, None)
+    if versions is not None and versions.training_seconds:
+        spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in versions.training_seconds.items())
+        terminalreporter.write_line(f"trained once this session (tests/support/versions.py): {spent}")
 
 
 def load_event(name: str, **replacements: Any) -> dict[str, Any]:

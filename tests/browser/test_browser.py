@@ -6,20 +6,24 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+from support.versions import BREAST_CANCER
 from werkzeug.serving import make_server
 
 from dropml.config import load_settings
 from dropml.ops import audit
-from dropml.scoring import sample
 from web import create_app
+
+if TYPE_CHECKING:
+    from dropml.manifest import Manifest
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
-FEATURES = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+FEATURES = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,8 +32,13 @@ pytestmark = [
 
 
 @pytest.fixture
-def site(aws) -> Iterator[str]:
-    sample.publish_sample_version()
+def published(aws, trained_versions) -> Manifest:
+    """v1 of the default project, made by the real training code on breast_cancer.csv, live."""
+    return trained_versions.write()
+
+
+@pytest.fixture
+def site(published) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -51,7 +60,7 @@ def page(site):
         browser.close()
 
 
-def test_fill_the_form_and_see_every_models_prediction(site, page, tmp_path):
+def test_fill_the_form_and_see_every_models_prediction(site, published, page, tmp_path):
     page.goto(site + "/")
     assert page.title() == "Predict · dropml"
     record = FEATURES.iloc[0]
@@ -62,13 +71,13 @@ def test_fill_the_form_and_see_every_models_prediction(site, page, tmp_path):
     assert page.inner_text("[data-testid=champion-prediction]") == "malignant"
     assert page.inner_text("[data-testid=model-version]") == "v1"
     rows = page.locator("#predictions tbody tr")
-    assert rows.count() == 3
-    assert page.locator("#predictions tr.champion").get_attribute("data-model") == "linear"
+    assert rows.count() == len(published.models)
+    assert page.locator("#predictions tr.champion").get_attribute("data-model") == published.champion
     assert "★ champion" in page.locator("#predictions tr.champion").inner_text()
     page.screenshot(path="/tmp/form.png", full_page=True)
 
 
-def test_a_wrong_value_is_shown_next_to_its_field(site, page):
+def test_a_wrong_value_is_shown_next_to_its_field(site, published, page):
     page.goto(site + "/")
     for name, value in FEATURES.iloc[0].items():
         page.get_by_label(name, exact=True).fill(str(value))
@@ -76,10 +85,10 @@ def test_a_wrong_value_is_shown_next_to_its_field(site, page):
     page.get_by_label("mean_texture", exact=True).fill("")  # blanks are allowed: imputed
     page.click("#predict-button")
     page.wait_for_selector("#predictions")
-    assert page.locator("#predictions tbody tr").count() == 3
+    assert page.locator("#predictions tbody tr").count() == len(published.models)
 
 
-def test_upload_a_csv_see_the_table_and_download_it(site, page, tmp_path):
+def test_upload_a_csv_see_the_table_and_download_it(site, published, page, tmp_path):
     upload = tmp_path / "patients.csv"
     FEATURES.head(10).to_csv(upload, index=False)
     page.goto(site + "/upload")
@@ -87,7 +96,7 @@ def test_upload_a_csv_see_the_table_and_download_it(site, page, tmp_path):
     page.click("#upload-button")
     page.wait_for_selector("#results")
     assert page.locator("#results tbody tr").count() == 10
-    assert page.text_content("#results th.champion") == "linear ★"
+    assert page.text_content("#results th.champion") == f"{published.champion} ★"
     assert page.inner_text("[data-testid=model-version]") == "v1"
     with page.expect_download() as info:
         page.click("#download")
@@ -96,13 +105,13 @@ def test_upload_a_csv_see_the_table_and_download_it(site, page, tmp_path):
     assert info.value.suggested_filename == "patients-predictions-v1.csv"
     out = pd.read_csv(saved)
     assert len(out) == 10
-    assert out["prediction"].tolist() == out["pred_linear"].tolist()
+    assert out["prediction"].tolist() == out[f"pred_{published.champion}"].tolist()
     assert set(out["model_version"]) == {1}
 
 
-def test_models_page_shows_the_leaderboard_and_the_plot(site, page):
+def test_models_page_shows_the_leaderboard_and_the_plot(site, published, page):
     page.goto(site + "/models")
-    assert page.locator("#leaderboard tbody tr").count() == 3
-    assert page.locator("#leaderboard tr.champion").inner_text().startswith("1\tlinear")
+    assert page.locator("#leaderboard tbody tr").count() == len(published.models)
+    assert page.locator("#leaderboard tr.champion").inner_text().startswith(f"1\t{published.champion}")
     image = page.locator(".plots img").first
     assert image.evaluate("img => img.complete && img.naturalWidth > 0")

@@ -1,4 +1,4 @@
-"""schemathesis against the app's own /api/v1/openapi.json (in-process WSGI) with a live sample version.
+"""schemathesis against the app's own /api/v1/openapi.json (in-process WSGI) with a live, really trained version.
 
 Every operation gets generated requests (valid and invalid query parameters, headers and bodies: records,
 batches, MLflow shapes, CSV). Checks: no 5xx, and each answer's status code, content type and body
@@ -20,10 +20,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from support.versions import BREAST_CANCER
 
 from dropml.config import load_settings
 from dropml.ops import audit
-from dropml.scoring import sample
 from web import create_app
 
 EXAMPLES_PER_OPERATION = 100  # the whole module stays well under 60 s
@@ -49,9 +49,9 @@ schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
 
 
 @pytest.fixture
-def published(aws):
-    """A live version of the default project."""
-    sample.publish_sample_version()
+def published(aws, trained_versions):
+    """A live version of the default project, made by the real training code."""
+    trained_versions.write()
     yield
     audit.flush()  # while the stand-in still answers
 
@@ -64,7 +64,7 @@ def test_no_operation_answers_5xx_or_off_the_document(published, case):
 
 # ── bodies shaped like the live schema: the generated ones above rarely get past validation ──
 
-COLUMNS = list(pd.read_csv(sample.BREAST_CANCER, nrows=1).drop(columns=["target"]).columns)
+COLUMNS = list(pd.read_csv(BREAST_CANCER, nrows=1).drop(columns=["target"]).columns)
 CELL = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(),  # including integers beyond float64 and float32
@@ -97,11 +97,22 @@ def test_schema_shaped_bodies_get_an_answer_or_a_4xx_naming_a_field(published_ap
     response = published_app.post("/api/v1/predict", data=json.dumps(body), content_type="application/json")
     assert response.status_code in (200, 400, 422), response.data[:300]
     if response.status_code == 200:
-        assert response.json["rows"] == (len(body) if isinstance(body, list) else response.json["rows"])
+        assert response.json["rows"] == rows_sent(body)
         assert response.json["model_version"] == 1
     else:
         assert response.json["field"]
         assert response.json["message"]
+
+
+def rows_sent(body: dict | list) -> int:
+    """How many records a BODY carries: a list's length, an MLflow shape's rows, or 1 for a single record."""
+    if isinstance(body, list):
+        return len(body)
+    if "dataframe_records" in body:
+        return len(body["dataframe_records"])
+    if "dataframe_split" in body:
+        return len(body["dataframe_split"]["data"])
+    return 1
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import urllib.request
 
 import pandas as pd
 import pytest
+from support.versions import BREAST_CANCER
 
 from dropml import local, storage
-from dropml.scoring import sample
 
 
 @pytest.mark.slow
-def test_buffered_records_are_written_when_gunicorn_stops(aws, tmp_path):
-    sample.publish_sample_version(trees=5)
+def test_buffered_records_are_written_when_gunicorn_stops(aws, trained_versions, tmp_path):
+    trained_versions.write()
     port = local.free_port()
     env = {
         **os.environ,
@@ -44,7 +44,7 @@ def test_buffered_records_are_written_when_gunicorn_stops(aws, tmp_path):
 
 
 def _send_requests(port: int, tmp_path) -> list[str]:
-    record = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"]).iloc[0].to_dict()
+    record = pd.read_csv(BREAST_CANCER).drop(columns=["target"]).iloc[0].to_dict()
     sent = []
     deadline = time.monotonic() + 60
     for n in range(6):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from support.versions import BREAST_CANCER
 
 from dropml import registry, storage
 from dropml.errors import BadInput, Conflict, NotFound
 from dropml.ops import experiments
 from dropml.registry import project_settings
-from dropml.scoring.sample import BREAST_CANCER, publish_sample_version
 from dropml.storage import keys
 
 
@@ -41,15 +41,16 @@ def test_create_refuses_bad_names_keys_overrides_and_missing_data(aws):
     assert not experiments.exists("ok")
 
 
-def test_describe_lists_versions_with_metrics_and_archive_rules(aws):
-    publish_sample_version("cancer", trees=5)
-    publish_sample_version("cancer", trees=5)
+def test_describe_lists_versions_with_metrics_and_archive_rules(aws, trained_versions):
+    trained_versions.write("cancer")
+    second = trained_versions.write("cancer")
     described = experiments.describe("cancer")
     assert described["live_version"] == 2
     assert [(v["version"], v["live"], v["archived"]) for v in described["versions"]] == [
         (1, False, False),
         (2, True, False),
     ]
+    assert described["versions"][1]["champion"] == second.champion
     assert described["versions"][1]["champion"] in described["versions"][1]["models"]
     with pytest.raises(Conflict, match="v2 of 'cancer' is live"):
         experiments.archive("cancer", 2)
@@ -63,8 +64,8 @@ def test_describe_lists_versions_with_metrics_and_archive_rules(aws):
         experiments.describe("nope")
 
 
-def test_evaluate_scores_a_labelled_csv_with_every_model(aws):
-    manifest = publish_sample_version("cancer", trees=5)
+def test_evaluate_scores_a_labelled_csv_with_every_model(aws, trained_versions):
+    manifest = trained_versions.write("cancer")
     result = experiments.evaluate("cancer", BREAST_CANCER.read_bytes(), "labelled.csv")
     assert result["model_version"] == manifest.version
     assert result["rows"] == 569

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.versions import DIABETES as DIABETES_CSV
 
 from dropml import local, storage
 from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, TooLarge
-from dropml.scoring import sample, score_file
+from dropml.scoring import score_file
 from tests.integration import test_web_live
 
 ROOT = Path(__file__).resolve().parents[2]
-DIABETES_CSV = sample.EXAMPLES / "diabetes.csv"
 DIABETES = pd.read_csv(DIABETES_CSV).drop(columns=["target"])
 HEADER = ",".join(DIABETES.columns)
 ROW = "59.0,M,32.1,101.0,157.0,93.2,38.0,4.0,4.8598,87.0"
@@ -47,9 +47,9 @@ live_url = test_web_live.live_url  # the app over HTTP on 127.0.0.1:0 (reused, n
 
 
 @pytest.fixture
-def diabetes(aws):
-    """A live version of project ``diabetes`` (numeric columns and the categorical ``sex``)."""
-    return sample.publish_sample_version("diabetes", DIABETES_CSV)
+def diabetes(aws, trained_versions):
+    """A live version of project ``diabetes`` (numeric columns and the categorical ``sex``), from real training."""
+    return trained_versions.write("diabetes", DIABETES_CSV)
 
 
 def _send(url: str, body: bytes, content_type: str, timeout: float = 60) -> tuple[int, str, bytes]:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.versions import BREAST_CANCER
 
 from dropml.config import load_settings
 from dropml.ops import audit
-from dropml.scoring import sample
 from web import create_app
 
-BATCH = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"]).head(50).to_dict("records")
+BATCH = pd.read_csv(BREAST_CANCER).drop(columns=["target"]).head(50).to_dict("records")
 WARM_UP = 100
 REQUESTS = 500
 BOUND_MIB = 30
@@ -25,8 +25,8 @@ def rss_mib() -> float:
 
 
 @pytest.mark.slow
-def test_rss_is_flat_over_500_batch_requests(aws):
-    sample.publish_sample_version()
+def test_rss_is_flat_over_500_batch_requests(aws, trained_versions):
+    trained_versions.write()
     conf = load_settings()
     # in process (not Dask): this measures the app, validation and the pipelines, not a LocalCluster
     conf = conf.model_copy(update={"dask": conf.dask.model_copy(update={"batch_threshold": 1000})})

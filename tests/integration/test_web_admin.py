@@ -9,12 +9,12 @@ import logging
 import joblib
 import pytest
 from sklearn.dummy import DummyClassifier
+from support.versions import BREAST_CANCER
 
 from dropml import registry, storage
 from dropml.aws import client as aws_client
 from dropml.config import load_settings
 from dropml.ops import audit, security
-from dropml.scoring import sample
 from web import create_app
 
 KEY = "s3cret-admin-key-do-not-log"
@@ -32,13 +32,14 @@ def _clean(aws):
     audit.flush()
 
 
-def _versions(project: str, count: int) -> None:
+def _versions(trained_versions, project: str, count: int) -> None:
+    """``count`` versions of ``project`` made by the real training code, each made live in turn."""
     for _ in range(count):
-        sample.publish_sample_version(project, trees=5)
+        trained_versions.write(project)
 
 
-def test_missing_wrong_and_switched_off_keys_are_refused_and_logged_without_the_key(caplog):
-    _versions("default", 2)
+def test_missing_wrong_and_switched_off_keys_are_refused_and_logged_without_the_key(trained_versions, caplog):
+    _versions(trained_versions, "default", 2)
     client = make_client()
     caplog.set_level(logging.WARNING)
     missing = client.post("/api/v1/admin/projects/default/rollback")
@@ -58,8 +59,8 @@ def test_missing_wrong_and_switched_off_keys_are_refused_and_logged_without_the_
     assert "admin API is switched off" in off.json["message"]
 
 
-def test_the_key_can_live_in_ssm_securestring():
-    _versions("default", 2)
+def test_the_key_can_live_in_ssm_securestring(trained_versions):
+    _versions(trained_versions, "default", 2)
     aws_client("ssm").put_parameter(Name=security.admin_key_parameter(), Value=KEY, Type="SecureString")
     client = make_client(admin_api_key=None)
     answer = client.post("/api/v1/admin/projects/default/rollback", headers={"X-API-Key": KEY})
@@ -67,8 +68,8 @@ def test_the_key_can_live_in_ssm_securestring():
     assert answer.json == {"project": "default", "live_version": 1, "was": 2}
 
 
-def test_promote_rollback_and_bad_input():
-    _versions("glass", 2)
+def test_promote_rollback_and_bad_input(trained_versions):
+    _versions(trained_versions, "glass", 2)
     client = make_client()
     headers = {"X-API-Key": KEY}
     assert client.post("/api/v1/admin/projects/glass/rollback", headers=headers).json["live_version"] == 1
@@ -106,10 +107,10 @@ def test_register_a_model_through_the_api():
     assert "files 'model' and 'schema'" in nothing.json["message"]
 
 
-def test_experiments_end_to_end_against_the_stand_in():
+def test_experiments_end_to_end_against_the_stand_in(trained_versions):
     client = make_client()
     headers = {"X-API-Key": KEY}
-    storage.put_bytes("train/cancer.csv", sample.BREAST_CANCER.read_bytes())
+    storage.put_bytes("train/cancer.csv", BREAST_CANCER.read_bytes())
     refused = client.post("/api/v1/experiments", json={"name": "cancer", "data_key": "train/cancer.csv"})
     assert refused.status_code == 401
     created = client.post(
@@ -129,7 +130,7 @@ def test_experiments_end_to_end_against_the_stand_in():
     assert invalid.status_code == 422
     assert invalid.json["field"] == "overrides"
 
-    _versions("cancer", 2)  # what the training job would publish (the job itself is tested elsewhere)
+    _versions(trained_versions, "cancer", 2)  # what the training code makes (the job itself is tested elsewhere)
     listed = client.get("/api/v1/experiments").json["experiments"]
     assert {"name": "cancer", "live_version": 2, "versions": 2} in listed
     shown = client.get("/api/v1/experiments/cancer").json
@@ -141,7 +142,7 @@ def test_experiments_end_to_end_against_the_stand_in():
     assert archived.json == {"name": "cancer", "version": 1, "archived": True}
     assert client.get("/api/v1/experiments/cancer").json["versions"][0]["archived"] is True
 
-    features = sample.BREAST_CANCER.read_text().splitlines()
+    features = BREAST_CANCER.read_text().splitlines()
     header = features[0].split(",")
     keep = [i for i, column in enumerate(header) if column != "target"]
     body = "\n".join(",".join(line.split(",")[i] for i in keep) for line in features[:4])
@@ -152,7 +153,7 @@ def test_experiments_end_to_end_against_the_stand_in():
     assert predicted.json["model_version"] == 2
     assert predicted.json["rows"] == 3
     evaluated = client.post(
-        "/api/v1/experiments/cancer/evaluate", data=sample.BREAST_CANCER.read_bytes(), content_type="text/csv"
+        "/api/v1/experiments/cancer/evaluate", data=BREAST_CANCER.read_bytes(), content_type="text/csv"
     )
     assert evaluated.status_code == 200
     assert evaluated.json["rows"] == 569
@@ -168,12 +169,12 @@ def test_every_new_route_is_in_the_openapi_document():
     assert "delete" in document["paths"]["/api/v1/experiments/{name}/versions/{version}"]
 
 
-def test_on_lambda_each_request_writes_its_audit_record_before_returning():
-    sample.publish_sample_version(trees=5)
+def test_on_lambda_each_request_writes_its_audit_record_before_returning(trained_versions):
+    trained_versions.write()
     conf = load_settings()
     conf = conf.model_copy(update={"audit": conf.audit.model_copy(update={"flush_every_request": True})})
     client = create_app(conf).test_client()
-    features = sample.BREAST_CANCER.read_text().splitlines()
+    features = BREAST_CANCER.read_text().splitlines()
     keep = [i for i, column in enumerate(features[0].split(",")) if column != "target"]
     body = "\n".join(",".join(line.split(",")[i] for i in keep) for line in features[:2])
     answer = client.post(

@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
+from support.versions import BREAST_CANCER, DIABETES, VERSION_TRAINING, tamper_with_artifact
 
-from dropml.config import load_settings
+from dropml import aws as aws_clients
+from dropml.config import load_settings, settings
 from dropml.ops import audit
-from dropml.scoring import sample
 from web import create_app
 from web.openapi import openapi_document
 
-FEATURES = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"])
+FEATURES = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
 RECORD = FEATURES.iloc[0].to_dict()
-MODELS = ["linear", "random_forest", "baseline"]
 
 
 def make_app(**serving):
@@ -42,8 +42,9 @@ def client(aws):
 
 
 @pytest.fixture
-def published(aws):
-    return sample.publish_sample_version()
+def published(aws, trained_versions):
+    """v1 of the default project, trained on breast_cancer.csv by the real training code, live."""
+    return trained_versions.write()
 
 
 def test_before_any_model_the_api_says_so_with_503(client):
@@ -64,11 +65,12 @@ def test_one_record_gets_every_model_the_champion_and_the_version(published, cli
     assert body["request_id"] == "abc-123"
     assert response.headers["X-Request-ID"] == "abc-123"
     assert body["model_version"] == 1
-    assert body["champion"] == "linear"
+    assert body["champion"] == published.champion
     assert body["engine"] == "in-process"
     assert body["rows"] == 1
-    assert list(body["models"]) == MODELS
-    assert body["predictions"] == body["models"]["linear"] == ["malignant"]
+    assert list(body["models"]) == published.model_names  # leaderboard order, champion first
+    assert sorted(body["models"]) == sorted(VERSION_TRAINING["models"])
+    assert body["predictions"] == body["models"][published.champion] == ["malignant"]
 
 
 def test_odd_request_ids_are_replaced(published, client):
@@ -79,7 +81,7 @@ def test_odd_request_ids_are_replaced(published, client):
 def test_champion_only_and_batches(published, client):
     response = client.post("/api/v1/predict?models=champion", json=[RECORD, FEATURES.iloc[1].to_dict()])
     assert response.status_code == 200
-    assert list(response.json["models"]) == ["linear"]
+    assert list(response.json["models"]) == [published.champion]
     assert response.json["rows"] == 2
     assert len(response.json["predictions"]) == 2
 
@@ -111,8 +113,9 @@ def test_csv_body_is_answered_with_csv(published, client):
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     out = pd.read_csv(io.BytesIO(response.data))
-    assert list(out.columns)[-7:] == [
-        "pred_linear", "pred_random_forest", "pred_baseline", "prediction", "champion", "model_version", "request_id",
+    assert list(out.columns) == [
+        *FEATURES.columns, *(f"pred_{name}" for name in published.model_names),
+        "prediction", "champion", "model_version", "request_id",
     ]  # fmt: skip
     assert len(out) == 4
     assert set(out["model_version"]) == {1}
@@ -180,8 +183,8 @@ def test_bad_bodies_are_4xx_json_never_500(published, client):
         assert response.json["message"]
 
 
-def test_body_over_the_limit_is_413_from_content_length(aws):
-    sample.publish_sample_version()
+def test_body_over_the_limit_is_413_from_content_length(aws, trained_versions):
+    trained_versions.write()
     client = make_app(max_body_bytes=2048).test_client()
     response = client.post("/api/v1/predict", json=FEATURES.head(20).to_dict("records"))
     assert response.status_code == 413
@@ -189,8 +192,8 @@ def test_body_over_the_limit_is_413_from_content_length(aws):
     assert "max_body_bytes" in response.json["message"]
 
 
-def test_rows_over_max_batch_rows_is_413(aws):
-    sample.publish_sample_version()
+def test_rows_over_max_batch_rows_is_413(aws, trained_versions):
+    trained_versions.write()
     client = make_app(max_batch_rows=2).test_client()
     response = client.post("/api/v1/predict", json=FEATURES.head(3).to_dict("records"))
     assert response.status_code == 413
@@ -204,9 +207,9 @@ def test_bad_query_parameters_are_400(published, client):
     assert response.json["field"] == "project"
 
 
-def test_other_projects_are_separate(published, client):
-    sample.publish_sample_version("diabetes", sample.EXAMPLES / "diabetes.csv")
-    record = pd.read_csv(sample.EXAMPLES / "diabetes.csv").drop(columns=["target"]).iloc[0].to_dict()
+def test_other_projects_are_separate(published, trained_versions, client):
+    trained_versions.write("diabetes", DIABETES)
+    record = pd.read_csv(DIABETES).drop(columns=["target"]).iloc[0].to_dict()
     response = client.post("/api/v1/predict?project=diabetes", json=record)
     assert response.status_code == 200
     assert response.json["project"] == "diabetes"
@@ -222,12 +225,13 @@ def test_models_version_and_health(published, client):
     models = client.get("/api/v1/models")
     assert models.status_code == 200
     assert models.json["model_version"] == 1
-    assert [m["name"] for m in models.json["models"]] == MODELS
-    assert [m["champion"] for m in models.json["models"]] == [True, False, False]
+    assert [m["name"] for m in models.json["models"]] == published.model_names
+    assert [m["champion"] for m in models.json["models"]] == [True] + [False] * (len(published.model_names) - 1)
     assert models.json["versions"] == [1]
     manifest = client.get("/api/v1/models/1")
     assert manifest.json["version"] == 1
-    assert manifest.json["champion"] == "linear"
+    assert manifest.json["champion"] == published.champion
+    assert manifest.json["run_id"] == published.run_id  # the training run's own manifest
     missing = client.get("/api/v1/models/9")
     assert missing.status_code == 404
     assert missing.json["error"] == "not_found"
@@ -327,24 +331,31 @@ def test_batches_over_the_threshold_are_scored_on_dask_with_the_same_answer(publ
     assert on_dask.json["engine"] == "dask"
     assert on_dask.headers["X-Scoring-Engine"] == "dask"
     assert in_process.json["engine"] == "in-process"
-    assert on_dask.json["models"]["linear"][:10] == in_process.json["models"]["linear"]
-    assert on_dask.json["predictions"] == published_predictions(records)
+    for name in published.model_names:
+        assert on_dask.json["models"][name][:10] == in_process.json["models"][name], name
+    assert on_dask.json["predictions"] == published_predictions(records, published.champion)
 
 
-def published_predictions(records: list[dict]) -> list:
+def published_predictions(records: list[dict], model: str) -> list:
     from dropml.scoring import load_version
 
     loaded = load_version("default", 1)
-    return loaded.pipelines["linear"].predict(pd.DataFrame(records)).tolist()
+    return loaded.pipelines[model].predict(pd.DataFrame(records)).tolist()
 
 
-def test_a_tampered_new_version_keeps_the_old_one_serving_and_health_says_why(aws):
+def test_a_tampered_new_version_keeps_the_old_one_serving_and_health_says_why(aws, trained_versions):
     import time
 
-    sample.publish_sample_version()
+    trained_versions.write()
     client = make_app(model_ttl_seconds=0).test_client()
     assert client.post("/api/v1/predict", json=RECORD).json["model_version"] == 1
-    sample.publish_sample_version(tamper="random_forest")  # v2 is live in SSM, its pickle is not the promised one
+    v2 = trained_versions.write(promote=False)
+    tamper_with_artifact(v2, "random_forest")
+    # simulates a version made live before its pickle was replaced: promote() would refuse it now, so SSM is set
+    # directly, as the publish Lambda did when the checksums still matched
+    aws_clients.client("ssm").put_parameter(
+        Name=settings().model_version_parameter("default"), Value=str(v2.version), Type="String", Overwrite=True
+    )
     deadline = time.monotonic() + 10
     while client.get("/api/v1/health").json["status"] != "degraded":
         assert time.monotonic() < deadline, client.get("/api/v1/health").json

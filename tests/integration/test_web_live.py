@@ -12,14 +12,14 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from support.versions import BREAST_CANCER
 from werkzeug.serving import make_server
 
 from dropml.config import load_settings
 from dropml.ops import audit
-from dropml.scoring import sample
 from web import create_app
 
-RECORD = pd.read_csv(sample.BREAST_CANCER).drop(columns=["target"]).iloc[0].to_dict()
+RECORD = pd.read_csv(BREAST_CANCER).drop(columns=["target"]).iloc[0].to_dict()
 TTL = 0.5
 
 
@@ -47,10 +47,10 @@ def _post(url: str, body: dict, timeout: float = 10) -> tuple[int, dict, dict]:
         return err.code, dict(err.headers), json.loads(err.read() or b"{}")
 
 
-def test_predict_over_http_names_the_version_and_request_id(live_url):
+def test_predict_over_http_names_the_version_and_request_id(live_url, trained_versions):
     status, _, body = _post(f"{live_url}/api/v1/predict", RECORD)
     assert (status, body["error"]) == (503, "no_live_model")
-    sample.publish_sample_version()
+    trained_versions.write()
     time.sleep(TTL)
     status, headers, body = _post(f"{live_url}/api/v1/predict?models=champion", RECORD)
     assert status == 200
@@ -59,8 +59,8 @@ def test_predict_over_http_names_the_version_and_request_id(live_url):
     assert headers["X-Request-ID"] == body["request_id"]
 
 
-def test_content_length_over_the_limit_is_refused_before_the_body_is_read(live_url):
-    sample.publish_sample_version()
+def test_content_length_over_the_limit_is_refused_before_the_body_is_read(live_url, trained_versions):
+    trained_versions.write()
     host, port = live_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         conn.sendall(
@@ -75,8 +75,8 @@ def test_content_length_over_the_limit_is_refused_before_the_body_is_read(live_u
     assert '"error":"too_large"' in answer.replace(" ", "")
 
 
-def test_hot_swap_under_load_never_fails_and_never_mixes_versions(live_url):
-    sample.publish_sample_version()
+def test_hot_swap_under_load_never_fails_and_never_mixes_versions(live_url, trained_versions):
+    trained_versions.write()
     url = f"{live_url}/api/v1/predict"
     results: list[dict] = []
     lock = threading.Lock()
@@ -98,7 +98,7 @@ def test_hot_swap_under_load_never_fails_and_never_mixes_versions(live_url):
     for thread in threads:
         thread.start()
     time.sleep(1.0)
-    sample.publish_sample_version()  # v2 written, then promoted in SSM while requests keep coming
+    trained_versions.write()  # v2 written, then promoted in SSM while requests keep coming
     promoted_at = time.monotonic()
     time.sleep(TTL + 3.0)  # TTL + load time, with room to spare
     stop.set()
@@ -119,10 +119,10 @@ def test_hot_swap_under_load_never_fails_and_never_mixes_versions(live_url):
         assert versions == sorted(versions)
 
 
-def test_chunked_body_without_content_length_is_read_and_answered(live_url):
+def test_chunked_body_without_content_length_is_read_and_answered(live_url, trained_versions):
     import http.client
 
-    sample.publish_sample_version()
+    trained_versions.write()
     host, port = live_url.removeprefix("http://").split(":")
     payload = json.dumps(RECORD).encode()
     conn = http.client.HTTPConnection(host, int(port), timeout=10)

@@ -16,7 +16,6 @@ import pytest
 
 from dropml.config import reset_settings_cache
 from dropml.ops import audit
-from dropml.scoring import sample
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -76,16 +75,16 @@ def _json_body(response: dict) -> dict:
     return json.loads(response["body"])
 
 
-def test_api_gateway_v1_and_v2_events_through_zappas_handler(lambda_handler):
+def test_api_gateway_v1_and_v2_events_through_zappas_handler(lambda_handler, trained_versions):
     before = lambda_handler(_event("apigw_v1_predict.json"), _context())
     assert before["statusCode"] == 503
     assert _json_body(before)["error"] == "no_live_model"
 
-    sample.publish_sample_version()
+    manifest = trained_versions.write()
     v1 = lambda_handler(_event("apigw_v1_predict.json"), _context())
     assert v1["statusCode"] == 200
     body = _json_body(v1)
-    assert (body["model_version"], body["champion"], body["predictions"]) == (1, "linear", ["malignant"])
+    assert (body["model_version"], body["champion"], body["predictions"]) == (1, manifest.champion, ["malignant"])
     assert body["request_id"] == "req-0001"
     assert v1["headers"]["X-Request-ID"] == "req-0001"
 

@@ -1,0 +1,1 @@
+"""Test support shared by tests/ (importable as ``support``: tests/ is on sys.path)."""
