@@ -25,8 +25,6 @@ import ast
 from functools import lru_cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "dropml"
 
@@ -137,7 +135,6 @@ def test_no_module_under_dropml_is_in_an_import_cycle():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
 
 
-@pytest.mark.xfail(strict=True, reason="dropml.local imports being removed in branch local")
 def test_nothing_outside_dropml_local_imports_the_local_world():
     offenders = {
         module: sorted(target for target in targets if target == "dropml.local" or target.startswith("dropml.local."))
