@@ -296,6 +296,11 @@ def _wait(what: str, done: Callable[[], Any], timeout: float) -> Any:
     return result
 
 
+TaskOption = Annotated[
+    str | None, typer.Option(help="classification or regression (default: decided from the target column).")
+]
+
+
 @app.command()
 @_clear_errors
 def train(
@@ -303,36 +308,48 @@ def train(
     file: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="Upload this CSV and train on it.")
     ] = None,
+    target: Annotated[str | None, typer.Option(help="The column to predict (stored for the project).")] = None,
+    task: TaskOption = None,
     key: Annotated[str | None, typer.Option(help="Train on this S3 key (default: the newest under train/).")] = None,
-    set_: Annotated[list[str], typer.Option("--set", help="Training setting override, key=value (JSON value).")] = [],  # noqa: B006
-    wait: Annotated[bool, typer.Option(help="Wait until the new version is live.")] = False,
+    set_: Annotated[list[str], typer.Option("--set", help="Training setting, key=value (JSON value); stored.")] = [],  # noqa: B006
+    wait: Annotated[bool, typer.Option(help="Wait until the new version is live (or the run fails).")] = False,
     timeout: Annotated[float, typer.Option(min=1)] = 900,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Retrain a project on demand: upload a CSV (its S3 event trains it), or retrain on existing data."""
-    from dropml import registry, storage
+    """Train a project: upload a CSV (its S3 event trains it), or retrain on data already in S3.
+
+    --target, --task and --set become the project's stored settings: every
+    later run uses them, including plain S3 uploads under train/<project>/.
+    """
+    from dropml import registry
     from dropml.errors import BadInput
     from dropml.ops import operations
     from dropml.storage import keys
 
     _connect(endpoint_url)
-    overrides = _parse_settings(set_)
-    before = registry.live_version(keys.validate_project(project))
+    keys.validate_project(project)
+    if file is not None and key:
+        raise BadInput("--key", key, "--file uploads a file and trains on it, --key retrains on one in S3: give one")
+    settings = {**_parse_settings(set_), **{k: v for k, v in (("target", target), ("task", task)) if v is not None}}
+    before = registry.live_version(project)
+    if settings:
+        stored = operations.configure(project, settings)
+        typer.echo(f"{project}: stored settings {json.dumps(stored, sort_keys=True)}")
     if file is not None:
-        if overrides or key:
-            # the upload's S3 event trains with the project's settings; a --set here would be silently lost
-            raise BadInput(
-                "--file", str(file), "--file trains through the upload event; use --key/--set without --file"
-            )
-        target = keys.data_key("train", project, file.name)
-        keys.parse_data_key(target, kind="train")
-        storage.put_bytes(target, file.read_bytes(), "text/csv")
-        typer.echo(f"uploaded {file} to {target}; its S3 event starts the training")
+        upload = operations.upload_training_data(project, file.name, file.read_bytes())
+        typer.echo(f"uploaded {file} to {upload.key}; its S3 event starts the training (run {upload.run_id})")
+        watch = upload.watch()
     else:
-        trained_key, task = operations.retrain(project, key, overrides or None)
-        typer.echo(f"training started on {trained_key}: {task}")
+        started = operations.retrain(project, key)
+        typer.echo(f"training started on {started.key}: {started.task} (run {started.run_id})")
+        watch = started.watch()
     if wait:
-        newer = lambda: (v := registry.live_version(project)) and (before is None or v.version > before.version) and v  # noqa: E731
+
+        def newer() -> Any:
+            watch.raise_if_failed()
+            live = registry.live_version(project)
+            return live if live and (before is None or live.version > before.version) else None
+
         live = _wait(f"waiting for a new live version of {project}", newer, timeout)
         typer.echo(f"{project}: v{live.version} is live")
 
@@ -348,18 +365,22 @@ def predict(
 ) -> None:
     """Score a file on demand: it goes under test/ and its S3 event scores it; the predictions are saved here."""
     from dropml import storage
+    from dropml.ops import operations
     from dropml.scoring import files
     from dropml.storage import keys
 
     _connect(endpoint_url)
-    target = keys.data_key("test", keys.validate_project(project), file.name)
-    keys.parse_data_key(target, kind="test")
-    result_key = keys.predictions_key(project, file.name)
+    result_key = keys.predictions_key(keys.validate_project(project), file.name)
     previous = storage.head(result_key).etag if storage.exists(result_key) else None
-    storage.put_bytes(target, file.read_bytes(), "text/csv")
-    etag = storage.head(target).etag
-    typer.echo(f"uploaded {file} to {target}; its S3 event scores it")
-    _wait(f"waiting for {result_key}", lambda: files.predictions_written(target, etag, previous), timeout)
+    upload = operations.upload_scoring_data(project, file.name, file.read_bytes())
+    typer.echo(f"uploaded {file} to {upload.key}; its S3 event scores it")
+    watch = upload.watch()
+
+    def written() -> Any:
+        watch.raise_if_failed()
+        return files.predictions_written(upload.key, upload.etag, previous)
+
+    _wait(f"waiting for {result_key}", written, timeout)
     destination = out or file.with_name(f"{file.stem}.predictions.csv")
     destination.write_bytes(storage.get_bytes(result_key).body)
     typer.echo(f"predictions: s3://{storage.bucket()}/{result_key} -> {destination}")

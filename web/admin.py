@@ -77,8 +77,8 @@ def retrain_route(project: str) -> tuple[Response, int]:
     key = document.get("key")
     if key is not None and not isinstance(key, str):
         raise BadInput("key", key, f"key must be an S3 key under train/ (got {key!r})")
-    trained_key, task = operations.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
-    return jsonify({"project": project, "key": trained_key, "task": task, "status": "training"}), 202
+    started = operations.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
+    return jsonify({"project": project, "key": started.key, "task": started.task, "status": "training"}), 202
 
 
 @admin.post("/projects/<project>/register")

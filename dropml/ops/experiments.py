@@ -11,8 +11,6 @@ way the retrain schedule does.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from typing import Any
 
@@ -64,10 +62,8 @@ def _retrain(project: str, reason: str) -> dict[str, Any]:
     from dropml.pipeline import triggers
 
     newest = triggers.newest_data_file("train", project)
-    config_token = hashlib.sha256(
-        json.dumps(project_settings.stored_overrides(project), sort_keys=True).encode()
-    ).hexdigest()[:16]
-    return triggers.start_job("train", newest.key, newest.etag, newest.size, reason, config_token).to_dict()
+    token = project_settings.settings_token(project)
+    return triggers.start_job("train", newest.key, newest.etag, newest.size, reason, token).to_dict()
 
 
 def update(name: str, overrides: Any) -> dict[str, Any]:

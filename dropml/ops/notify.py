@@ -1,6 +1,6 @@
 """Announce the success or failure of every step on the SNS topic.
 
-Each message has a short human-readable subject and a JSON body (event,
+Each message has a short human-readable subject and a JSON body (step,
 outcome, project, version, details, correlation id). A notification that
 cannot be sent is logged, never allowed to fail the step it reports on.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from dropml import aws, storage
@@ -79,7 +81,6 @@ def announce(
 
 def _keep(subject: str, body: dict[str, Any]) -> None:
     """Keep a copy under audit/announcements/, so `dropml status` shows the last messages in either world."""
-    from datetime import UTC, datetime
 
     from dropml.storage import keys
 
@@ -93,7 +94,7 @@ def _keep(subject: str, body: dict[str, Any]) -> None:
 
 def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
     """The last ``limit`` notifications, newest first (from the copies under audit/announcements/)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from dropml.storage import keys
 
@@ -106,3 +107,27 @@ def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
             if len(found) >= limit:
                 return found
     return found
+
+
+def announcements_after(since: datetime, after_key: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every kept announcement from ``since`` (UTC) on, oldest first, as (key, body); after ``after_key`` if given.
+
+    A caller polling for news passes the last key it saw, so each poll reads only what is new.
+    """
+    from datetime import timedelta
+
+    from dropml.storage import keys
+
+    since = since.astimezone(UTC)
+    day = since.date()
+    while day <= datetime.now(UTC).date():
+        prefix = keys.audit_prefix("announcements", day.isoformat())
+        first = prefix + f"{since:%H%M%S%f}" if day == since.date() else None
+        if after_key and after_key.startswith(prefix):
+            first = max(first or "", after_key)
+        elif after_key and after_key > prefix:
+            day += timedelta(days=1)
+            continue  # a day already read
+        for key in storage.list_keys(prefix, start_after=first):
+            yield key, storage.get_json(key)
+        day += timedelta(days=1)

@@ -6,12 +6,14 @@ parse-call-shape shell and say the same thing on SNS.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dropml import registry
-from dropml.errors import BadInput, ConfigError
+from dropml.errors import BadInput, ConfigError, DropmlError
 from dropml.ops import notify
 from dropml.storage import keys
 
@@ -97,8 +99,22 @@ def checked_overrides(project: str, overrides: Any) -> dict[str, Any]:
     return overrides
 
 
-def retrain(project: str, key: str | None = None, overrides: Any = None, by: str = "cli") -> tuple[str, str]:
-    """Start a training run of ``project`` now, on ``key`` or its newest training file; returns (key, task).
+@dataclass(frozen=True)
+class StartedRun:
+    """A job started on request: its data file, task (ARN or ``local:<pid>``) and run id."""
+
+    key: str
+    task: str
+    run_id: str
+    started_at: datetime
+
+    def watch(self) -> RunWatch:
+        """A watch on this run."""
+        return RunWatch(self.run_id, self.key, None, self.started_at)
+
+
+def retrain(project: str, key: str | None = None, overrides: Any = None, by: str = "cli") -> StartedRun:
+    """Start a training run of ``project`` now, on ``key`` or its newest training file, with its stored settings.
 
     Raises:
         BadInput: bad overrides, or a key that is not training data of the project.
@@ -113,6 +129,112 @@ def retrain(project: str, key: str | None = None, overrides: Any = None, by: str
     found = storage.head(key) if key else triggers.newest_data_file("train", project)
     if keys.parse_data_key(found.key, kind="train").project != project:
         raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
-    task = launcher.launch("train", found.key, project_settings.run_overrides(project, checked) or None)
-    notify.announce("train", "succeeded", f"retrain of {project} started", project, key=found.key, task=task, by=by)
-    return found.key, task
+    run_id = f"train-{uuid.uuid4().hex[:16]}"
+    started_at = datetime.now(UTC)
+    task = launcher.launch("train", found.key, project_settings.run_overrides(project, checked) or None, run_id)
+    notify.announce(
+        "train", "succeeded", f"retrain of {project} started", project, key=found.key, task=task, by=by, run_id=run_id
+    )
+    return StartedRun(found.key, task, run_id, started_at)
+
+
+def configure(project: str, overrides: Any, data_key: str | None = None) -> dict[str, Any]:
+    """Store training settings for every later run of ``project`` (merged into its stored ones); returns them.
+
+    This is what an S3 upload of the project trains with: its trigger reads them.
+
+    Raises:
+        BadInput: settings that do not validate for the project (422, naming key and value).
+    """
+    from dropml.registry import project_settings
+
+    keys.validate_project(project)
+    stored = project_settings.stored_document(project)
+    merged = {**(stored.get("overrides") or {}), **checked_overrides(project, overrides)}
+    checked_overrides(project, merged)
+    project_settings.store_overrides(project, merged, data_key or stored.get("data_key") or "")
+    return merged
+
+
+class RunFailed(DropmlError):
+    """A run this caller started was announced as failed; the message is the announced error."""
+
+    code = "run_failed"
+
+
+CLOCK_SKEW = timedelta(minutes=2)  # announcements are named by the announcing host's clock
+
+
+class RunWatch:
+    """Follows one started run's announcements, so a waiting command stops as soon as the run fails."""
+
+    def __init__(self, run_id: str, key: str, etag: str | None, since: datetime) -> None:
+        self.run_id, self.key, self.etag = run_id, key, etag
+        self.since = since - CLOCK_SKEW
+        self._last_key: str | None = None
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`RunFailed` when the run was announced as failed (reads only announcements not seen yet).
+
+        Matches the job's own announcements (its run or correlation id) and the
+        trigger's final refusal of that very upload (its key and ETag, not retried).
+
+        Raises:
+            RunFailed: with the announced subject and error.
+        """
+        for key, note in notify.announcements_after(self.since, self._last_key):
+            self._last_key = key
+            if note.get("outcome") != "failed":
+                continue
+            ours = self.run_id in (note.get("run_id"), note.get("correlation_id"))
+            refused = note.get("key") == self.key and note.get("retried") is False and note.get("etag") == self.etag
+            if ours or refused:
+                raise RunFailed(f"{note.get('subject', note.get('step'))}: {note.get('error', 'no error given')}")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A data file put under ``train/`` or ``test/`` on request, and the run its S3 event starts."""
+
+    key: str
+    etag: str
+    run_id: str
+    started_at: datetime
+
+    def watch(self) -> RunWatch:
+        """A watch on the run this upload starts."""
+        return RunWatch(self.run_id, self.key, self.etag, self.started_at)
+
+
+def upload_training_data(project: str, file_name: str, body: bytes) -> Upload:
+    """Put a training CSV under ``train/<project>/``: its S3 event trains it with the project's stored settings.
+
+    Raises:
+        BadInput: a bad project or file name.
+    """
+    from dropml import storage
+    from dropml.pipeline import triggers
+
+    key = keys.data_key("train", keys.validate_project(project), file_name)
+    keys.parse_data_key(key, kind="train")
+    started_at = datetime.now(UTC)
+    storage.put_bytes(key, body, "text/csv")
+    etag = storage.head(key).etag
+    return Upload(key, etag, triggers.training_run_id(key, etag), started_at)
+
+
+def upload_scoring_data(project: str, file_name: str, body: bytes) -> Upload:
+    """Put a CSV under ``test/<project>/``: its S3 event scores it with the project's live version.
+
+    Raises:
+        BadInput: a bad project or file name.
+    """
+    from dropml import storage
+    from dropml.pipeline import triggers
+
+    key = keys.data_key("test", keys.validate_project(project), file_name)
+    keys.parse_data_key(key, kind="test")
+    started_at = datetime.now(UTC)
+    storage.put_bytes(key, body, "text/csv")
+    etag = storage.head(key).etag
+    return Upload(key, etag, triggers.run_id_for("score", key, etag), started_at)

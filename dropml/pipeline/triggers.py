@@ -58,6 +58,14 @@ def _check(job: Job, key: str, size: int) -> keys.DataKey:
     return data
 
 
+def run_id_for(job: Job, key: str, etag: str, *token_parts: str) -> str:
+    """The run (or request) id of ``job`` started for an upload: the same for every delivery of its event.
+
+    A caller that uploaded a file can therefore follow its run (``dropml train --wait``).
+    """
+    return f"{job}-{idempotency.token(key, etag, *token_parts)[:20]}"
+
+
 def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> Started:
     """Validate a data file and start ``job`` on it, once per (key, ETag[, token_parts]).
 
@@ -68,7 +76,7 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
     """
     data = _check(job, key, size)
     event_token = idempotency.token(key, etag, *token_parts)
-    run_id = f"{job}-{event_token[:20]}"
+    run_id = run_id_for(job, key, etag, *token_parts)
     if not idempotency.claim(job, event_token, key=key, etag=etag):
         logger.info("duplicate ignored", extra={"job": job, "key": key, "etag": etag})
         return Started(job=job, key=key, task=None, duplicate=True)
@@ -84,8 +92,25 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
 
 
 def start_training(obj: S3Object) -> Started:
-    """An upload under ``train/``: start training on it (see :func:`start_job`)."""
-    return start_job("train", obj.key, obj.etag, obj.size)
+    """An upload under ``train/``: start training on it with its project's stored settings (see :func:`start_job`).
+
+    The settings are part of the run's identity, so the same file uploaded
+    again after its project's settings changed (a target chosen) trains again.
+    """
+    return start_job("train", obj.key, obj.etag, obj.size, *_training_token(obj.key))
+
+
+def training_run_id(key: str, etag: str) -> str:
+    """The run id an upload of ``key`` with ``etag`` trains under, with its project's settings as they are now."""
+    return run_id_for("train", key, etag, *_training_token(key))
+
+
+def _training_token(key: str) -> tuple[str, ...]:
+    try:
+        project = keys.parse_data_key(key, kind="train").project
+    except BadInput:
+        return ()  # start_job refuses the key and names it
+    return (project_settings.settings_token(project),)
 
 
 def start_scoring(obj: S3Object) -> Started:

@@ -39,6 +39,14 @@ def store_overrides(project: str, overrides: dict[str, Any], data_key: str) -> N
     storage.put_json(keys.experiment_config_key(project), document)
 
 
+def settings_token(project: str) -> str:
+    """A short digest of ``project``'s stored settings: the same file trained under new settings is a new run."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(stored_overrides(project), sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_overrides(project: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The settings one run of ``project`` trains with: the stored ones, then this run's ``overrides`` on top."""
     return {**stored_overrides(project), **(overrides or {})}

@@ -145,10 +145,11 @@ def get_json(key: str) -> Any:
     return json.loads(get_bytes(key).body)
 
 
-def list_keys(prefix: str) -> Iterator[str]:
-    """Every key under ``prefix``, in S3's (lexicographic) order."""
+def list_keys(prefix: str, start_after: str | None = None) -> Iterator[str]:
+    """Every key under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
     paginator = aws.client("s3").get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix):
+    extra = {"StartAfter": start_after} if start_after else {}
+    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix, **extra):
         for item in page.get("Contents", []):
             yield item["Key"]
 

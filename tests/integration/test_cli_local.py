@@ -84,6 +84,8 @@ def test_local_up_train_predict_status_down(tmp_path):
         bad = dropml(tmp_path, "train", "default", "--key", "train/nope.csv")
         assert bad.returncode == 2
         assert "train/nope.csv does not exist" in bad.stderr
+
+        _a_failed_run_stops_the_wait_and_a_target_chosen_at_upload_trains(tmp_path)
     finally:
         down = dropml(tmp_path, "local", "down")
         up.wait(timeout=60)
@@ -105,3 +107,40 @@ def test_redrive_moves_dead_letters_back_to_their_queue(aws):
     assert bodies == ['{"poison": true}']
     with pytest.raises(Exception, match="'Nope' is not a dead-letter queue"):
         queues.redrive("Nope")
+
+
+def _a_failed_run_stops_the_wait_and_a_target_chosen_at_upload_trains(cwd: Path) -> None:
+    """Part of the local-world session above: waiting commands stop on failure; --target trains a real data set."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})  # classes 0, 1, 2 as int
+    wine_csv = cwd / "wine.csv"
+    wine.to_csv(wine_csv, index=False)
+    fast = ["--set", f"models={json.dumps(FAST_TRAINING['models'])}", "--set", "cv_folds=3"]
+
+    started = time.monotonic()  # no target column and none chosen: the run fails and the wait says so at once
+    failed = dropml(cwd, "train", "wine", "--file", str(wine_csv), *fast, "--wait", "--timeout", "600")
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "training train/wine/wine.csv failed" in failed.stderr
+    assert "cultivar" in failed.stderr  # the message lists the columns to choose from
+    assert time.monotonic() - started < 120  # far inside --timeout: it stopped on the announced failure
+
+    trained = dropml(cwd, "train", "wine", "--file", str(wine_csv), "--target", "cultivar", "--wait")
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert '"target": "cultivar"' in trained.stdout  # the stored settings, shown
+    assert "wine: v1 is live" in trained.stdout  # the same file trains again: its project's settings changed
+
+    rows = wine.drop(columns=["cultivar"]).head(5)
+    rows.to_csv(cwd / "wine_rows.csv", index=False)
+    predicted = dropml(cwd, "predict", str(cwd / "wine_rows.csv"), "--project", "wine")
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    out = list(csv.DictReader((cwd / "wine_rows.predictions.csv").read_text().splitlines()))
+    assert {row["prediction"] for row in out} <= {"0", "1", "2"}  # the classes as they were sent: ints
+
+    rows.drop(columns=["alcohol"]).to_csv(cwd / "wine_short.csv", index=False)
+    started = time.monotonic()
+    refused = dropml(cwd, "predict", str(cwd / "wine_short.csv"), "--project", "wine", "--timeout", "600")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "scoring test/wine/wine_short.csv failed" in refused.stderr
+    assert "alcohol" in refused.stderr
+    assert time.monotonic() - started < 120
