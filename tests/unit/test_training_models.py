@@ -75,7 +75,7 @@ def test_fit_models_searches_within_the_budget_and_publishes_the_best_params():
     from dropml.config import TrainingSettings
     from dropml.training.clean import clean_frame
     from dropml.training.evaluation import random_split
-    from dropml.training.job import fit_models
+    from dropml.training.steps import fit_models
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({f"x{i}": rng.normal(size=150) for i in range(4)})
