@@ -518,8 +518,14 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
     protected = {c for c in (time_col, group_col, conf.target if time_col else None) if c}
     _drop_useless_columns(frame, kinds, protected, conf, quality)
     if not kinds:
+        dropped = [
+            a["message"].removeprefix("column ") for a in quality.record["actions"] if a["action"] == "dropped_column"
+        ]
+        why = f": {'; '.join(dropped[:EXAMPLES_SHOWN])}" if dropped else ""
         raise BadInput(
-            "file", conf.target, "no usable feature columns remain after cleaning; see the data quality notes"
+            "file",
+            conf.target,
+            f"no usable feature columns remain after cleaning{why}; add columns that describe each row",
         )
     frame = frame[[*kinds, label_name]].reset_index(drop=True)
     missing = {name: int(count) for name, count in frame[list(kinds)].isna().sum().items() if count}

@@ -1,0 +1,1 @@
+"""Shared test material that is more than a fixture: the training data-set zoo."""
