@@ -211,7 +211,9 @@ BAD_FILES = [
     (
         "missing target",
         b"x,z,label\n1,2,a\n3,4,b\n",
-        "target 'target' is not a column of the file; found: x, z, label",
+        "target 'target' is not a column of the file; found: x, z, label. Name the column to predict in the "
+        "project's training settings (target: projects.<project>.target in config.json, or the project's stored "
+        "settings), or retrain on this file with `dropml train <project> --set target=<column>`",
     ),
     (
         "one class",
