@@ -8,6 +8,7 @@ CSV text, so no data passes through the task graph.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
@@ -22,6 +23,7 @@ from dropml.errors import BadInput, NoLiveModel, NotFound, TooLarge
 from dropml.logs import correlation, current_correlation_id
 from dropml.ops import audit, notify
 from dropml.scoring import dask_executor
+from dropml.scoring.csv_input import plain_csv_bytes
 from dropml.scoring.load import LoadedVersion, predict_in_process
 from dropml.scoring.predict import Prediction, choose_engine, results_frame
 from dropml.scoring.validate import MAX_PROBLEMS, check_csv_rows, neutralise_formulas, validate_frame
@@ -30,6 +32,7 @@ from dropml.storage import keys
 
 if TYPE_CHECKING:
     from dropml.config import Settings
+    from dropml.manifest import InputSchema
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +117,27 @@ class _Layout:
     data_start: int
     estimated_rows: int
     avg_line_bytes: float
+    plain: bytes | None = None  # the whole file rewritten as plain CSV, when it was written otherwise
 
 
-def _layout(key: str, size: int) -> _Layout:
+def _is_plain(sample: bytes) -> bool:
+    """Whether a file's first bytes are UTF-8 (a cut last character allowed) without a ; tab | delimited header."""
+    if b"\x00" in sample:
+        return False  # binary, or UTF-16: refused or rewritten by plain_csv_bytes
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample)
+    except UnicodeDecodeError:
+        return False
+    header = sample.split(b"\n", 1)[0]
+    return b"," in header or not any(mark in header for mark in (b";", b"\t", b"|"))
+
+
+def _layout(key: str, size: int, schema: InputSchema) -> _Layout:
     sample = storage.read_range(key, 0, min(size, SAMPLE_BYTES))
+    rewritten = None
+    if not _is_plain(sample):  # another encoding or delimiter: the whole file, rewritten, is scored in process
+        sample = rewritten = plain_csv_bytes(storage.get_bytes(key).body, schema, key)
+        size = len(sample)
     newline = sample.find(b"\n")
     if newline < 0 and size > len(sample):
         raise BadInput("file", key, f"{key}: the header line is longer than {SAMPLE_BYTES} bytes")
@@ -133,7 +153,9 @@ def _layout(key: str, size: int) -> _Layout:
     avg = (len(rest) / max(len(lines), 1)) if lines else 1.0
     whole = size <= len(sample)
     estimated = len(lines) if whole else int((size - len(header_line)) / max(avg, 1.0))
-    return _Layout(header=header, data_start=len(header_line), estimated_rows=estimated, avg_line_bytes=avg)
+    return _Layout(
+        header=header, data_start=len(header_line), estimated_rows=estimated, avg_line_bytes=avg, plain=rewritten
+    )
 
 
 def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int]:
@@ -218,8 +240,8 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
         return out_key, live.version, {"skipped": True}
     loaded = loaded_version(parsed.project, live.version)
-    layout = _layout(parsed.key, info.size)
-    engine = choose_engine(layout.estimated_rows, conf)
+    layout = _layout(parsed.key, info.size, loaded.schema)
+    engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf)
     names = loaded.model_names
     results = None
     if engine == "dask":
@@ -231,7 +253,7 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
             )
             engine = "in-process"
     if results is None:
-        body = storage.get_bytes(parsed.key).body[layout.data_start :]
+        body = (layout.plain or storage.get_bytes(parsed.key).body)[layout.data_start :]
         results = [score_csv_lines(loaded, body, layout.header, names, request_id, with_header=False)]
     columns, body_text, rows = _merge(results, parsed.key)
     header_text = io.StringIO()

@@ -29,9 +29,11 @@ from dropml.errors import BadInput
 
 if TYPE_CHECKING:
     from dropml.manifest import ColumnSchema, InputSchema
+    from dropml.storage.csv_format import CsvFormat
 
 MAX_PROBLEMS = 100
 MAX_EXTRA_COLUMNS = 100  # a CSV may carry this many columns the models do not use (ids, notes)
+CSV_DELIMITERS = (b",", b";", b"\t", b"|")
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)  # tree models compute in float32: beyond this is inf
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -400,19 +402,24 @@ def check_csv_width(body: bytes, schema: InputSchema, source: str) -> None:
     end = body.find(b"\n")
     header = body if end < 0 else body[:end]
     limit = len(schema.names) + MAX_EXTRA_COLUMNS
-    if header.count(b",") + 1 <= limit:
+    widest = max(CSV_DELIMITERS, key=header.count)  # any delimiter a file may use (dropml.storage.csv_format)
+    if header.count(widest) + 1 <= limit:
         return
-    count = len(next(csv.reader([header.decode("utf-8", "replace")]), []))
+    text = header.decode("utf-8", "replace").replace("\x00", "")  # UTF-16 text: drop the zero bytes
+    count = len(next(csv.reader([text], delimiter=widest.decode()), []))
     if count > limit:
         message = f"{source} has {count:,} columns; the models use {len(schema.names)} (at most {limit} accepted)"
         raise BadInput("columns", count, message, http_status=422)
 
 
-def check_csv_rows(body: bytes, frame: pd.DataFrame, source: str, header_lines: int = 1) -> None:
+def check_csv_rows(
+    body: bytes, frame: pd.DataFrame, source: str, header_lines: int = 1, csv_format: CsvFormat | None = None
+) -> None:
     """Refuse rows with fewer (or more) values than the header, which pandas would pad with blanks (or shift).
 
     Only scans the text when the parsed frame shows a sign of it (a blank in the
     last column, or pandas using a column as the index), so clean CSVs cost nothing.
+    ``csv_format`` is how the body is written (plain UTF-8 with commas when None).
 
     Raises:
         BadInput: (422) each ragged row, by 1-based row number (the header is not a row).
@@ -424,7 +431,9 @@ def check_csv_rows(body: bytes, frame: pd.DataFrame, source: str, header_lines: 
     if not suspicious:
         return
     width = frame.shape[1] + (0 if default_index else frame.index.nlevels)
-    reader = csv.reader(io.StringIO(body.decode("utf-8-sig", "replace")))
+    encoding = "utf-8-sig" if csv_format is None or csv_format.encoding == "utf-8" else csv_format.encoding
+    text = body.decode(encoding, "replace")
+    reader = csv.reader(io.StringIO(text), delimiter=csv_format.delimiter if csv_format else ",")
     header_width = None
     problems = _Problems()
     row = 0

@@ -32,7 +32,8 @@ JUNK_TOLERANCE = 0.05  # up to this share of junk cells in a numeric field becom
 DATETIME_SHARE = 0.95  # a text column is a date column when this share of cells parse
 MAX_MISSING_SHARE = 0.95  # columns emptier than this carry no signal
 HIGH_CARDINALITY_SHARE = 0.5  # more distinct values than this share of rows: free text, dropped
-MAX_CLASSIFICATION_LEVELS = 20  # an integer target with at most this many values is a class label
+MAX_CLASSIFICATION_LEVELS = 20  # a whole-number target with at most this many values is a class label
+MIN_ROWS_PER_CLASS = 5  # ... when it has on average this many rows per value
 MIN_ID_ROWS = 10
 ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row|record)([_\W]|$)|^id|id$", re.IGNORECASE)
 EXAMPLES_SHOWN = 5
@@ -216,67 +217,172 @@ def _looks_like_id(series: pd.Series, name: str, kind: ColumnKind) -> bool:
     return False
 
 
+COLUMNS_SHOWN = 30
+
+
+def _column_list(frame: pd.DataFrame) -> str:
+    names = [str(c) for c in frame.columns]
+    shown = ", ".join(names[:COLUMNS_SHOWN])
+    return shown + (f", … and {len(names) - COLUMNS_SHOWN} more" if len(names) > COLUMNS_SHOWN else "")
+
+
 def check_columns(frame: pd.DataFrame, conf: TrainingSettings) -> None:
     """Make sure the configured target (and time/group columns) are in the file.
 
     Raises:
-        BadInput: a configured column is missing (the message lists the columns found).
+        BadInput: a configured column is missing (the message lists the columns found and, for the
+            target, how to name another one).
     """
-    found = ", ".join(map(str, frame.columns))
+    found = _column_list(frame)
     for setting, column in (
         ("target", conf.target),
         ("time_column", conf.time_column),
         ("group_column", conf.group_column),
     ):
-        if column and column not in frame.columns:
+        if not column or column in frame.columns:
+            continue
+        if setting != "target":
             raise BadInput(
                 setting, column, f"{setting.replace('_', ' ')} {column!r} is not a column of the file; found: {found}"
             )
+        near = [str(c) for c in frame.columns if str(c).strip().casefold() == column.casefold()]
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise BadInput(
+            "target",
+            column,
+            f"target {column!r} is not a column of the file; found: {found}. {hint}"
+            "Name the column to predict in the project's training settings (target: projects.<project>.target "
+            "in config.json, or the project's stored settings), or retrain on this file with "
+            "`dropml train <project> --set target=<column>`",
+        )
+
+
+def _numbers_of(present: pd.Series) -> pd.Series | None:
+    """Present label values as floats when every one is a number (a numeric column or numeric text), else None."""
+    if present.dtype == bool or present.map(type).eq(bool).all():
+        return None
+    if pd.api.types.is_numeric_dtype(present.dtype):
+        return present.astype(float)
+    numbers = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
+    return numbers if numbers.notna().all() else None
+
+
+def _auto_task(labels: pd.Series) -> tuple[Task, str]:
+    present = labels.dropna()
+    numbers = _numbers_of(present)
+    if numbers is None:
+        kind = "true/false" if present.dtype == bool or present.map(type).eq(bool).all() else "text"
+        return "classification", f"{present.nunique()} distinct {kind} values"
+    levels = int(numbers.nunique())
+    whole = bool(np.all(np.mod(numbers.to_numpy(), 1) == 0))
+    if not whole:
+        return "regression", f"numbers with fractions ({levels} distinct values)"
+    if levels > MAX_CLASSIFICATION_LEVELS:
+        return "regression", f"{levels} distinct whole numbers, more than {MAX_CLASSIFICATION_LEVELS}"
+    if levels > max(2, len(present) // MIN_ROWS_PER_CLASS):
+        return "regression", (
+            f"{levels} distinct whole numbers in {len(present)} rows, fewer than {MIN_ROWS_PER_CLASS} rows per value"
+        )
+    return "classification", f"{levels} distinct whole numbers"
 
 
 def decide_task(labels: pd.Series, conf_task: str) -> Task:
-    """The task: as configured, else classification for text/boolean/few-integer labels, regression otherwise."""
+    """The task: as configured, else inferred from the label values (``task: auto``).
+
+    The rule for ``auto``, on the present values of the target:
+
+    - true/false values, and text that is not all numbers: classification, a
+      class per distinct value (yes/no, species names, "A"/"B");
+    - numbers (a numeric column, or text in which every value is a number):
+      classification when every value is a whole number (``0/1``, ``1..k``,
+      ``1.0/2.0``), there are at most ``MAX_CLASSIFICATION_LEVELS`` (20) distinct
+      values and on average at least ``MIN_ROWS_PER_CLASS`` (5) rows per value
+      (two values always qualify): such a column codes classes. Otherwise
+      regression: fractions (prices, 2.5 stars), or many whole numbers (ages,
+      counts, a 0..100 score), which are quantities, not categories.
+
+    The data-quality report records the choice and why; set ``task`` to overrule it.
+    """
     if conf_task in ("classification", "regression"):
         return conf_task  # type: ignore[return-value]
-    present = labels.dropna()
-    if present.dtype == bool or not pd.api.types.is_numeric_dtype(present.dtype):
-        numbers = pd.to_numeric(present.astype(str), errors="coerce")
-        if numbers.notna().all() and numbers.nunique() > MAX_CLASSIFICATION_LEVELS:
-            return "regression"
-        return "classification"
-    integral = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0))
-    levels = present.nunique()
-    if integral and levels <= MAX_CLASSIFICATION_LEVELS and levels <= max(2, len(present) // 5):
-        return "classification"
-    return "regression"
+    return _auto_task(labels)[0]
 
 
-def prepare_labels(labels: pd.Series, task: Task, name: str) -> pd.Series:
-    """Labels in a form scikit-learn predicts back unchanged: numbers for regression, str/int classes.
+def _class_text(value: Any) -> str:
+    return " ".join(str(value).split())  # surrounding and repeated inner whitespace is not part of a class name
+
+
+def _merge_spellings(labels: pd.Series, name: str, quality: _Quality) -> pd.Series:
+    """Text classes that differ only in case or spaces ("yes", "Yes ", "YES") become one: the most frequent spelling."""
+    text = labels.map(_class_text)
+    counts = text.value_counts()
+    folded = counts.groupby(counts.index.str.casefold(), sort=False)
+    merged: dict[str, str] = {}
+    for _, group in folded:
+        if len(group) > 1:
+            keep = str(group.idxmax())
+            merged.update({str(spelling): keep for spelling in group.index if spelling != keep})
+    if merged:
+        shown = ", ".join(f"{k!r} → {v!r}" for k, v in list(merged.items())[:EXAMPLES_SHOWN])
+        quality.act(
+            "merged_label_spellings",
+            f"target {name!r}: classes that differ only in upper/lower case or spaces merged ({shown}); "
+            "each keeps its most frequent spelling",
+            column=name,
+            merged=merged,
+        )
+        text = text.replace(merged)
+    return text.astype(object)
+
+
+def prepare_labels(
+    labels: pd.Series, task: Task, name: str, quality: _Quality | None = None, had_blanks: bool = False
+) -> pd.Series:
+    """Labels (no missing values) typed so scikit-learn reads them right and predicts the user's own values back.
+
+    Regression: floats. Classification: whole numbers as int64 (``0/1``, ``0..k``;
+    also float columns of whole numbers that pandas read as floats only because
+    of blank target cells), a file's ``1.0/2.0`` as float64, true/false as bool,
+    other numbers with fractions and text as str (text merged across case and
+    spacing variants). Never an object array of numbers: scikit-learn types
+    that as 'unknown' and refuses it.
 
     Raises:
         BadInput: a regression target that is not numeric.
     """
     if task == "regression":
-        if pd.api.types.is_numeric_dtype(labels.dtype) and labels.dtype != bool:
-            return labels.astype(float)
-        numbers, _ = coerce_numeric(labels, name)
-        if numbers is None:
-            raise BadInput(
-                "target",
-                name,
-                f"target {name!r} must be numeric for regression, e.g. {', '.join(_examples(labels.dropna()))}",
-            )
-        return numbers
-    present = labels.dropna()
-    if pd.api.types.is_numeric_dtype(present.dtype) and present.dtype != bool:
-        values = present.to_numpy(dtype=float)
-        if np.all(np.mod(values, 1) == 0):
-            return labels.map(lambda v: v if pd.isna(v) else int(v)).astype(object)
-        return labels.astype(object)
-    if present.dtype == bool:
-        return labels.astype(object)
-    return labels.map(lambda v: v if pd.isna(v) else str(v).strip()).astype(object)
+        return _quantities(labels, name)
+    return _classes(labels, name, quality or _Quality(labels.to_frame()), had_blanks)
+
+
+def _quantities(labels: pd.Series, name: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(labels.dtype):  # booleans too: 0.0/1.0
+        return labels.astype(float)
+    numbers, _ = coerce_numeric(labels, name)
+    if numbers is None:
+        raise BadInput(
+            "target",
+            name,
+            f"target {name!r} must be numeric for regression, e.g. {', '.join(_examples(labels.dropna()))}",
+        )
+    return numbers
+
+
+def _classes(labels: pd.Series, name: str, quality: _Quality, had_blanks: bool) -> pd.Series:
+    if labels.dtype == bool or labels.map(type).eq(bool).all():
+        return labels.astype(bool)
+    numbers = _numbers_of(labels)
+    if numbers is None:
+        return _merge_spellings(labels, name, quality)
+    if np.all(np.mod(numbers.to_numpy(), 1) == 0):
+        written_as_decimals = labels.dtype.kind == "f" and not had_blanks  # else floats only to hold the blanks
+        return numbers if written_as_decimals else numbers.astype("int64")
+    quality.act(
+        "labels_as_text",
+        f"target {name!r}: classes with fractions ({', '.join(_examples(labels))}) are predicted as text",
+        column=name,
+    )
+    return numbers.map(lambda v: format(v, "g")).astype(object)
 
 
 def _drop_duplicates(frame: pd.DataFrame, quality: _Quality) -> pd.DataFrame:
@@ -402,8 +508,9 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
         )
     if frame.empty:
         raise BadInput("target", conf.target, f"target {conf.target!r} has no values")
-    task = decide_task(frame[label_name], conf.task)
-    frame = frame.assign(**{label_name: prepare_labels(frame[label_name], task, conf.target)})
+    task = _choose_task(frame[label_name], conf, quality)
+    labels = prepare_labels(frame[label_name], task, conf.target, quality, had_blanks=missing_target > 0)
+    frame = frame.assign(**{label_name: labels})
     frame = frame[frame[label_name].notna()]
     if task == "classification":
         frame = _check_classes(frame, label_name, conf.target, quality)
@@ -411,8 +518,14 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
     protected = {c for c in (time_col, group_col, conf.target if time_col else None) if c}
     _drop_useless_columns(frame, kinds, protected, conf, quality)
     if not kinds:
+        dropped = [
+            a["message"].removeprefix("column ") for a in quality.record["actions"] if a["action"] == "dropped_column"
+        ]
+        why = f": {'; '.join(dropped[:EXAMPLES_SHOWN])}" if dropped else ""
         raise BadInput(
-            "file", conf.target, "no usable feature columns remain after cleaning; see the data quality notes"
+            "file",
+            conf.target,
+            f"no usable feature columns remain after cleaning{why}; add columns that describe each row",
         )
     frame = frame[[*kinds, label_name]].reset_index(drop=True)
     missing = {name: int(count) for name, count in frame[list(kinds)].isna().sum().items() if count}
@@ -427,9 +540,31 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
     return CleanResult(frame=frame, target=label_name, task=task, kinds=kinds, quality=quality.record)
 
 
+def _choose_task(labels: pd.Series, conf: TrainingSettings, quality: _Quality) -> Task:
+    if conf.task in ("classification", "regression"):
+        quality.record["task_reason"] = "set in the training settings"
+        return conf.task  # type: ignore[return-value]
+    task, why = _auto_task(labels)
+    quality.record["task_reason"] = why
+    quality.act(
+        "chose_task",
+        f"task: {task} (target {conf.target!r} has {why}); set task to classification or regression to overrule",
+        task=task,
+    )
+    return task
+
+
 def _check_classes(frame: pd.DataFrame, label_name: str, target: str, quality: _Quality) -> pd.DataFrame:
     counts = frame[label_name].value_counts()
     rare = counts[counts < 2]
+    if rare.sum() > len(frame) / 2:
+        raise BadInput(
+            "target",
+            target,
+            f"target {target!r} has {len(counts)} distinct values in {len(frame)} rows, most of them seen once: "
+            "it looks like an identifier or free text, not classes to predict; choose another target column "
+            "(or set task to regression if it is a quantity)",
+        )
     if len(rare) and len(counts) - len(rare) >= 2:
         frame = frame[~frame[label_name].isin(rare.index)]
         quality.act(

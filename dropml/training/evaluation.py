@@ -149,7 +149,10 @@ def random_split(labels: pd.Series, task: str, cv_folds: int, test_size: float, 
     positions = np.arange(rows)
     y = labels.to_numpy()
     stratify = y if task == "classification" else None
-    train, holdout = train_test_split(positions, test_size=test_size, random_state=random_state, stratify=stratify)
+    holdout_rows: float | int = test_size
+    if stratify is not None:  # a stratified holdout needs a row of every class
+        holdout_rows = max(math.ceil(test_size * rows), int(pd.Series(y).nunique()))
+    train, holdout = train_test_split(positions, test_size=holdout_rows, random_state=random_state, stratify=stratify)
     train, holdout = np.sort(train), np.sort(holdout)
     if task == "classification":
         smallest = int(pd.Series(y[train]).value_counts().min())

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 from dropml import storage
 from dropml.config import settings
 from dropml.errors import BadInput, TooLarge
+from dropml.storage.csv_format import PLAIN, CsvFormat, detect_csv_format
 
 if TYPE_CHECKING:
     import pandas as pd
-
-BINARY_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,7 @@ class TrainingData:
     sha256: str
     size: int
     frame: pd.DataFrame
+    csv_format: CsvFormat = PLAIN  # encoding, delimiter and decimal mark found (the data-quality report shows them)
 
 
 def check_size(key: str, size: int, limit: int) -> None:
@@ -40,18 +40,19 @@ def check_size(key: str, size: int, limit: int) -> None:
         )
 
 
-def parse_training_csv(body: bytes, source: str) -> pd.DataFrame:
-    """Parse CSV bytes into a frame with at least one data row.
+def parse_training_csv(body: bytes, source: str) -> tuple[pd.DataFrame, CsvFormat]:
+    """Parse CSV bytes in whatever encoding, delimiter and decimal mark they use into a frame with data rows.
+
+    Returns the frame and the detected :class:`~dropml.storage.csv_format.CsvFormat`.
 
     Raises:
-        BadInput: empty, binary, not UTF-8, malformed, or a header without rows.
+        BadInput: empty, binary, malformed, or a header without rows.
     """
-    head = body[:BINARY_SNIFF_BYTES]
-    if b"\x00" in head:
-        raise BadInput("file", source, f"{source} is not a text CSV file (it contains binary NUL bytes)")
-    if head.startswith(b"\xef\xbb\xbf"):
-        body = body[3:]  # a UTF-8 byte order mark from spreadsheet exports
-    frame = storage.read_csv_bytes(body, source, skipinitialspace=True)
+    if not body or body.isspace():
+        raise BadInput("file", source, f"{source} is empty")
+    storage.check_text(body, source)
+    csv_format = detect_csv_format(body)
+    frame = storage.read_csv_bytes(body, source, csv_format, skipinitialspace=True)
     if len(frame.columns) < 2:
         raise BadInput(
             "file",
@@ -64,7 +65,7 @@ def parse_training_csv(body: bytes, source: str) -> pd.DataFrame:
     unnamed = [str(c) for c in frame.columns if str(c).startswith("Unnamed: ")]
     if len(unnamed) == len(frame.columns):
         raise BadInput("file", source, f"{source} has no header row with column names")
-    return frame
+    return frame, csv_format
 
 
 def load_training_data(key: str) -> TrainingData:
@@ -78,5 +79,7 @@ def load_training_data(key: str) -> TrainingData:
     info = storage.head(key)
     check_size(key, info.size, settings().storage.max_training_bytes)
     found = storage.get_bytes(key)
-    frame = parse_training_csv(found.body, key)
-    return TrainingData(key=key, etag=found.etag, sha256=found.sha256, size=len(found.body), frame=frame)
+    frame, csv_format = parse_training_csv(found.body, key)
+    return TrainingData(
+        key=key, etag=found.etag, sha256=found.sha256, size=len(found.body), frame=frame, csv_format=csv_format
+    )

@@ -80,6 +80,12 @@ def _quality_section(quality: dict[str, Any]) -> str:
         f"<p>{quality.get('rows_in')} rows × {quality.get('columns_in')} columns in; "
         f"{quality.get('rows_out')} rows × {quality.get('columns_out')} input columns used.</p>"
     )
+    found = quality.get("file_format")
+    if found:
+        shape += (
+            f"<p>Read as {escape(found['encoding'])} text, delimiter {escape(repr(found['delimiter']))}, "
+            f"decimal mark {escape(repr(found['decimal']))}.</p>"
+        )
     warn_html = f"<h3>Warnings</h3><ul>{warnings}</ul>" if warnings else ""
     return f"<h2>Data quality</h2>{shape}<ul>{items}</ul>{warn_html}{missing_html}"
 

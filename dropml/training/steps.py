@@ -158,6 +158,7 @@ def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = No
     clock = time.perf_counter()
     check_model_names(conf)
     cleaned = clean_frame(data.frame, conf)
+    cleaned.quality["file_format"] = data.csv_format.describe()  # how the bytes were read, for the report
     rank_metric = evaluation.resolve_rank_metric(conf.rank_metric, cleaned.task)
     schema = build_input_schema(cleaned.frame, cleaned.kinds, conf.time_column, conf.group_column)
     if conf.time_column:

@@ -96,16 +96,16 @@ CSV_CASES = [
     ("empty", b"", (400, "body", "the request body is empty"), (400, "data.csv is empty")),
     ("headers only", _csv_rows(), (400, "body", "no rows to score"), (400, "no rows to score")),
     (
-        "utf-16",
-        _csv_rows(ROW).decode().encode("utf-16"),
-        (400, "file", "is not UTF-8 text"),
-        (400, "data.csv is not UTF-8 text"),
+        "binary",
+        b"\x00\x01\x02" + _csv_rows(ROW),
+        (400, "file", "is not a text CSV file (it contains binary NUL bytes)"),
+        (400, "data.csv is not a text CSV file (it contains binary NUL bytes)"),
     ),
-    (
+    (  # read as cp1252 (dropml.storage.csv_format), so the value itself is named
         "latin-1",
         _csv_rows(ROW.replace(",M,", ",\xe9,")).decode().encode("latin-1"),
-        (400, "file", "is not UTF-8 text"),
-        (400, "data.csv is not UTF-8 text"),
+        (422, "sex", "sex (row 1): unseen category '\xe9'; expected one of: F, M"),
+        (422, "sex (row 1): unseen category '\xe9'; expected one of: F, M"),
     ),
     (
         "row longer than the header",
@@ -422,7 +422,7 @@ FILE_CASES = [
     # id, body, field, message part
     ("empty", b"", "file", "has no header line"),
     ("headers only", _csv_rows(), "file", "has a header but no rows"),
-    ("utf-16", _csv_rows(ROW).decode().encode("utf-16"), "file", "the first line is not a UTF-8 CSV header"),
+    ("binary", b"\x00\x01\x02" + _csv_rows(ROW), "file", "is not a text CSV file (it contains binary NUL bytes)"),
     ("1M columns", (WIDE_1M + "\n").encode(), "file", "the header line is longer than 65536 bytes"),
     ("unseen category", _csv_rows(ROW, ROW.replace(",M,", ",X,")), "sex", "row 2 sex: unseen category 'X'"),
     ("text in a number column", _csv_rows(ROW.replace("59.0", "old")), "age", "row 1 age: expected a number"),
@@ -445,7 +445,7 @@ def test_hostile_file_is_refused_naming_the_problem_and_writes_nothing(diabetes,
 @pytest.mark.parametrize(
     ("name", "body", "message"),
     [
-        ("latin-1", _csv_rows(ROW.replace(",M,", ",\xe9,")).decode().encode("latin-1"), "UTF-8"),
+        ("latin-1", _csv_rows(ROW.replace(",M,", ",\xe9,")).decode().encode("latin-1"), "unseen category '\xe9'"),
         ("row longer than the header", _csv_rows(ROW, ROW + ",1,2"), "Expected 10 fields in line 2, saw 12"),
     ],
     ids=["latin-1", "row longer than the header"],

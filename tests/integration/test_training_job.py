@@ -211,7 +211,9 @@ BAD_FILES = [
     (
         "missing target",
         b"x,z,label\n1,2,a\n3,4,b\n",
-        "target 'target' is not a column of the file; found: x, z, label",
+        "target 'target' is not a column of the file; found: x, z, label. Name the column to predict in the "
+        "project's training settings (target: projects.<project>.target in config.json, or the project's stored "
+        "settings), or retrain on this file with `dropml train <project> --set target=<column>`",
     ),
     (
         "one class",
@@ -225,7 +227,6 @@ BAD_FILES = [
         "remove the column (up to 5% would be treated as missing)",
     ),
     ("binary", b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)), None),
-    ("latin-1", "x,target\ncafé,1\nthé,2\n".encode("latin-1"), None),
     (
         "too few rows",
         _csv(_rows(12)),

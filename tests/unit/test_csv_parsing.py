@@ -38,13 +38,18 @@ def test_ragged_text_rows_never_raise_anything_but_bad_input(rows):
         (b"", "ragged.csv is empty"),
         (b"  \n\n", "ragged.csv is empty"),
         (b"a,b\n1,2\n3,4,5,6\n", "ragged.csv is not valid CSV"),
-        ("a,b\n\u00e9,1\n".encode("utf-16"), "ragged.csv is not UTF-8 text"),
+        (b"a,b\n\x00\x01,1\n", "ragged.csv is not a text CSV file (it contains binary NUL bytes)"),
     ],
 )
 def test_bad_files_name_the_problem(body, message):
     with pytest.raises(BadInput) as caught:
         read_csv_bytes(body, "ragged.csv")
     assert message in str(caught.value)
+
+
+def test_utf16_from_excel_unicode_text_is_read():
+    frame = read_csv_bytes("a\tb\n\u00e9\t1\n".encode("utf-16"), "u.csv")
+    assert frame.to_dict("list") == {"a": ["\u00e9"], "b": [1]}
 
 
 def test_header_only_gives_an_empty_frame_with_columns():

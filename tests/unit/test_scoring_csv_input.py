@@ -105,3 +105,20 @@ def test_ragged_row_is_still_named_by_row():
 def test_a_small_body_is_read_by_pandas(monkeypatch):
     monkeypatch.setattr(csv_input, "FAST_READ_MIN_BYTES", 1 << 20)
     assert csv_input._read_with_schema_types(b"x0,x1,x2,x3\n1,2,3,4\n", NUMERIC) is None
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter", "decimal"),
+    [("cp1252", ";", ","), ("utf-8-sig", ",", "."), ("utf-16", "\t", "."), ("latin-1", "\t", ",")],
+)
+def test_a_spreadsheet_export_scores_like_the_plain_file(encoding, delimiter, decimal):
+    rows = [("59.5", "M", "true", "1", "3"), ("61.25", "F", "no", "2", "4")]
+    plain = "age,sex,smoker,code,visits\n" + "".join(",".join(r) + "\n" for r in rows)
+    exported = delimiter.join(["age", "sex", "smoker", "code", "visits"]) + "\n"
+    exported += "".join(delimiter.join([r[0].replace(".", decimal), *r[1:]]) + "\n" for r in rows)
+    expected = validate_frame(SCHEMA, read_scoring_csv(plain.encode(), SCHEMA, "body"))
+    found = validate_frame(SCHEMA, read_scoring_csv(exported.encode(encoding), SCHEMA, "body"))
+    pd.testing.assert_frame_equal(found, expected)
+    assert found["age"].tolist() == [59.5, 61.25]
+    rewritten = csv_input.plain_csv_bytes(exported.encode(encoding), SCHEMA, "body")
+    assert rewritten.decode() == plain

@@ -100,11 +100,24 @@ def test_missing_markers_are_missing_values_not_junk():
     assert result.quality["missing_values"] == {"income": 3}
 
 
-def test_missing_target_column_lists_the_columns_found():
+def test_missing_target_column_lists_the_columns_found_and_says_how_to_name_one():
     with pytest.raises(BadInput) as caught:
         clean_frame(pd.DataFrame({"a": [1, 2], "b": [3, 4]}), _conf(target="label"))
-    assert str(caught.value) == "target 'label' is not a column of the file; found: a, b"
+    assert str(caught.value) == (
+        "target 'label' is not a column of the file; found: a, b. Name the column to predict in the project's "
+        "training settings (target: projects.<project>.target in config.json, or the project's stored settings), "
+        "or retrain on this file with `dropml train <project> --set target=<column>`"
+    )
     assert caught.value.field == "target"
+
+
+def test_missing_default_target_suggests_a_column_differing_in_case_and_caps_a_long_list():
+    frame = pd.DataFrame({**{f"c{i}": [1, 2] for i in range(40)}, "Target": ["a", "b"]})
+    with pytest.raises(BadInput) as caught:
+        clean_frame(frame, _conf())
+    message = str(caught.value)
+    assert message.startswith("target 'target' is not a column of the file; found: c0, c1, ")
+    assert ", c29, … and 11 more. did you mean 'Target'? Name the column to predict" in message
 
 
 def test_single_class_target_is_refused():
@@ -175,6 +188,94 @@ def test_time_column_that_is_not_dates_is_refused():
 )
 def test_task_is_inferred_from_the_target(labels, task):
     assert decide_task(pd.Series(labels), "auto") == task
+
+
+@pytest.mark.parametrize(
+    ("labels", "task"),
+    [
+        ([1.0, 2.0] * 15, "classification"),  # float-coded classes
+        ([0.5, 1.5, 2.5] * 10, "regression"),  # fractions are quantities
+        (list(range(10)) * 10, "classification"),  # 0..9, 10 rows per value
+        (list(range(25)) * 10, "regression"),  # 25 whole-number levels: more than 20
+        (list(range(12)) * 2, "regression"),  # 12 levels in 24 rows: too few rows per value
+        (["0", "1", "1"] * 10, "classification"),  # numbers read as text (a '?' elsewhere in the column)
+        ([str(v) for v in np.linspace(0, 50, 60)], "regression"),
+        (["yes", "Yes ", "YES", "no"] * 10, "classification"),
+    ],
+)
+def test_auto_task_rule_for_float_coded_text_and_many_levels(labels, task):
+    assert decide_task(pd.Series(labels), "auto") == task
+    assert decide_task(pd.Series(labels), "regression" if task == "classification" else "classification") != task
+
+
+def _labels_after_cleaning(values: list, **conf) -> tuple[pd.Series, dict]:
+    rows = len(values)
+    frame = pd.DataFrame({"x": np.arange(rows) % 7, "target": values})
+    result = clean_frame(frame, _conf(**conf))
+    return result.labels, result.quality
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "classes"),
+    [
+        ([0, 1] * 20, "int64", [0, 1]),
+        ([0, 1, 2] * 20, "int64", [0, 1, 2]),
+        ([1.0, 2.0] * 20, "float64", [1.0, 2.0]),
+        ([True, False] * 20, "bool", [False, True]),
+        (["a", "b"] * 20, "object", ["a", "b"]),
+        ([0.5, 1.5] * 20, "object", ["0.5", "1.5"]),
+    ],
+)
+def test_class_labels_reach_scikit_learn_typed_as_binary_or_multiclass(values, dtype, classes):
+    from sklearn.utils.multiclass import type_of_target
+
+    labels, _ = _labels_after_cleaning(values, task="classification")
+    assert str(labels.dtype) == dtype
+    assert type_of_target(labels.to_numpy()) == ("binary" if len(classes) == 2 else "multiclass")
+    assert sorted(labels.unique().tolist()) == classes
+    assert [type(v) for v in labels.tolist()[:1]] == [type(classes[0])]
+
+
+def test_whole_number_labels_with_blank_targets_stay_integers():
+    labels, quality = _labels_after_cleaning([0, 1, None, 2] * 10)
+    assert str(labels.dtype) == "int64"
+    assert sorted(labels.unique().tolist()) == [0, 1, 2]
+    assert quality["task_reason"] == "3 distinct whole numbers"
+
+
+def test_label_spellings_differing_in_case_or_spaces_merge_to_the_most_frequent():
+    labels, quality = _labels_after_cleaning(["yes", "yes", "Yes ", "YES", "no", " no", "No"] * 6)
+    assert sorted(labels.unique().tolist()) == ["no", "yes"]
+    merged = _actions_of(quality)["merged_label_spellings"][0]
+    assert merged["merged"] == {"Yes": "yes", "YES": "yes", "No": "no"}
+    assert "'Yes' → 'yes'" in merged["message"]
+
+
+def _actions_of(quality: dict) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for action in quality["actions"]:
+        found.setdefault(action["action"], []).append(action)
+    return found
+
+
+def test_the_chosen_task_and_why_is_recorded():
+    _, quality = _labels_after_cleaning(list(range(30)) * 2)
+    chose = _actions_of(quality)["chose_task"][0]
+    assert chose["message"] == (
+        "task: regression (target 'target' has 30 distinct whole numbers, more than 20); "
+        "set task to classification or regression to overrule"
+    )
+
+
+def test_a_target_unique_per_row_is_refused_as_an_identifier():
+    frame = pd.DataFrame({"x": range(40), "target": [f"name {i}" for i in range(40)]})
+    with pytest.raises(BadInput) as caught:
+        clean_frame(frame, _conf())
+    assert str(caught.value) == (
+        "target 'target' has 40 distinct values in 40 rows, most of them seen once: it looks like an identifier or "
+        "free text, not classes to predict; choose another target column (or set task to regression if it is a "
+        "quantity)"
+    )
 
 
 def test_regression_target_must_be_numeric():

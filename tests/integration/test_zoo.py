@@ -1,0 +1,136 @@
+"""The training zoo end to end: each file (tests/support/zoo.py) through the real job entry point on the moto server.
+
+A file either publishes a version (manifest, artifacts matching their sha256,
+a champion, a leaderboard row per model, every model predicting some of the
+file's own rows in the file's own label values through dropml.scoring), or is
+refused: exit code 2, a message naming the problem, an audit record saying so
+and no manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pandas as pd
+import pytest
+from fakes import FAST_TRAINING
+from support.zoo import ZOO, ZooCase
+
+from dropml import registry, storage
+from dropml.scoring import load_version, predict, validate_frame
+from dropml.scoring.csv_input import read_scoring_csv
+from dropml.storage import keys
+from dropml.storage.csv_format import detect_csv_format
+from training_job import main as job_main
+
+pytestmark = pytest.mark.slow
+PREDICTED_ROWS = 5
+
+
+@pytest.fixture(autouse=True)
+def _job_logs_go_to_this_tests_stderr():
+    """The job's main adds a JSON log handler on the stderr of its time; a test's captured stderr closes after it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def _train(case: ZooCase, body: bytes, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str, str]:
+    key = f"train/{case.name}/{case.name}.csv"
+    storage.put_bytes(key, body, "text/csv")
+    overrides = {**FAST_TRAINING, "target": case.target, **case.overrides}
+    run_id = f"zoo-{case.name}"
+    code = job_main.main(["train", "--key", key, "--overrides", json.dumps(overrides), "--run-id", run_id])
+    out, err = capsys.readouterr()
+    return code, out, err, run_id
+
+
+def _audit(run_id: str) -> dict:
+    found = [k for k in storage.list_keys(keys.audit_prefix("training")) if k.endswith(f"/{run_id}.json")]
+    assert len(found) == 1, found
+    return storage.get_json(found[0])
+
+
+def _file_labels(body: bytes, target: str) -> pd.Series:
+    """The target column as pandas reads the file the user uploaded (its own values and types)."""
+    found = detect_csv_format(body)
+    return pd.read_csv(io.BytesIO(body), **found.read_csv_options())[target].dropna()
+
+
+def _same_label(value: object, original: object) -> bool:
+    if isinstance(original, str):
+        return isinstance(value, str) and " ".join(original.split()).casefold() == value.casefold()
+    return type(value) is type(original) and value == original
+
+
+def _check_classes(classes: list, body: bytes, target: str) -> None:
+    originals = _file_labels(body, target).tolist()
+    plain = originals[0].item() if hasattr(originals[0], "item") else originals[0]
+    if (
+        isinstance(plain, float)
+        and all(float(v).is_integer() for v in originals)
+        and pd.isna(pd.read_csv(io.BytesIO(body), **detect_csv_format(body).read_csv_options())[target]).any()
+    ):
+        originals = [int(v) for v in originals]  # whole numbers read as floats only because of blank targets
+    originals = [v.item() if hasattr(v, "item") else v for v in originals]
+    for value in classes:
+        assert any(_same_label(value, original) for original in originals), (value, originals[:5])
+
+
+def _check_published(case: ZooCase, body: bytes, code: int, out: str, err: str, record_property) -> None:
+    assert code == 0, err
+    shown = json.loads(out.strip().splitlines()[-1])
+    manifest = registry.read_manifest(case.name, shown["version"])
+    registry.verify_artifacts(manifest)
+    assert manifest.task == case.task, manifest.data_quality.get("task_reason")
+    assert manifest.champion == shown["champion"] == manifest.model_names[0]
+    assert not manifest.model(manifest.champion).baseline
+    board = pd.read_csv(io.BytesIO(storage.get_bytes(manifest.artifacts["leaderboard"].key).body))
+    assert board["model"].tolist() == manifest.model_names
+    assert sorted(board["model"]) == sorted(FAST_TRAINING["models"])
+    assert manifest.data_quality["file_format"] == detect_csv_format(body).describe()
+    champion_score = manifest.model(manifest.champion).metrics[manifest.rank_metric]
+    record_property("outcome", f"{manifest.champion} {manifest.rank_metric}={champion_score:.3f}")
+
+    loaded = load_version(case.name, manifest.version)
+    raw = read_scoring_csv(body, manifest.input_schema, f"{case.name}.csv")
+    rows = validate_frame(manifest.input_schema, raw.head(PREDICTED_ROWS), allow_extra=True)
+    answer = predict(loaded, rows, models="all", engine="in-process")
+    assert set(answer.by_model) == set(manifest.model_names)
+    for name, values in answer.by_model.items():
+        assert len(values) == min(PREDICTED_ROWS, len(raw)), name
+        predicted = values.tolist()
+        if case.task == "classification":
+            assert set(predicted) <= set(manifest.classes), (name, predicted, manifest.classes)
+        else:
+            assert all(isinstance(v, float) for v in predicted), name
+    if case.task == "classification":
+        _check_classes(manifest.classes, body, case.target)
+        assert json.loads(json.dumps(answer.to_json()))["predictions"] == answer.champion_predictions.tolist()
+
+
+def _check_refused(case: ZooCase, code: int, err: str, run_id: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert "unknown" not in err
+    assert case.refusal in err, err
+    assert not [k for k in storage.list_keys(f"models/{case.name}/") if k.endswith("manifest.json")]
+    record = _audit(run_id)
+    assert (record["outcome"], record["version"]) == ("failed", None)
+    assert case.refusal in record["error"]
+
+
+@pytest.mark.parametrize("case", ZOO, ids=[case.name for case in ZOO])
+def test_zoo_file_publishes_or_is_refused_by_name(aws, capsys, record_property, case):
+    body = case.load()
+    code, out, err, run_id = _train(case, body, capsys)
+    if case.publishes:
+        _check_published(case, body, code, out, err, record_property)
+    else:
+        _check_refused(case, code, err, run_id)
+        record_property("outcome", "refused: " + err.strip().splitlines()[-1][:160])
