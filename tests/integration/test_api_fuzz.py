@@ -1,4 +1,4 @@
-"""schemathesis against the app's own /api/v1/openapi.json (in-process WSGI) with a live, really trained version.
+"""schemathesis against the app's own /api/v1/openapi.json (in-process WSGI) with a live version from real training.
 
 Every operation gets generated requests (valid and invalid query parameters, headers and bodies: records,
 batches, MLflow shapes, CSV). Checks: no 5xx, and each answer's status code, content type and body

@@ -12,8 +12,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from support.versions import BREAST_CANCER, DIABETES, VERSION_TRAINING, tamper_with_artifact
 
-from dropml import aws as aws_clients
-from dropml.config import load_settings, settings
+from dropml.config import load_settings
 from dropml.ops import audit
 from web import create_app
 from web.openapi import openapi_document
@@ -349,13 +348,8 @@ def test_a_tampered_new_version_keeps_the_old_one_serving_and_health_says_why(aw
     trained_versions.write()
     client = make_app(model_ttl_seconds=0).test_client()
     assert client.post("/api/v1/predict", json=RECORD).json["model_version"] == 1
-    v2 = trained_versions.write(promote=False)
-    tamper_with_artifact(v2, "random_forest")
-    # simulates a version made live before its pickle was replaced: promote() would refuse it now, so SSM is set
-    # directly, as the publish Lambda did when the checksums still matched
-    aws_clients.client("ssm").put_parameter(
-        Name=settings().model_version_parameter("default"), Value=str(v2.version), Type="String", Overwrite=True
-    )
+    v2 = trained_versions.write()  # v2 made live while its checksums matched (the app has not loaded it yet) ...
+    tamper_with_artifact(v2, "random_forest")  # ... then its pickle is replaced in S3, behind the registry's back
     deadline = time.monotonic() + 10
     while client.get("/api/v1/health").json["status"] != "degraded":
         assert time.monotonic() < deadline, client.get("/api/v1/health").json

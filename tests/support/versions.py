@@ -33,9 +33,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BREAST_CANCER = EXAMPLES / "breast_cancer.csv"  # classification: 30 numeric columns, target benign/malignant
 DIABETES = EXAMPLES / "diabetes.csv"  # regression: 9 numeric columns and the categorical sex (F/M)
 
-# Small and fast (about a second of fitting per data set): the three real models the config requires, one of
-# them a forest and one linear (tests address both by name), plus the dummy baseline. No boosting: its
-# cross-validation alone costs seconds.
+# Small and fast (a few seconds per data set, most of it EDA plots and first imports): the three real models
+# the config requires, one of them a forest and one linear (tests address both by name), plus the dummy
+# baseline. No boosting: its cross-validation alone costs seconds.
 VERSION_TRAINING: dict[str, Any] = {
     "cv_folds": 2,
     "models": {
