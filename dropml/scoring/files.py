@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropml import registry, storage
 from dropml.config import settings as global_settings
-from dropml.errors import BadInput, NoLiveModel, NotFound, TooLarge
+from dropml.errors import BadInput, DropmlError, NoLiveModel, NotFound, TooLarge
 from dropml.logs import correlation, current_correlation_id
 from dropml.ops import audit, notify
 from dropml.scoring import dask_executor
@@ -319,7 +319,8 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
         try:
             out_key, version, details = _score(parsed, request_id, conf)
         except Exception as err:
-            logger.exception("scoring failed", extra={"key": data_key})
+            expected = isinstance(err, DropmlError)  # bad input or no live model: the message says it all
+            logger.warning("scoring failed", extra={"key": data_key, "error": str(err)[:1000]}, exc_info=not expected)
             notify.announce(
                 "scoring",
                 "failed",
