@@ -53,10 +53,28 @@ def test_audit_of_unknown_request_is_a_clear_error(aws):
     assert "no prediction with request id 'no-such-request'" in result.stderr
 
 
-def test_train_refuses_settings_that_an_upload_would_silently_drop(aws, tmp_path):
+def test_train_stores_the_settings_an_upload_trains_with(aws, tmp_path):
+    from dropml.registry import project_settings
+
     data = tmp_path / "glass.csv"
-    data.write_text("a,target\n1,x\n2,y\n")
-    result = run_cli(aws.endpoint, "train", "glass", "--file", str(data), "--set", "cv_folds=3")
-    assert result.returncode == 2
-    assert "--file trains through the upload event; use --key/--set without --file" in result.stderr
+    data.write_text("a,kind\n1,x\n2,y\n")
+    result = run_cli(aws.endpoint, "train", "glass", "--file", str(data), "--target", "kind", "--set", "cv_folds=3")
+    assert result.returncode == 0, result.stderr
+    assert project_settings.stored_overrides("glass") == {"cv_folds": 3, "target": "kind"}
+    assert list(storage.list_keys("train/")) == ["train/glass/glass.csv"]  # its S3 event trains with them
+
+
+def test_train_refuses_bad_settings_and_ambiguous_sources_before_anything_is_written(aws, tmp_path):
+    from dropml.registry import project_settings
+
+    data = tmp_path / "glass.csv"
+    data.write_text("a,kind\n1,x\n2,y\n")
+    bad = run_cli(aws.endpoint, "train", "glass", "--file", str(data), "--set", "cv_folds=1")
+    assert bad.returncode == 2
+    assert "overrides are not valid training settings" in bad.stderr
+    assert "cv_folds" in bad.stderr
+    both = run_cli(aws.endpoint, "train", "glass", "--file", str(data), "--key", "train/glass/old.csv")
+    assert both.returncode == 2
+    assert "give one" in both.stderr
     assert not list(storage.list_keys("train/"))  # nothing uploaded
+    assert project_settings.stored_overrides("glass") == {}  # nothing stored
