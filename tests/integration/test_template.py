@@ -152,7 +152,7 @@ def test_built_function_imports_without_pandas_and_ignores_the_s3_test_event(sam
 def test_each_function_may_touch_only_its_own_prefixes_and_actions():
     resources = world.load_template()["Resources"]
     own = {
-        "TrainTriggerFunction": {"train/", "idempotency/train/", "audit/announcements/"},
+        "TrainTriggerFunction": {"train/", "experiments/", "idempotency/train/", "audit/announcements/"},  # + settings
         "ModelPublishedFunction": {"models/", "reports/", "audit/announcements/"},
         "BatchPredictFunction": {"test/", "idempotency/score/", "audit/announcements/"},
     }
