@@ -336,7 +336,7 @@ def train(
         stored = operations.configure(project, settings)
         typer.echo(f"{project}: stored settings {json.dumps(stored, sort_keys=True)}")
     if file is not None:
-        upload = operations.upload_training_data(project, file.name, file.read_bytes())
+        upload = operations.upload_data("train", project, file.name, file.read_bytes())
         typer.echo(f"uploaded {file} to {upload.key}; its S3 event starts the training (run {upload.run_id})")
         watch = upload.watch()
     else:
@@ -372,7 +372,7 @@ def predict(
     _connect(endpoint_url)
     result_key = keys.predictions_key(keys.validate_project(project), file.name)
     previous = storage.head(result_key).etag if storage.exists(result_key) else None
-    upload = operations.upload_scoring_data(project, file.name, file.read_bytes())
+    upload = operations.upload_data("score", project, file.name, file.read_bytes())
     typer.echo(f"uploaded {file} to {upload.key}; its S3 event scores it")
     watch = upload.watch()
 

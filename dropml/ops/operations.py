@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from dropml import registry
 from dropml.errors import BadInput, ConfigError, DropmlError
@@ -206,8 +206,11 @@ class Upload:
         return RunWatch(self.run_id, self.key, self.etag, self.started_at)
 
 
-def upload_training_data(project: str, file_name: str, body: bytes) -> Upload:
-    """Put a training CSV under ``train/<project>/``: its S3 event trains it with the project's stored settings.
+def upload_data(job: Literal["train", "score"], project: str, file_name: str, body: bytes) -> Upload:
+    """Put a CSV where ``job`` picks it up: ``train/<project>/`` trains it, ``test/<project>/`` scores it.
+
+    Its S3 event starts the run (with the project's stored settings, for
+    training); the returned upload names that run, so a caller can follow it.
 
     Raises:
         BadInput: a bad project or file name.
@@ -215,26 +218,11 @@ def upload_training_data(project: str, file_name: str, body: bytes) -> Upload:
     from dropml import storage
     from dropml.pipeline import triggers
 
-    key = keys.data_key("train", keys.validate_project(project), file_name)
-    keys.parse_data_key(key, kind="train")
+    kind: Literal["train", "test"] = "train" if job == "train" else "test"
+    key = keys.data_key(kind, keys.validate_project(project), file_name)
+    keys.parse_data_key(key, kind=kind)
     started_at = datetime.now(UTC)
     storage.put_bytes(key, body, "text/csv")
     etag = storage.head(key).etag
-    return Upload(key, etag, triggers.training_run_id(key, etag), started_at)
-
-
-def upload_scoring_data(project: str, file_name: str, body: bytes) -> Upload:
-    """Put a CSV under ``test/<project>/``: its S3 event scores it with the project's live version.
-
-    Raises:
-        BadInput: a bad project or file name.
-    """
-    from dropml import storage
-    from dropml.pipeline import triggers
-
-    key = keys.data_key("test", keys.validate_project(project), file_name)
-    keys.parse_data_key(key, kind="test")
-    started_at = datetime.now(UTC)
-    storage.put_bytes(key, body, "text/csv")
-    etag = storage.head(key).etag
-    return Upload(key, etag, triggers.run_id_for("score", key, etag), started_at)
+    run_id = triggers.training_run_id(key, etag) if job == "train" else triggers.run_id_for("score", key, etag)
+    return Upload(key, etag, run_id, started_at)
