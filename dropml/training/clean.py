@@ -463,7 +463,7 @@ def _drop_useless_columns(
 
 
 def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
-    """Clean a raw training frame: dedupe, type every column, drop useless ones, prepare the label.
+    """Clean a raw training frame: dedupe, type every column, prepare the label, drop useless columns.
 
     Raises:
         BadInput: a configured column is missing, a numeric field is full of junk,
@@ -475,47 +475,10 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
     quality = _Quality(frame)
     frame = frame.apply(normalise_missing)
     frame = _drop_duplicates(frame, quality)
-
-    time_col, group_col = conf.time_column, conf.group_column
-    label_name = f"{conf.target}_ahead_{conf.horizon}" if time_col else conf.target
-    kinds: dict[str, ColumnKind] = {}
-    converted: dict[str, pd.Series] = {}
-    for name in frame.columns:
-        if name == conf.target and not time_col:
-            continue
-        series, kind = infer_kind(frame[name], name, quality)
-        if name == time_col and kind != "datetime":
-            raise BadInput(
-                "time_column",
-                name,
-                f"time column {name!r} does not parse as dates, e.g. {', '.join(_examples(frame[name].dropna()))}",
-            )
-        if name == group_col:
-            series, kind = frame[name].astype(object).where(frame[name].notna(), np.nan), "categorical"
-        converted[name], kinds[name] = series, kind
-    if time_col:
-        if kinds.get(conf.target) != "numeric":
-            raise BadInput("target", conf.target, f"target {conf.target!r} must be numeric for time-ordered data")
-        frame = _derive_time_target(pd.DataFrame(converted, index=frame.index), conf, label_name, quality)
-    else:
-        frame = pd.DataFrame({**converted, label_name: frame[label_name]}, index=frame.index)
-
-    missing_target = int(frame[label_name].isna().sum())
-    if missing_target and not time_col:
-        frame = frame[frame[label_name].notna()]
-        quality.act(
-            "dropped_missing_target", f"{missing_target} row(s) without a target value dropped", count=missing_target
-        )
-    if frame.empty:
-        raise BadInput("target", conf.target, f"target {conf.target!r} has no values")
-    task = _choose_task(frame[label_name], conf, quality)
-    labels = prepare_labels(frame[label_name], task, conf.target, quality, had_blanks=missing_target > 0)
-    frame = frame.assign(**{label_name: labels})
-    frame = frame[frame[label_name].notna()]
-    if task == "classification":
-        frame = _check_classes(frame, label_name, conf.target, quality)
-
-    protected = {c for c in (time_col, group_col, conf.target if time_col else None) if c}
+    label_name = f"{conf.target}_ahead_{conf.horizon}" if conf.time_column else conf.target
+    frame, kinds = _typed_columns(frame, conf, label_name, quality)
+    frame, task = _labelled_rows(frame, conf, label_name, quality)
+    protected = {c for c in (conf.time_column, conf.group_column, conf.target if conf.time_column else None) if c}
     _drop_useless_columns(frame, kinds, protected, conf, quality)
     if not kinds:
         dropped = [
@@ -538,6 +501,62 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
         target=label_name,
     )
     return CleanResult(frame=frame, target=label_name, task=task, kinds=kinds, quality=quality.record)
+
+
+def _typed_columns(
+    frame: pd.DataFrame, conf: TrainingSettings, label_name: str, quality: _Quality
+) -> tuple[pd.DataFrame, dict[str, ColumnKind]]:
+    """Every feature column converted to its kind, plus the label column (derived ahead for time-ordered data).
+
+    Raises:
+        BadInput: the time column does not parse as dates, or a time-ordered target is not numeric.
+    """
+    time_col, group_col = conf.time_column, conf.group_column
+    kinds: dict[str, ColumnKind] = {}
+    converted: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        if name == conf.target and not time_col:
+            continue
+        series, kind = infer_kind(frame[name], name, quality)
+        if name == time_col and kind != "datetime":
+            raise BadInput(
+                "time_column",
+                name,
+                f"time column {name!r} does not parse as dates, e.g. {', '.join(_examples(frame[name].dropna()))}",
+            )
+        if name == group_col:
+            series, kind = frame[name].astype(object).where(frame[name].notna(), np.nan), "categorical"
+        converted[name], kinds[name] = series, kind
+    if not time_col:
+        return pd.DataFrame({**converted, label_name: frame[label_name]}, index=frame.index), kinds
+    if kinds.get(conf.target) != "numeric":
+        raise BadInput("target", conf.target, f"target {conf.target!r} must be numeric for time-ordered data")
+    return _derive_time_target(pd.DataFrame(converted, index=frame.index), conf, label_name, quality), kinds
+
+
+def _labelled_rows(
+    frame: pd.DataFrame, conf: TrainingSettings, label_name: str, quality: _Quality
+) -> tuple[pd.DataFrame, Task]:
+    """The rows with a usable label, the task chosen, and the labels typed for scikit-learn.
+
+    Raises:
+        BadInput: the target has no values, or (classification) its classes cannot train a model.
+    """
+    missing_target = int(frame[label_name].isna().sum())
+    if missing_target and not conf.time_column:
+        frame = frame[frame[label_name].notna()]
+        quality.act(
+            "dropped_missing_target", f"{missing_target} row(s) without a target value dropped", count=missing_target
+        )
+    if frame.empty:
+        raise BadInput("target", conf.target, f"target {conf.target!r} has no values")
+    task = _choose_task(frame[label_name], conf, quality)
+    labels = prepare_labels(frame[label_name], task, conf.target, quality, had_blanks=missing_target > 0)
+    frame = frame.assign(**{label_name: labels})
+    frame = frame[frame[label_name].notna()]
+    if task == "classification":
+        frame = _check_classes(frame, label_name, conf.target, quality)
+    return frame, task
 
 
 def _choose_task(labels: pd.Series, conf: TrainingSettings, quality: _Quality) -> Task:
