@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench clean docs validate sam-build browser
+.PHONY: help install demo test lint fmt check bench bench-quality clean docs validate sam-build browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,18 @@ sam-build: $(STAMP)  ## sam build (no Docker) into .aws-sam/ and print each func
 bench: $(STAMP)  ## print the benchmark tables
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py $(SERVE_BENCH_ARGS)
+
+PEERS_VENV := .cache/bench-peers
+PEERS := $(PEERS_VENV)/.installed
+
+$(PEERS): bench/peers-requirements.txt constraints.txt  # FLAML and LazyPredict in their own venv, never dropml's
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints.txt -r bench/peers-requirements.txt
+	touch $(PEERS)
+
+bench-quality: $(STAMP) $(PEERS)  ## dropml vs FLAML and LazyPredict on real data sets, same splits (long)
+	$(BIN)/python bench/quality.py $(QUALITY_BENCH_ARGS)
 
 browser:  ## install Debian's chromium for the browser tests, when missing (playwright install cannot download here)
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

@@ -1,24 +1,26 @@
-"""Benchmark: the whole training job vs a bare ``cross_validate`` of the same models on the same data.
+"""Benchmark: the whole training job vs the fastest way to run the same models by hand on the same machine.
 
     python bench/train.py                 # 10k and 100k rows x 30 columns
     python bench/train.py --rows 10000    # one size
 
-Each measurement runs in its own subprocess (so peak RSS is its own): the job
-runs against an in-process moto server (upload, ingest, clean, EDA, CV,
-holdout, pickles, report, manifest); the bare side reads the same CSV and runs
-``cross_validate`` of every configured estimator (5-fold, f1_macro). Target:
-job time <= 1.3x bare. Not part of pytest.
+Each measurement runs in its own subprocess: the job runs against an
+in-process moto server (upload, ingest, clean, EDA, CV, holdout fits, pickles,
+report, manifest); the by-hand side reads the same CSV and calls
+``cross_validate(..., n_jobs=-1)`` on every configured estimator (5 folds,
+f1_macro) with the libraries' default threads, as a data scientist would.
+Target: job wall time <= 1.2x by hand. Not part of pytest.
 
 Read the numbers knowing that: the job cross-validates on its 80 % train part
 and then fits each model once more on it (the published pickle) and scores
-the 20 % holdout, so its fits see about as many rows in total as the bare 5
-folds over 100 %; CPU time is reported next to wall time because a shared
-2-core box makes wall time noisy; the job's peak RSS includes the in-process
-moto server, which holds the CSV and every uploaded pickle in memory. Both
-sides import their libraries before the clock starts. Each
-side is measured ``--repeat`` times, interleaved, and the best run counts;
-OpenMP/BLAS pools default to 1 thread per process (``--threads``), because on
-an oversubscribed box their spin-waiting burns CPU in proportion to the load.
+the 20 % holdout, so its fits see as many rows in total as the by-hand 5
+folds over 100 %. CPU time counts every process (the pool's workers too) and
+is reported next to wall time because a shared 2-core box makes wall time
+noisy. Peak memory is the largest sum of proportional set sizes (PSS: shared
+pages split between the processes that share them) of the measured process
+and its children, sampled every 0.2 s; the job's includes the in-process moto
+server, which holds the CSV and every uploaded pickle. Both sides import their
+libraries before the clock starts. Each side is measured ``--repeat`` times,
+interleaved, and the best run counts.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = 30
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.2
+SAMPLE_SECONDS = 0.2
+TIMES = ("seconds", "cpu")
 
 
 def make_csv(rows: int, folder: Path) -> Path:
@@ -54,26 +58,67 @@ def make_csv(rows: int, folder: Path) -> Path:
     return path
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class PeakMemory:
+    """The peak PSS of this process plus its children (a training pool's workers), sampled in a thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while True:
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_full_info().pss
+                except psutil.Error:  # a worker that just exited
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            if self._stop.wait(SAMPLE_SECONDS):
+                return
+
+    @property
+    def mib(self) -> float:
+        """The peak in MiB."""
+        return self.peak_bytes / 2**20
 
 
 def cpu_seconds() -> float:
-    """User + system CPU time of this process so far (all threads): stable when the box is shared."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """User + system CPU time of this process and its finished children (all threads): stable on a shared box."""
+    mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+def stop_workers() -> None:
+    """End joblib's reusable worker processes, so their CPU time is counted in RUSAGE_CHILDREN."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def measure_job(csv: Path) -> dict[str, float]:
     """The whole run_training against an in-process moto server (timed from upload to manifest)."""
-    # libraries imported before the clock starts, as on the bare side: both time the work, not imports
+    # libraries imported before the clock starts, as on the by-hand side: both time the work, not imports
     import sklearn.ensemble
     import sklearn.linear_model
     import sklearn.model_selection  # noqa: F401
 
     from dropml import local, storage
-    from dropml.training import eda
+    from dropml.training import eda, parallel
     from dropml.training.job import run_training
 
     eda._pyplot()
@@ -82,24 +127,28 @@ def measure_job(csv: Path) -> dict[str, float]:
         local.use_endpoint(server.endpoint)
         local.ensure_bucket()
         body = csv.read_bytes()
-        started, cpu = time.perf_counter(), cpu_seconds()
-        storage.put_bytes("train/bench.csv", body, "text/csv")
-        manifest = run_training("train/bench.csv")
-        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        with PeakMemory() as memory:
+            started, cpu = time.perf_counter(), cpu_seconds()
+            storage.put_bytes("train/bench.csv", body, "text/csv")
+            manifest = run_training("train/bench.csv")
+            seconds = time.perf_counter() - started
+            stop_workers()
+            cpu = cpu_seconds() - cpu
     finally:
         server.stop()
     artifacts_mb = sum(a.bytes for a in manifest.artifacts.values()) / 2**20
     return {
         "seconds": seconds,
         "cpu": cpu,
-        "peak_mb": peak_mb(),
+        "peak_mb": memory.mib,
+        "cpus": parallel.available_cpus(),
         "champion": manifest.champion,
         "artifacts_mb": artifacts_mb,
     }
 
 
 def measure_bare(csv: Path) -> dict[str, float]:
-    """cross_validate of each configured estimator on the same CSV (read time excluded)."""
+    """cross_validate(n_jobs=-1) of each configured estimator on the same CSV (read time excluded)."""
     import pandas as pd
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
@@ -109,12 +158,16 @@ def measure_bare(csv: Path) -> dict[str, float]:
     frame = pd.read_csv(csv)
     features, labels = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
     conf = settings().training
-    started, cpu = time.perf_counter(), cpu_seconds()
-    for name, spec in conf.models.items():
-        estimator = build_estimator(name, spec, "classification", conf.random_state)
-        folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
-        cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=conf.n_jobs)
-    return {"seconds": time.perf_counter() - started, "cpu": cpu_seconds() - cpu, "peak_mb": peak_mb()}
+    with PeakMemory() as memory:
+        started, cpu = time.perf_counter(), cpu_seconds()
+        for name, spec in conf.models.items():
+            estimator = build_estimator(name, spec, "classification", conf.random_state)
+            folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
+            cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=-1)
+        seconds = time.perf_counter() - started
+        stop_workers()
+        cpu = cpu_seconds() - cpu
+    return {"seconds": seconds, "cpu": cpu, "peak_mb": memory.mib}
 
 
 def run_measurement(kind: str, csv: Path, threads: int) -> dict[str, float]:
@@ -138,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=2, help="measurements per side, interleaved; the best counts")
-    parser.add_argument("--threads", type=int, default=1, help="OpenMP/BLAS threads per process (0: library default)")
+    parser.add_argument("--threads", type=int, default=0, help="OpenMP/BLAS threads per process (0: library default)")
     parser.add_argument("--measure", choices=["job", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,8 +204,8 @@ def main() -> None:
         return
 
     header = (
-        "| rows × cols | job wall s | bare wall s | wall ratio | job CPU s | bare CPU s | CPU ratio "
-        "| job peak MiB | bare peak MiB | artifacts MiB | champion |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| rows × cols | CPUs | job wall s | by hand wall s | wall ratio | job CPU s | by hand CPU s | CPU ratio "
+        "| job peak MiB | by hand peak MiB | artifacts MiB | champion |\n" + "|---" * 12 + "|"
     )
     lines = [header]
     with tempfile.TemporaryDirectory() as folder:
@@ -162,13 +215,14 @@ def main() -> None:
             for _ in range(args.repeat):  # interleaved, best of N: other load on the box only ever adds time
                 bares.append(run_measurement("bare", csv, args.threads))
                 jobs.append(run_measurement("job", csv, args.threads))
-            bare = {k: min(m[k] for m in bares) for k in ("seconds", "cpu", "peak_mb")}
-            job = {**jobs[0], **{k: min(m[k] for m in jobs) for k in ("seconds", "cpu", "peak_mb")}}
+            # time: the best run (load only adds); memory: the largest peak seen
+            bare = {"peak_mb": max(m["peak_mb"] for m in bares), **{k: min(m[k] for m in bares) for k in TIMES}}
+            job = {**jobs[0], "peak_mb": max(m["peak_mb"] for m in jobs), **{k: min(m[k] for m in jobs) for k in TIMES}}
             ratio, cpu_ratio = job["seconds"] / bare["seconds"], job["cpu"] / bare["cpu"]
-            verdict = "ok" if max(ratio, cpu_ratio) <= TARGET_RATIO else f"over {TARGET_RATIO}x"
+            verdict = "ok" if ratio <= TARGET_RATIO else f"over {TARGET_RATIO}x"
             lines.append(
-                f"| {rows:,} × {COLUMNS} | {job['seconds']:.1f} | {bare['seconds']:.1f} | {ratio:.2f}x "
-                f"| {job['cpu']:.1f} | {bare['cpu']:.1f} | {cpu_ratio:.2f}x ({verdict}) "
+                f"| {rows:,} × {COLUMNS} | {job['cpus']} | {job['seconds']:.1f} | {bare['seconds']:.1f} "
+                f"| {ratio:.2f}x ({verdict}) | {job['cpu']:.1f} | {bare['cpu']:.1f} | {cpu_ratio:.2f}x "
                 f"| {job['peak_mb']:.0f} | {bare['peak_mb']:.0f} | {job['artifacts_mb']:.1f} | {job['champion']} |"
             )
             print(lines[-1], file=sys.stderr, flush=True)

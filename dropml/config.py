@@ -93,7 +93,8 @@ class TrainingSettings(_Section):
     search_time_budget_seconds: float = Field(0.0, ge=0.0)
     max_categories: int = Field(50, ge=2)
     eda_max_features: int = Field(12, ge=1)
-    n_jobs: int = Field(1, ge=-1)
+    # CPUs a run uses: -1 every CPU of its task (affinity, cgroup quota, ECS task limit), k at most k of them
+    n_jobs: int = Field(-1, ge=-1)
 
     @field_validator("models")
     @classmethod
@@ -102,6 +103,13 @@ class TrainingSettings(_Section):
         if len(real) < 3:
             raise ValueError(f"at least 3 non-baseline models are required (got {real})")
         return models
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _some_cpus(cls, n_jobs: int) -> int:
+        if n_jobs == 0:
+            raise ValueError("n_jobs must be -1 (every CPU of the task) or a number of CPUs >= 1")
+        return n_jobs
 
     @field_validator("lags")
     @classmethod

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,19 +91,14 @@ def _safe(compute: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def score_pipeline(task: str) -> Any:
-    """A cross_validate scoring callable computing every metric from ONE predict (and predict_proba)."""
-    return PipelineScorer(task)
-
-
 class PipelineScorer:
-    """Picklable scoring callable for cross_validate: all metrics from one prediction pass."""
+    """Picklable scoring callable (scikit-learn's scorer signature): all metrics from one prediction pass."""
 
     def __init__(self, task: str) -> None:
         self.task = task
 
     def __call__(self, estimator: Any, X: Any, y: Any) -> dict[str, float]:  # noqa: N803
-        """Metric name → value (NaN when undefined, as cross_validate expects numbers)."""
+        """Metric name → value (NaN when undefined, so folds average as numbers)."""
         proba = classes = None
         if self.task == "classification" and hasattr(estimator, "predict_proba"):
             # one pass: the label is the most probable class, as predict() computes it for our estimators
@@ -215,26 +212,67 @@ class ModelResult:
     pickle_path: str | None = None  # where the fitted pipeline was spooled (then ``pipeline`` is None)
 
 
-def cross_validated(
-    pipeline: Pipeline, features: pd.DataFrame, labels: pd.Series, split: Split, task: str, n_jobs: int
-) -> dict[str, float | None]:
-    """Mean CV metrics of ``pipeline`` over the split's folds (train part only)."""
-    from sklearn.model_selection import cross_validate
+def fold_scores(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    labels: pd.Series,
+    fit_rows: np.ndarray,
+    test_rows: np.ndarray,
+    task: str,
+) -> dict[str, float]:
+    """Fit ``pipeline`` on the ``fit_rows`` positions and score the ``test_rows`` ones: one CV fold, one task.
 
-    x_train = features.iloc[split.train]
-    y_train = labels.iloc[split.train].to_numpy()
+    Returns every metric of ``task`` (NaN where undefined) plus ``fit_seconds`` and ``score_seconds``.
+    """
+    started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
-        found = cross_validate(
-            pipeline, x_train, y_train, cv=split.folds, scoring=score_pipeline(task), n_jobs=n_jobs, error_score="raise"
-        )
+        pipeline.fit(features.iloc[fit_rows], labels.iloc[fit_rows].to_numpy())
+        fitted = time.perf_counter()
+        scores = PipelineScorer(task)(pipeline, features.iloc[test_rows], labels.iloc[test_rows].to_numpy())
+    return {**scores, "fit_seconds": fitted - started, "score_seconds": time.perf_counter() - fitted}
+
+
+def mean_fold_scores(folds: list[dict[str, float]], task: str) -> dict[str, float | None]:
+    """Mean of each metric over the folds where it is defined (None where it never is), and ``cv_fit_seconds``."""
     means: dict[str, float | None] = {}
     for name in metric_names(task):
-        values = np.asarray(found[f"test_{name}"], dtype=float)
+        values = np.asarray([fold[name] for fold in folds], dtype=float)
         finite = values[np.isfinite(values)]
         means[name] = float(finite.mean()) if len(finite) else None
-    means["cv_fit_seconds"] = float(np.mean(found["fit_time"]))
+    means["cv_fit_seconds"] = float(np.mean([fold["fit_seconds"] for fold in folds]))
     return means
+
+
+def fold_tasks(
+    pipeline: Pipeline, features: pd.DataFrame, labels: pd.Series, split: Split, task: str
+) -> list[Callable[[], dict[str, float]]]:
+    """One picklable task per CV fold of the split's train part (each fits its own copy of ``pipeline``)."""
+    from sklearn.base import clone
+
+    return [
+        partial(fold_scores, clone(pipeline), features, labels, split.train[fit], split.train[test], task)
+        for fit, test in split.folds
+    ]
+
+
+def cross_validated(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    labels: pd.Series,
+    split: Split,
+    task: str,
+    cpus: int,
+    work_seconds: float = math.inf,
+) -> dict[str, float | None]:
+    """Mean CV metrics of ``pipeline`` over the split's folds (train part only), folds in parallel on ``cpus``.
+
+    ``work_seconds``: the CPU time the folds are expected to take (small work runs in this process).
+    """
+    from dropml.training.parallel import Plan, run_tasks
+
+    tasks = fold_tasks(pipeline, features, labels, split, task)
+    return mean_fold_scores(run_tasks(tasks, Plan.for_tasks(cpus, len(tasks), work_seconds)), task)
 
 
 def fit_and_hold_out(

@@ -64,9 +64,26 @@ class CoerceColumns(TransformerMixin, BaseEstimator):
         self.kinds = kinds
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> CoerceColumns:  # noqa: N803
-        """Nothing to learn; checks the columns are there."""
-        self.transform(X)
+        """Nothing to learn; checks the columns are there (converting them here would be thrown away).
+
+        Raises:
+            BadInput: ``X`` lacks schema columns (lists them).
+        """
+        self._frame(X)
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Always: nothing is learnt, so a pipeline ending here (the persistence baseline's) counts as fitted."""
+        return True
+
+    def _frame(self, X: Any) -> pd.DataFrame:  # noqa: N803
+        kinds = self.kinds or {}
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(X, columns=list(kinds))  # noqa: N806
+        missing = [name for name in kinds if name not in X.columns]
+        if missing:
+            raise BadInput("columns", missing, f"missing input column(s): {', '.join(missing)}")
+        return X
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
         """The schema columns of ``X``, each converted to its kind.
@@ -75,11 +92,7 @@ class CoerceColumns(TransformerMixin, BaseEstimator):
             BadInput: ``X`` lacks schema columns (lists them).
         """
         kinds = self.kinds or {}
-        if not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(X, columns=list(kinds))  # noqa: N806
-        missing = [name for name in kinds if name not in X.columns]
-        if missing:
-            raise BadInput("columns", missing, f"missing input column(s): {', '.join(missing)}")
+        X = self._frame(X)  # noqa: N806
         out = {}
         for name, kind in kinds.items():
             column = X[name]
@@ -258,6 +271,9 @@ def build_preprocess(
 
 
 def output_feature_names(preprocess: Pipeline) -> list[str]:
-    """The fitted ``preprocess`` step's output column names, without the transformer prefixes."""
-    names = preprocess.named_steps["columns"].get_feature_names_out()
+    """The fitted ``preprocess`` step's output column names, without the transformer prefixes.
+
+    The last step names them: ``columns`` for the models, ``coerce`` for the persistence baseline.
+    """
+    names = preprocess.steps[-1][1].get_feature_names_out()
     return [str(name).split("__", 1)[-1] for name in names]

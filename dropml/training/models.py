@@ -57,6 +57,14 @@ def _knn(task: str) -> BaseEstimator:
     return KNeighborsClassifier() if task == "classification" else KNeighborsRegressor()
 
 
+def _last_value(task: str) -> BaseEstimator:
+    from dropml.training.persistence import LastValueRegressor
+
+    if task != "regression":
+        raise ConfigError(f"estimator 'last_value' (the persistence baseline) forecasts numbers, not a {task} target")
+    return LastValueRegressor()
+
+
 ESTIMATORS: dict[str, Callable[[str], BaseEstimator]] = {
     "dummy": _dummy,
     "linear": _linear,
@@ -64,6 +72,25 @@ ESTIMATORS: dict[str, Callable[[str], BaseEstimator]] = {
     "extra_trees": _extra_trees,
     "hist_gradient_boosting": _hist_gradient_boosting,
     "knn": _knn,
+    "last_value": _last_value,
+}
+
+# Baselines: never tuned, never champion; the bar every model must beat.
+BASELINES = frozenset({"dummy", "last_value"})
+
+# CPU seconds of one fit + predict with default parameters on COST_ROWS x COST_COLUMNS numbers, one thread
+# (bench/train.py's data: forest 51 s, boosting 3.1 s, linear 0.2 s), scaled linearly to a data set's size. A
+# rough guide: the training pool starts the longest tasks first, so the short ones fill the end instead of one
+# core idling behind a forest, and small data sets skip the pool.
+COST_ROWS, COST_COLUMNS = 100_000, 30
+RELATIVE_COST: dict[str, float] = {
+    "random_forest": 50.0,
+    "extra_trees": 25.0,
+    "hist_gradient_boosting": 3.0,
+    "knn": 2.0,
+    "linear": 0.3,
+    "dummy": 0.01,
+    "last_value": 0.01,
 }
 
 

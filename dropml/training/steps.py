@@ -18,8 +18,9 @@ from dropml.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sklearn.pipeline import Pipeline
 
-    from dropml.config import TrainingSettings
+    from dropml.config import ModelSpec, TrainingSettings
     from dropml.manifest import InputSchema
     from dropml.training.clean import CleanResult
     from dropml.training.evaluation import ModelResult, Split
@@ -60,85 +61,189 @@ def check_model_names(conf: TrainingSettings) -> None:
     Raises:
         ConfigError: a reserved or unusable model name.
     """
+    from dropml.training.persistence import PERSISTENCE_MODEL
+
     for name in conf.models:
         if name in RESERVED_ARTIFACTS or name.startswith("plot_") or not RUN_ID.match(name):
             raise ConfigError(
                 f"models.{name}: model names must match {RUN_ID.pattern} and not be "
                 f"{', '.join(sorted(RESERVED_ARTIFACTS))} or start with plot_"
             )
+        if name == PERSISTENCE_MODEL and conf.time_column:
+            raise ConfigError(
+                f"models.{name}: the name is taken by the persistence baseline of time-ordered projects; rename it"
+            )
 
 
-def fit_models(
-    cleaned: CleanResult, conf: TrainingSettings, split: Split, rank_metric: str, spool_dir: str | None = None
-) -> list[ModelResult]:
-    """Cross-validate (and optionally tune) every configured model, then fit each on the train part.
+def model_specs(conf: TrainingSettings, task: str) -> dict[str, ModelSpec]:
+    """The models a run trains: the configured ones, plus the persistence baseline for time-ordered regression."""
+    from dropml.training.persistence import PERSISTENCE_MODEL, persistence_spec
 
-    With ``spool_dir``, each fitted pipeline is pickled there right away and
-    dropped from memory (a forest on 100k rows is hundreds of MB), so peak
-    memory holds one fitted model, not all of them.
+    specs = dict(conf.models)
+    persistence = persistence_spec(conf, task)
+    if persistence is not None:
+        specs[PERSISTENCE_MODEL] = persistence
+    return specs
+
+
+@dataclass
+class PublishableFit:
+    """What fitting a model on the whole train part yields: holdout metrics and the pipeline (or its spooled pickle)."""
+
+    metrics: dict[str, float | None]
+    selected_features: list[str]
+    classes: list[Any] | None
+    pipeline: Pipeline | None
+    pickle_path: str | None
+
+
+def fit_for_publishing(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    labels: pd.Series,
+    split: Split,
+    task: str,
+    pickle_path: str | None = None,
+) -> PublishableFit:
+    """Fit ``pipeline`` on the train part and score the holdout; pickle it to ``pickle_path`` when given.
+
+    Runs as a task of the training pool: the pickle is written where the model
+    was fitted, so a forest of hundreds of MB is never copied between processes.
+    """
+    from dropml.training import evaluation
+    from dropml.training.selection import selected_features
+
+    held = evaluation.fit_and_hold_out(pipeline, features, labels, split, task)
+    classes = [_plain(c) for c in pipeline.classes_] if task == "classification" else None
+    fitted = PublishableFit(held, selected_features(pipeline), classes, pipeline, None)
+    if pickle_path:
+        fitted.pickle_path, fitted.pipeline = _spool(pipeline, pickle_path), None
+    return fitted
+
+
+def build_model_pipeline(
+    name: str, spec: ModelSpec, cleaned: CleanResult, conf: TrainingSettings, extra: dict[str, Any] | None = None
+) -> Pipeline:
+    """The unfitted ``preprocess``/``select``/``model`` pipeline of one model (``extra``: search parameters).
 
     Raises:
         ConfigError: an unknown estimator or parameter.
     """
     from sklearn.pipeline import Pipeline
 
-    from dropml.training import evaluation, models, search
+    from dropml.training import models
     from dropml.training.features import build_preprocess
-    from dropml.training.selection import build_selector, selected_features
+    from dropml.training.persistence import PERSISTENCE_ESTIMATOR, persistence_pipeline
+    from dropml.training.selection import build_selector
 
-    features, labels = cleaned.features, cleaned.labels
+    estimator = models.build_estimator(name, spec, cleaned.task, conf.random_state, extra)
+    if spec.estimator == PERSISTENCE_ESTIMATOR:  # reads the raw last value: no scaling, no selection
+        return persistence_pipeline(estimator)
+    preprocess = build_preprocess(
+        cleaned.kinds,
+        conf.max_categories,
+        conf.time_column,
+        conf.group_column,
+        conf.target if conf.time_column else None,
+        conf.lags,
+    )
+    selector = build_selector(conf.feature_selection, cleaned.task, conf.random_state)
+    return Pipeline([("preprocess", preprocess), ("select", selector), ("model", estimator)])
+
+
+def fit_models(
+    cleaned: CleanResult, conf: TrainingSettings, split: Split, rank_metric: str, spool_dir: str | None = None
+) -> list[ModelResult]:
+    """Cross-validate (and optionally tune) every model, and fit each on the train part, on all the task's CPUs.
+
+    Every fold of every model and every model's fit on the whole train part
+    are tasks of one pool (:mod:`~dropml.training.parallel`), longest first.
+    With a search budget, each tunable model's candidates are then
+    cross-validated (folds in parallel) and the best refitted. With
+    ``spool_dir``, each fitted pipeline is pickled there by the task that
+    fitted it and dropped from memory, so memory holds one fitted model per
+    worker, not all of them.
+
+    Raises:
+        ConfigError: an unknown estimator or parameter.
+    """
+    from functools import partial
+
+    from dropml.training import evaluation, models, parallel, search
+
+    features, labels, task = cleaned.features, cleaned.labels, cleaned.task
+    specs = model_specs(conf, task)
+    cpus = parallel.resolve_n_jobs(conf.n_jobs, parallel.available_cpus())
     budget = conf.search_time_budget_seconds
-    tunable = [n for n, s in conf.models.items() if s.estimator != "dummy" and models.applicable_space(s, cleaned.task)]
+    spaces = {n: models.applicable_space(s, task) for n, s in specs.items() if s.estimator not in models.BASELINES}
+    tunable = [n for n, space in spaces.items() if space]
     per_model_budget = budget / len(tunable) if tunable else 0.0
 
     def pipeline_for(name: str, extra: dict[str, Any] | None = None) -> Pipeline:
-        spec = conf.models[name]
-        estimator = models.build_estimator(name, spec, cleaned.task, conf.random_state, extra)
-        preprocess = build_preprocess(
-            cleaned.kinds,
-            conf.max_categories,
-            conf.time_column,
-            conf.group_column,
-            conf.target if conf.time_column else None,
-            conf.lags,
-        )
-        selector = build_selector(conf.feature_selection, cleaned.task, conf.random_state)
-        return Pipeline([("preprocess", preprocess), ("select", selector), ("model", estimator)])
+        return build_model_pipeline(name, specs[name], cleaned, conf, extra)
 
-    def evaluate(name: str, extra: dict[str, Any] | None = None) -> dict[str, float | None]:
-        return evaluation.cross_validated(pipeline_for(name, extra), features, labels, split, cleaned.task, conf.n_jobs)
+    def publishing_task(name: str, extra: dict[str, Any] | None = None) -> Any:
+        path = str(Path(spool_dir) / f"{name}.pkl") if spool_dir else None
+        return partial(fit_for_publishing, pipeline_for(name, extra), features, labels, split, task, path)
+
+    # one pool for everything: (cost, model, task), longest first; a fold fits on less than the train part
+    fold_share = 1.0 - 1.0 / max(2, len(split.folds))
+    scale = len(split.train) / models.COST_ROWS * len(cleaned.kinds) / models.COST_COLUMNS
+    work: list[tuple[float, str, Any]] = []
+    for name, spec in specs.items():
+        cost = models.RELATIVE_COST.get(spec.estimator, 1.0) * scale
+        work.append((cost, name, publishing_task(name)))
+        folds = evaluation.fold_tasks(pipeline_for(name), features, labels, split, task)
+        work.extend((cost * fold_share, name, fold) for fold in folds)
+    work.sort(key=lambda item: -item[0])
+    plan = parallel.Plan.for_tasks(cpus, len(work), work_seconds=sum(item[0] for item in work))
+    started = time.perf_counter()
+    outputs = parallel.run_tasks([item[2] for item in work], plan)
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info("models fitted", extra={"cpus": cpus, "workers": plan.workers, "tasks": len(work), "seconds": seconds})
+    fits: dict[str, PublishableFit] = {}
+    fold_scores: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
+    for (_, name, _), output in zip(work, outputs, strict=True):
+        if isinstance(output, PublishableFit):
+            fits[name] = output
+        else:
+            fold_scores[name].append(output)
 
     results = []
-    for name, spec in conf.models.items():
-        started = time.perf_counter()
-        cv_metrics = evaluate(name)
+    for name, spec in specs.items():
+        cv_metrics = evaluation.mean_fold_scores(fold_scores[name], task)
+        spent = sum(f["fit_seconds"] + f["score_seconds"] for f in fold_scores[name])
+        one_candidate = spent / min(cpus, len(split.folds))  # the wall time of one candidate's folds in parallel
         outcome = search.random_search(
-            lambda extra, name=name: evaluate(name, extra),
-            models.applicable_space(spec, cleaned.task) if spec.estimator != "dummy" else {},
+            lambda extra, name=name, spent=spent: evaluation.cross_validated(
+                pipeline_for(name, extra), features, labels, split, task, cpus, work_seconds=spent
+            ),
+            spaces.get(name, {}),
             cv_metrics,
             rank_metric,
             per_model_budget,
             conf.random_state,
-            default_seconds=time.perf_counter() - started,
+            default_seconds=one_candidate,
         )
-        pipeline = pipeline_for(name, outcome.params)
-        held = evaluation.fit_and_hold_out(pipeline, features, labels, split, cleaned.task)
+        fitted = fits[name]
+        if outcome.params:  # the search found better parameters than the defaults fitted above
+            refit = parallel.Plan.for_tasks(cpus, 1, work_seconds=fits[name].metrics["fit_seconds"] or 0.0)
+            fitted = parallel.run_tasks([publishing_task(name, outcome.params)], refit)[0]  # in this process
         search_info = {"tried": outcome.tried, "seconds": outcome.seconds, "best": outcome.params} if budget else {}
-        result = evaluation.ModelResult(
-            name=name,
-            estimator=spec.estimator,
-            pipeline=pipeline,
-            metrics={**outcome.metrics, **held},
-            params=models.describe_params(pipeline.named_steps["model"]),
-            baseline=spec.estimator == "dummy",
-            search=search_info,
-            selected_features=selected_features(pipeline),
-            classes=[_plain(c) for c in pipeline.classes_] if cleaned.task == "classification" else None,
+        results.append(
+            evaluation.ModelResult(
+                name=name,
+                estimator=spec.estimator,
+                pipeline=fitted.pipeline,
+                metrics={**outcome.metrics, **fitted.metrics},
+                params=models.describe_params(pipeline_for(name, outcome.params).named_steps["model"]),
+                baseline=spec.estimator in models.BASELINES,
+                search=search_info,
+                selected_features=fitted.selected_features,
+                classes=fitted.classes,
+                pickle_path=fitted.pickle_path,
+            )
         )
-        if spool_dir:
-            result.pickle_path = _spool(pipeline, spool_dir, name)
-            result.pipeline = None
-        results.append(result)
         logger.info("model evaluated", extra={"model": name, rank_metric: outcome.metrics.get(rank_metric)})
     return results
 
@@ -203,10 +308,9 @@ def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = No
     )
 
 
-def _spool(pipeline: Any, folder: str, name: str) -> str:
+def _spool(pipeline: Any, path: str) -> str:
     import joblib
 
-    path = str(Path(folder) / f"{name}.pkl")
     joblib.dump(pipeline, path)
     return path
 

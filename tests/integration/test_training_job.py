@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 from fakes import FAST_TRAINING
@@ -180,7 +181,7 @@ def test_crypto_time_series_predicts_next_open_per_symbol(aws):
     body = _upload("train/crypto/crypto_ohlcv.csv", "crypto_ohlcv.csv")
     manifest = run_training("train/crypto/crypto_ohlcv.csv", overrides=FAST_TRAINING)
     assert (manifest.project, manifest.task, manifest.target) == ("crypto", "regression", "open")
-    rows = _check_published(manifest, body, list(FAST_TRAINING["models"]))
+    rows = _check_published(manifest, body, [*FAST_TRAINING["models"], "persistence"])
     assert manifest.input_schema.names == ["date", "symbol", "open", "high", "low", "close", "volume"]
     assert (manifest.input_schema.time_column, manifest.input_schema.group_column) == ("date", "symbol")
     assert manifest.input_schema.column("date").kind == "datetime"
@@ -195,6 +196,35 @@ def test_crypto_time_series_predicts_next_open_per_symbol(aws):
     assert len(predictions) == len(recent)
     btc = recent["symbol"] == "BTC"
     assert abs(predictions[btc.to_numpy()].mean() / recent.loc[btc, "open"].mean() - 1) < 0.2
+
+
+def test_a_time_ordered_project_gets_a_persistence_baseline_from_past_values_only(aws):
+    body = _upload("train/crypto/crypto_ohlcv.csv", "crypto_ohlcv.csv")
+    manifest = run_training("train/crypto/crypto_ohlcv.csv", overrides=FAST_TRAINING)
+    persistence = manifest.model("persistence")
+    assert (persistence.estimator, persistence.baseline, persistence.params) == ("last_value", True, {"column": "open"})
+    assert manifest.champion != "persistence"
+    board = pd.read_csv(io.BytesIO(storage.get_bytes(manifest.artifacts["leaderboard"].key).body))
+    row = board[board["model"] == "persistence"].iloc[0]
+    assert (row["estimator"], bool(row["baseline"]), bool(row["champion"])) == ("last_value", True, False)
+
+    # the forecast for a row is that row's own open: the latest value known on its date, never a later one
+    rows = pd.read_csv(io.BytesIO(body))
+    pipeline = _load(manifest, "persistence")
+    latest = rows[rows["date"] == rows["date"].max()]
+    assert pipeline.predict(latest).tolist() == latest["open"].tolist()
+    past_only = rows[rows["date"] <= "2024-06-01"]
+    assert pipeline.predict(past_only).tolist() == past_only["open"].tolist()
+
+    # its holdout score is the error of "next open = today's open" over the holdout rows
+    ordered = rows.sort_values(["symbol", "date"], kind="mergesort")
+    ordered["next_open"] = ordered.groupby("symbol")["open"].shift(-1)
+    labelled = ordered[ordered["next_open"].notna()]  # the last day has no next open: not trained on
+    holdout_days = sorted(labelled["date"].unique())[-manifest.data_quality["holdout_rows"] // 4 :]  # 4 symbols
+    held = labelled[labelled["date"].isin(holdout_days)]
+    assert len(held) == manifest.data_quality["holdout_rows"]
+    rmse = float(np.sqrt(((held["next_open"] - held["open"]) ** 2).mean()))
+    assert persistence.metrics["holdout_rmse"] == pytest.approx(rmse, rel=1e-9)
 
 
 def _csv(frame: pd.DataFrame) -> bytes:

@@ -106,3 +106,36 @@ def test_fit_models_searches_within_the_budget_and_publishes_the_best_params():
     assert results["baseline"].baseline
     assert results["ridge"].selected_features == ["x0", "x1", "x2", "x3"]
     assert {"rmse", "holdout_rmse", "fit_seconds", "predict_seconds"} <= set(results["ridge"].metrics)
+
+
+def test_the_persistence_baseline_forecasts_each_rows_last_known_value():
+    import numpy as np
+    import pandas as pd
+
+    from dropml.config import TrainingSettings
+    from dropml.training.persistence import LastValueRegressor, persistence_spec
+
+    model = LastValueRegressor(column="open").fit(pd.DataFrame({"open": [1.0, 2.0]}), [2.0, 4.0])
+    rows = pd.DataFrame({"open": [10.0, np.nan, "12.5"], "other": [0, 0, 0]})
+    assert model.predict(rows).tolist() == [10.0, 3.0, 12.5]  # a missing value gets the mean training label
+    with pytest.raises(ConfigError) as caught:
+        model.predict(pd.DataFrame({"close": [1.0]}))
+    assert str(caught.value) == "the persistence baseline needs column 'open' in its input"
+
+    timed = TrainingSettings(target="open", time_column="date")
+    assert persistence_spec(timed, "regression") == ModelSpec(estimator="last_value", params={"column": "open"})
+    assert persistence_spec(timed, "classification") is None
+    assert persistence_spec(TrainingSettings(), "regression") is None  # not time-ordered
+
+
+def test_a_model_named_persistence_is_refused_in_a_time_ordered_project():
+    from dropml.config import TrainingSettings
+    from dropml.training.steps import check_model_names
+
+    models = {"persistence": {"estimator": "linear"}, "a": {"estimator": "knn"}, "b": {"estimator": "extra_trees"}}
+    check_model_names(TrainingSettings(models=models))  # a plain project may use the name
+    with pytest.raises(ConfigError) as caught:
+        check_model_names(TrainingSettings(models=models, time_column="date"))
+    assert str(caught.value) == (
+        "models.persistence: the name is taken by the persistence baseline of time-ordered projects; rename it"
+    )

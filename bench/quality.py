@@ -1,0 +1,170 @@
+"""Benchmark: dropml's champion on each real data set next to FLAML and LazyPredict, on the same split.
+
+    make bench-quality                                  # creates the peers' venv, then runs this
+    python bench/quality.py                             # every data set of bench/quality_sets.py
+    python bench/quality.py --only sk-wine penguins     # some of them
+    python bench/quality.py --no-peers                  # dropml's side only (no venv needed)
+
+For each data set, dropml's training steps run in this process (clean, EDA,
+CV, holdout fits: everything the job does before uploading) and are timed;
+the rows dropml trained on and held out are handed to FLAML
+(``flaml.AutoML``, with a time budget equal to dropml's wall time, and 60 s)
+and LazyPredict (every default model; the best on the holdout, which flatters
+it) in their own venv (``.cache/bench-peers``, bench/peers.py), so neither is a
+dependency of dropml. Every score is dropml's rank metric on the same holdout
+rows: macro F1 for classification, RMSE for regression. A gap is in points,
+positive when dropml is better: 100 × F1 difference, or the RMSE difference
+as a percentage of the peer's RMSE. Target: median gap to FLAML at equal time
+>= 0, and no data set more than 2 points below it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS_PYTHON = ROOT / ".cache" / "bench-peers" / "bin" / "python"
+LABEL = "__label__"
+LONG_BUDGET_SECONDS = 60.0
+TARGET_WORST_GAP = -2.0
+
+
+def gap(task: str, ours: float | None, theirs: float | None) -> float | None:
+    """Points by which dropml beats a peer (negative: behind): F1 × 100, or RMSE as % of the peer's."""
+    if ours is None or theirs is None:
+        return None
+    if task == "classification":
+        return 100.0 * (ours - theirs)
+    return 100.0 * (theirs - ours) / theirs if theirs else 0.0
+
+
+def run_dropml(case: Any, folder: Path) -> dict[str, Any]:
+    """Train ``case`` with dropml's steps; its champion's holdout score, time, and the split written for the peers."""
+    from dropml.config import settings
+    from dropml.training.ingest import TrainingData, parse_training_csv
+    from dropml.training.steps import train
+
+    body = case.load()
+    key = f"train/{case.name}/{case.name}.csv"
+    data = TrainingData(key=key, etag="", sha256="", size=len(body), frame=parse_training_csv(body, key))
+    conf = settings().training_for(case.name, {"target": case.target, **case.overrides})
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="quality-") as spool:
+        trained = train(data, conf, spool)
+    seconds = time.perf_counter() - started
+    cleaned, split = trained.cleaned, trained.split
+    for part, rows in (("train", split.train), ("holdout", split.holdout)):
+        frame = cleaned.features.iloc[rows].assign(**{LABEL: cleaned.labels.iloc[rows].to_numpy()})
+        frame.reset_index(drop=True).to_pickle(folder / f"{part}.pkl")
+    champion = trained.champion
+    return {
+        "task": cleaned.task,
+        "rows": len(cleaned.frame),
+        "columns": len(cleaned.kinds),
+        "metric": trained.rank_metric,
+        "score": champion.metrics[f"holdout_{trained.rank_metric}"],
+        "model": champion.name,
+        "seconds": seconds,
+        "board": {r.name: r.metrics.get(f"holdout_{trained.rank_metric}") for r in trained.ranked},
+    }
+
+
+def run_peers(folder: Path, task: str, budgets: list[float], seed: int) -> dict[str, Any]:
+    """FLAML and LazyPredict on the written split, in the peers' venv (one subprocess)."""
+    job = {"train": str(folder / "train.pkl"), "holdout": str(folder / "holdout.pkl"), "task": task,
+           "budgets": budgets, "seed": seed}  # fmt: skip
+    (folder / "job.json").write_text(json.dumps(job))
+    done = subprocess.run(
+        [str(PEERS_PYTHON), str(ROOT / "bench" / "peers.py"), str(folder / "job.json")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _shown(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _peer(found: dict[str, Any], name: str) -> tuple[float | None, str]:
+    entry = found.get(name, {})
+    if "score" in entry:
+        return entry["score"], entry.get("model", "")
+    return None, entry.get("error", found.get("error", "not run"))[:60]
+
+
+def main() -> None:
+    """Print the quality table: one row per data set, then the median and worst gaps."""
+    from quality_sets import CASES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="names of the data sets to run (default: all)")
+    parser.add_argument("--no-peers", action="store_true", help="dropml's side only")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    if not args.no_peers and not PEERS_PYTHON.exists():
+        raise SystemExit(f"{PEERS_PYTHON} not found: `make bench-quality` creates the peers' venv")
+    cases = [c for c in CASES if c.publishes and (not args.only or c.name in args.only)]
+    header = (
+        "| data set | task | rows × cols | metric | dropml (champion) | dropml s | FLAML equal time | gap "
+        "| FLAML 60 s | gap | LazyPredict best | gap |\n" + "|---" * 12 + "|"
+    )
+    lines, gaps = [header], {"equal": [], "60": [], "lazy": []}
+    for case in cases:
+        with tempfile.TemporaryDirectory(prefix=f"quality-{case.name}-") as folder:
+            try:
+                ours = run_dropml(case, Path(folder))
+            except Exception as err:  # a data set dropml refuses is a row of the table, not the end of it
+                lines.append(f"| {case.name} | {case.task} | – | – | refused: {str(err)[:80]} |" + " – |" * 7)
+                print(lines[-1], file=sys.stderr, flush=True)
+                continue
+            budget = max(1.0, round(ours["seconds"]))
+            found = (
+                {} if args.no_peers else run_peers(Path(folder), ours["task"], [budget, LONG_BUDGET_SECONDS], args.seed)
+            )
+        cells = []
+        for key, peer in (
+            ("equal", f"flaml_{budget:g}"),
+            ("60", f"flaml_{LONG_BUDGET_SECONDS:g}"),
+            ("lazy", "lazypredict"),
+        ):
+            score, model = _peer(found, peer)
+            points = gap(ours["task"], ours["score"], score)
+            if points is not None:
+                gaps[key].append(points)
+            cells += [f"{_shown(score)} ({model})" if score is not None else model, _shown(points, 1)]
+        lines.append(
+            f"| {case.name} | {ours['task']} | {ours['rows']:,} × {ours['columns']} | {ours['metric']} "
+            f"| {_shown(ours['score'])} ({ours['model']}) | {ours['seconds']:.1f} | " + " | ".join(cells) + " |"
+        )
+        print(lines[-1], file=sys.stderr, flush=True)
+    summary = []
+    for key, label in (("equal", "FLAML at equal time"), ("60", "FLAML 60 s"), ("lazy", "LazyPredict best")):
+        if gaps[key]:
+            summary.append(
+                f"{label}: median gap {statistics.median(gaps[key]):+.1f} points, worst {min(gaps[key]):+.1f} "
+                f"over {len(gaps[key])} data sets"
+            )
+    if gaps["equal"]:
+        met = statistics.median(gaps["equal"]) >= 0 and min(gaps["equal"]) >= TARGET_WORST_GAP
+        summary.append(f"target (median >= 0, none below {TARGET_WORST_GAP:+.0f}): {'met' if met else 'NOT met'}")
+    print("\n".join([*lines, "", *summary]))
+
+
+if __name__ == "__main__":
+    main()
