@@ -287,6 +287,26 @@ def models(project: str | None = None) -> str:
     )
 
 
+@pages.get("/forecast")
+@pages.get("/p/<project>/forecast")
+def forecast_page(project: str | None = None) -> str:
+    """Each group's actual and predicted values over time, as inline SVG charts (a time-ordered project)."""
+    from dropml.scoring.forecast import forecast
+    from web.charts import series_svg
+
+    project = project_name(project)
+    found = forecast(project, request.args.get("file"))
+    charts = [series_svg(series, found.target) for series in found.series]
+    return render_template(
+        "forecast.html",
+        project=project,
+        forecast=found,
+        charts=charts,
+        json_url=url_for("api.forecast_route", project=project, file=request.args.get("file")),
+        projects=state().projects(),
+    )
+
+
 def _report_key(manifest: Manifest, name: str) -> str:
     if name in manifest.reports:
         return manifest.reports[name]

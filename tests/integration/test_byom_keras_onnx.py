@@ -1,4 +1,4 @@
-"""Bring your own Keras (.h5/.keras) or ONNX model: built here, registered, scored over HTTP and test/ → predictions/."""
+"""Bring your own Keras (.h5/.keras) or ONNX model: built in the test, registered, scored over HTTP and in files."""
 
 from __future__ import annotations
 
@@ -217,3 +217,33 @@ def test_keras_lstm_with_scaler_and_window_scores_like_the_handover(live_url, tm
     scored = _score_test_file("crypto", rows)
     assert {"date", "symbol", "prediction", "model_version"} <= set(scored.columns)
     assert scored["prediction"].tolist() == pytest.approx(expected.tolist(), rel=1e-4)
+
+    # the forecast: the same series over /api/v1 and as one inline SVG chart per symbol on the page
+    with urllib.request.urlopen(f"{live_url}/api/v1/forecast?project=crypto&file=batch.csv", timeout=30) as response:
+        series = json.loads(response.read())
+    assert (series["source"], series["target"], series["horizon"]) == ("predictions/crypto/batch.csv", "open", 1)
+    assert series["model_versions"] == [manifest.version]
+    assert [s["group"] for s in series["series"]] == ["BTC", "ETH"]
+    btc = scored[scored.symbol == "BTC"].sort_values("date")
+    points = series["series"][0]["points"]
+    assert [p["actual"] for p in points[: len(btc)]] == pytest.approx(btc["open"].tolist())
+    assert [p["predicted"] for p in points[1 : len(btc)]] == pytest.approx(btc["prediction"].tolist()[:-1])
+    assert points[-1] == {
+        "time": points[-1]["time"], "actual": None, "predicted": pytest.approx(btc["prediction"].iloc[-1]), "ahead": 1
+    }  # fmt: skip
+    with urllib.request.urlopen(f"{live_url}/p/crypto/forecast", timeout=30) as response:
+        page = response.read().decode()
+    assert page.count('<svg class="forecast-chart"') == 2
+    assert 'data-group="BTC"' in page
+    assert "predictions/crypto/batch.csv" in page
+
+
+def test_forecast_of_a_project_that_is_not_time_ordered_is_a_clear_400(aws):
+    client = create_app(load_settings()).test_client()
+    answer = client.get("/api/v1/forecast?project=lines")
+    assert answer.status_code == 400
+    assert answer.json["field"] == "project"
+    assert "not time-ordered" in answer.json["message"]
+    missing = client.get("/api/v1/forecast?project=crypto")
+    assert missing.status_code == 404
+    assert "has no predictions yet" in missing.json["message"]
