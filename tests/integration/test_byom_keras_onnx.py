@@ -247,3 +247,52 @@ def test_forecast_of_a_project_that_is_not_time_ordered_is_a_clear_400(aws):
     missing = client.get("/api/v1/forecast?project=crypto")
     assert missing.status_code == 404
     assert "has no predictions yet" in missing.json["message"]
+
+
+def test_models_page_compares_trained_and_registered_versions_on_holdout_metrics(aws, trained_versions):
+    from support.versions import DIABETES
+
+    trained = trained_versions.write("sugar", DIABETES)
+    schema = {
+        "target": "target",
+        "task": "regression",
+        "columns": [
+            {"name": "age", "dtype": "float64", "kind": "numeric", "minimum": 19, "maximum": 79},
+            {"name": "bmi", "dtype": "float64", "kind": "numeric", "minimum": 18, "maximum": 43},
+        ],
+    }
+    labelled = pd.read_csv(DIABETES).head(80)
+    registered = byom.register_model(
+        "sugar",
+        onnx_linear_model(),
+        json.dumps(schema),
+        model_file_name="m.onnx",
+        labelled_csv=labelled.to_csv().encode(),
+    )
+    page = create_app(load_settings()).test_client().get("/p/sugar/models").get_data(as_text=True)
+    versions = _html_table(page, "versions")
+    assert versions["Version"].tolist() == [f"v{registered.version}", f"v{trained.version}"]
+    assert versions["Source"].tolist() == ["registered", "training"]
+    assert versions["Estimator"].iloc[0] == "onnx InferenceSession"
+    expected = labelled.age * 2 - labelled.bmi + 0.5
+    rmse = float(np.sqrt(((expected - labelled.target) ** 2).mean()))
+    assert float(versions["holdout_rmse"].iloc[0]) == pytest.approx(rmse, rel=1e-3)
+    trained_rmse = next(m for m in trained.models if m.name == trained.champion).metrics["holdout_rmse"]
+    assert float(versions["holdout_rmse"].iloc[1]) == pytest.approx(trained_rmse, rel=1e-3)
+
+
+def _html_table(page: str, table_id: str) -> pd.DataFrame:
+    """The table ``table_id`` of a page as a frame of its cells' text (headers from its <th>)."""
+    import re
+
+    table = re.search(rf'<table[^>]*id="{table_id}"[^>]*>(.*?)</table>', page, re.S).group(1)
+
+    def text(cell: str) -> str:
+        return re.sub(r"<[^>]+>", "", cell).strip()
+
+    header = [text(c) for c in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+    rows = [
+        [text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("</thead>")[1], re.S)
+    ]
+    return pd.DataFrame(rows, columns=header)
