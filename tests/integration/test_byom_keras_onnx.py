@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import joblib
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +28,7 @@ from dropml.ops import audit
 from dropml.registry import byom
 from dropml.scoring import score_file
 from web import create_app
+from web.openapi import openapi_document
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")  # as dropml loads it: no GPU runtime
 
@@ -221,6 +223,11 @@ def test_keras_lstm_with_scaler_and_window_scores_like_the_handover(live_url, tm
     # the forecast: the same series over /api/v1 and as one inline SVG chart per symbol on the page
     with urllib.request.urlopen(f"{live_url}/api/v1/forecast?project=crypto&file=batch.csv", timeout=30) as response:
         series = json.loads(response.read())
+    forecast_schema = {
+        **openapi_document()["components"]["schemas"]["Forecast"],
+        "components": openapi_document()["components"],
+    }
+    assert list(jsonschema.Draft202012Validator(forecast_schema).iter_errors(series)) == []
     assert (series["source"], series["target"], series["horizon"]) == ("predictions/crypto/batch.csv", "open", 1)
     assert series["model_versions"] == [manifest.version]
     assert [s["group"] for s in series["series"]] == ["BTC", "ETH"]
