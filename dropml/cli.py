@@ -199,10 +199,19 @@ def audit(
 @_clear_errors
 def register(
     project: ProjectArg,
-    model: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Pickled scikit-learn-compatible model.")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            exists=True, dir_okay=False, help="The model: a scikit-learn pickle, Keras .h5/.keras, or ONNX .onnx."
+        ),
+    ],
     schema: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="schema.json: target, task, columns.")],
     scaler: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="Optional pickled scaler.")] = None,
     make_live: Annotated[bool, typer.Option("--promote", help="Make it live now, not on the publish event.")] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Labelled CSV (columns + target): holdout metrics."),
+    ] = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Wrap a pre-trained model (and scaler) into the next version of a project."""
@@ -211,7 +220,12 @@ def register(
 
     _connect(endpoint_url)
     manifest = byom.register_model(
-        project, model.read_bytes(), schema.read_text(), scaler.read_bytes() if scaler else None
+        project,
+        model.read_bytes(),
+        schema.read_text(),
+        scaler.read_bytes() if scaler else None,
+        model_file_name=model.name,
+        labelled_csv=data.read_bytes() if data else None,
     )
     typer.echo(f"{project}: registered {model.name} as v{manifest.version}")
     if make_live:

@@ -89,11 +89,19 @@ def register_route(project: str) -> tuple[Response, int]:
     files = request.files
     if "model" not in files or "schema" not in files:
         raise BadInput(
-            "model", None, "send multipart/form-data with files 'model' and 'schema' (and optionally 'scaler')"
+            "model",
+            None,
+            "send multipart/form-data with files 'model' and 'schema' (and optionally 'scaler' and 'data')",
         )
     scaler = files["scaler"].read() if "scaler" in files else None
+    labelled = files["data"].read() if "data" in files else None
     manifest = byom.register_model(
-        project, files["model"].read(), files["schema"].read().decode("utf-8", "replace"), scaler
+        project,
+        files["model"].read(),
+        files["schema"].read().decode("utf-8", "replace"),
+        scaler,
+        model_file_name=files["model"].filename or "model.pkl",
+        labelled_csv=labelled,
     )
     notify.announce(
         "register",

@@ -241,6 +241,14 @@ def model_version_route(version: int) -> Response:
     return jsonify(manifest.model_dump(mode="json"))
 
 
+@api.get("/forecast")
+def forecast_route() -> Response:
+    """Each group's actual and predicted values over time, from a predictions file (default: the newest)."""
+    from dropml.scoring.forecast import forecast
+
+    return jsonify(forecast(project_name(), request.args.get("file")).to_json())
+
+
 @api.get("/health")
 def health_route() -> tuple[Response, int]:
     """Whether the app can answer for the project, with which version, and why not when degraded."""

@@ -154,6 +154,43 @@ _SCHEMAS: dict[str, Any] = {
         "description": "A version's manifest: the contract between training and serving (dropml/manifest.py).",
         "required": ["project", "version", "champion", "models", "input_schema", "artifacts"],
     },
+    "Forecast": {
+        "type": "object",
+        "description": "Each group's actual and predicted target over time, from one predictions file.",
+        "required": ["project", "source", "time_column", "target", "horizon", "model_versions", "series"],
+        "properties": {
+            "project": {"type": "string"},
+            "source": {"type": "string", "description": "The predictions key charted."},
+            "time_column": {"type": "string"},
+            "group_column": {"type": ["string", "null"]},
+            "target": {"type": "string"},
+            "horizon": {"type": "integer", "description": "A row's prediction is for this many rows later."},
+            "model_versions": {"type": "array", "items": {"type": "integer"}},
+            "series": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["group", "points"],
+                    "properties": {
+                        "group": {"type": "string"},
+                        "points": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["time", "actual", "predicted"],
+                                "properties": {
+                                    "time": {"type": "string"},
+                                    "actual": {"type": ["number", "null"]},
+                                    "predicted": {"type": ["number", "null"]},
+                                    "ahead": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["project", "status", "model_version"],
@@ -276,6 +313,28 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                         "200": _json(_ref("Manifest"), "The manifest."),
                         "400": error_response("Invalid project name."),
                         "404": error_response("No such version."),
+                    },
+                }
+            },
+            "/api/v1/forecast": {
+                "get": {
+                    "operationId": "forecast",
+                    "summary": "Each group's actual and predicted values over time (time-ordered projects)",
+                    "parameters": [
+                        _PROJECT,
+                        {
+                            "name": "file",
+                            "in": "query",
+                            "required": False,
+                            "description": "A predictions CSV of the project (default: the newest).",
+                            "schema": {"type": "string"},
+                        },
+                        _REQUEST_ID,
+                    ],
+                    "responses": {
+                        "200": _json(_ref("Forecast"), "The series."),
+                        "400": error_response("Invalid project or file name, or the project is not time-ordered."),
+                        "404": error_response("No such predictions file, or none yet."),
                     },
                 }
             },

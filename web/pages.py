@@ -262,8 +262,10 @@ def models(project: str | None = None) -> str:
                 "champion": version_manifest.champion,
                 "live": number == live.version,
                 "shown": number == manifest.version,
+                **_comparable(version_manifest),
             }
         )
+    holdout_names = sorted({name for v in versions for name in v["holdout"]})
     reports = [
         {
             "name": name,
@@ -280,11 +282,43 @@ def models(project: str | None = None) -> str:
         metric_names=metric_names,
         rows=rows,
         versions=versions,
+        holdout_names=holdout_names,
         images=[r for r in reports if r["image"]],
         documents=[r for r in reports if not r["image"]],
         manifest_json=manifest.model_dump_json(indent=2),
         projects=state().projects(),
     )
+
+
+@pages.get("/forecast")
+@pages.get("/p/<project>/forecast")
+def forecast_page(project: str | None = None) -> str:
+    """Each group's actual and predicted values over time, as inline SVG charts (a time-ordered project)."""
+    from dropml.scoring.forecast import forecast
+    from web.charts import series_svg
+
+    project = project_name(project)
+    found = forecast(project, request.args.get("file"))
+    charts = [series_svg(series, found.target) for series in found.series]
+    return render_template(
+        "forecast.html",
+        project=project,
+        forecast=found,
+        charts=charts,
+        json_url=url_for("api.forecast_route", project=project, file=request.args.get("file")),
+        projects=state().projects(),
+    )
+
+
+def _comparable(manifest: Manifest) -> dict[str, Any]:
+    """What makes trained and registered versions comparable: source, champion estimator, holdout metrics."""
+    champion = next((e for e in manifest.models if e.name == manifest.champion), None)
+    metrics = champion.metrics if champion else {}
+    return {
+        "source": manifest.source,
+        "estimator": champion.estimator if champion else "",
+        "holdout": {k: v for k, v in metrics.items() if k.startswith("holdout_") and k != "holdout_rows"},
+    }
 
 
 def _report_key(manifest: Manifest, name: str) -> str:

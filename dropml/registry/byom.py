@@ -1,9 +1,13 @@
-"""Bring your own model: wrap a pre-trained scikit-learn-compatible model into a dropml version.
+"""Bring your own model: wrap a pre-trained model (pickle, Keras .h5/.keras, ONNX) into a dropml version.
 
 The model (and optional scaler) become one Pipeline ``preprocess → select →
 model`` like every trained version, so it is served, audited, promoted and
-rolled back the same way. A model that does not load, or does not predict on a
-sample row built from its schema, is refused before anything is written.
+rolled back the same way. A Keras or ONNX model is the pipeline's
+:class:`~dropml.scoring.external_model.ExternalModel`, which applies the
+schema's features, scaler and sequence window itself. A model that does not
+load, or does not predict on a sample row built from its schema (output shape
+included), is refused before anything is written. Labelled rows given at
+registration are scored by the training's evaluation into holdout metrics.
 """
 
 from __future__ import annotations
@@ -22,10 +26,27 @@ from dropml.registry.versions import VersionFile
 from dropml.storage import keys
 
 MODEL_NAME = "registered"
+# the model file's suffix → its format (anything else is a scikit-learn-compatible pickle)
+FORMAT_BY_SUFFIX = {".h5": "keras-h5", ".hdf5": "keras-h5", ".keras": "keras", ".onnx": "onnx"}
+
+
+class SequenceSchema(BaseModel):
+    """schema.json ``sequence``: the model takes, per row, the last ``window`` rows of its group in time order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: int = Field(ge=1, le=10_000)
+    time_column: str
+    group_column: str | None = None
 
 
 class ModelSchema(BaseModel):
-    """schema.json of a registered model: its input columns, target and task."""
+    """schema.json of a registered model: its input columns, target and task, and how inputs are shaped.
+
+    ``features`` are the columns fed to a Keras/ONNX model, in order (default:
+    the numeric columns); ``scaled_output`` names the feature whose scaled units
+    the model predicts in (its output is inverse-transformed by the scaler).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +55,37 @@ class ModelSchema(BaseModel):
     columns: list[ColumnSchema] = Field(min_length=1)
     classes: list[Any] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
+    features: list[str] | None = None
+    sequence: SequenceSchema | None = None
+    scaled_output: str | None = None
+
+    def feature_columns(self) -> list[str]:
+        """The columns a Keras/ONNX model is fed, in order."""
+        if self.features is not None:
+            return self.features
+        return [c.name for c in self.columns if c.kind == "numeric"]
+
+    def check_names(self) -> None:
+        """Every column the shaping names is one of ``columns``.
+
+        Raises:
+            BadInput: a feature, sequence or scaled_output column is not declared (named).
+        """
+        declared = {c.name for c in self.columns}
+        named = [("features", f) for f in self.features or []]
+        if self.sequence is not None:
+            named.append(("sequence.time_column", self.sequence.time_column))
+            if self.sequence.group_column:
+                named.append(("sequence.group_column", self.sequence.group_column))
+        if self.scaled_output is not None:
+            named.append(("scaled_output", self.scaled_output))
+        for field, name in named:
+            if name not in declared:
+                raise BadInput(f"schema.{field}", name, f"schema.json: {field}: {name!r} is not one of the columns")
+        if self.scaled_output is not None and self.scaled_output not in self.feature_columns():
+            raise BadInput(
+                "schema.scaled_output", self.scaled_output, "schema.json: scaled_output must be one of the features"
+            )
 
 
 def parse_schema(text: str, source: str = "schema.json") -> ModelSchema:
@@ -43,13 +95,15 @@ def parse_schema(text: str, source: str = "schema.json") -> ModelSchema:
         BadInput: not JSON, or a field is missing or wrong (named).
     """
     try:
-        return ModelSchema.model_validate(json.loads(text))
+        schema = ModelSchema.model_validate(json.loads(text))
     except json.JSONDecodeError as err:
         raise BadInput("schema", source, f"{source} is not valid JSON: {err.msg} at line {err.lineno}") from None
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise BadInput(f"schema.{field}", source, f"{source}: {field}: {first['msg']}") from None
+    schema.check_names()
+    return schema
 
 
 def _unpickle(body: bytes, what: str) -> Any:
@@ -103,25 +157,57 @@ def wrap_model(model: Any, scaler: Any | None, schema: InputSchema) -> Any:
     return Pipeline([("preprocess", preprocess), ("select", "passthrough"), ("model", model)])
 
 
-def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_pickle: bytes | None = None) -> Manifest:
+def model_format(file_name: str) -> str:
+    """The format of a model file by its suffix: ``keras-h5``, ``keras``, ``onnx`` or ``pickle``."""
+    suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    return FORMAT_BY_SUFFIX.get(suffix, "pickle")
+
+
+def register_model(
+    project: str,
+    model_bytes: bytes,
+    schema_text: str,
+    scaler_pickle: bytes | None = None,
+    model_file_name: str = "model.pkl",
+    labelled_csv: bytes | None = None,
+) -> Manifest:
     """Register a pre-trained model (and scaler) as the next version of ``project``; returns its manifest.
 
+    ``model_file_name``'s suffix tells the format (.h5/.keras Keras, .onnx ONNX,
+    else a pickle). ``labelled_csv`` (the schema's columns plus the target)
+    gives the leaderboard holdout metrics, computed like a trained model's.
     The version is published by its manifest's put, exactly like a trained one.
 
     Raises:
-        BadInput: the pickle, the scaler or the schema is unusable, or the model fails on a sample row.
+        BadInput: the model, the scaler, the schema or the labelled rows are unusable, or the model fails on
+            a sample row of its schema (or its output does not fit the schema).
     """
     keys.validate_project(project)
     schema = parse_schema(schema_text)
     input_schema = InputSchema(columns=schema.columns)
-    model = _unpickle(model_pickle, "model.pkl")
+    fmt = model_format(model_file_name)
     scaler = _unpickle(scaler_pickle, "scaler.pkl") if scaler_pickle else None
-    pipeline = checked_pipeline(model, scaler, input_schema)
+    if fmt == "pickle":
+        model = _unpickle(model_bytes, model_file_name)
+        pipeline = checked_pipeline(model, scaler, input_schema)
+        estimator = type(model).__name__
+    else:
+        pipeline = checked_external_pipeline(fmt, model_bytes, scaler, schema, model_file_name)
+        estimator = pipeline.named_steps["model"].estimator_name
+    metrics = dict(schema.metrics)
+    if labelled_csv is not None:
+        metrics.update(holdout_metrics(pipeline, schema, input_schema, labelled_csv))
     files = [
         VersionFile(MODEL_NAME, f"{MODEL_NAME}.pkl", _pickled(pipeline), "application/octet-stream"),
-        VersionFile("leaderboard", keys.LEADERBOARD_NAME, _leaderboard(schema), "text/csv"),
+        VersionFile("leaderboard", keys.LEADERBOARD_NAME, _leaderboard(estimator, metrics), "text/csv"),
     ]
+    if fmt != "pickle":  # the file as handed over, beside the pipeline built from it (checksummed too)
+        files.append(VersionFile("source_model", f"source-{model_file_name}", model_bytes, "application/octet-stream"))
     run_id = f"register-{uuid.uuid4().hex[:12]}"
+    config: dict[str, Any] = {"registered": True, "scaler": scaler is not None, "format": fmt}
+    config["model_file"] = model_file_name
+    if schema.sequence is not None:
+        config["sequence"] = schema.sequence.model_dump()
 
     def manifest_for(version: int, created_at: str, artifacts: dict[str, Artifact]) -> Manifest:
         return Manifest(
@@ -131,22 +217,23 @@ def register_model(project: str, model_pickle: bytes, schema_text: str, scaler_p
             run_id=run_id,
             source="registered",
             code=CodeVersion.running(),
-            config={"registered": True, "scaler": scaler is not None},
+            config=config,
             target=schema.target,
             task=schema.task,  # type: ignore[arg-type]
             classes=schema.classes,
             input_schema=input_schema,
             artifacts=artifacts,
-            models=[
-                ModelEntry(
-                    name=MODEL_NAME, estimator=type(model).__name__, artifact=MODEL_NAME, rank=1, metrics=schema.metrics
-                )
-            ],
-            rank_metric=next(iter(schema.metrics), "none"),
+            models=[ModelEntry(name=MODEL_NAME, estimator=estimator, artifact=MODEL_NAME, rank=1, metrics=metrics)],
+            rank_metric=_rank_metric(metrics),
             champion=MODEL_NAME,
         )
 
     return registry.write_version(project, run_id, lambda _version, _created: files, manifest_for)
+
+
+def _rank_metric(metrics: dict[str, float]) -> str:
+    holdout = [name for name in metrics if name.startswith("holdout_")]
+    return (holdout or list(metrics) or ["none"])[0]
 
 
 def checked_pipeline(model: Any, scaler: Any | None, schema: InputSchema) -> Any:
@@ -160,15 +247,80 @@ def checked_pipeline(model: Any, scaler: Any | None, schema: InputSchema) -> Any
             "model.pkl", type(model).__name__, f"model.pkl holds a {type(model).__name__}, which has no predict()"
         )
     pipeline = wrap_model(model, scaler, schema)
+    _predicts_a_sample(pipeline, schema, "model.pkl", type(model).__name__)
+    return pipeline
+
+
+def checked_external_pipeline(
+    fmt: str, model_bytes: bytes, scaler: Any | None, schema: ModelSchema, file_name: str
+) -> Any:
+    """The serving pipeline of a Keras/ONNX model, after proving it loads and fits its schema on a sample row.
+
+    Raises:
+        BadInput: the model does not load, the scaler does not fit the features, or the model's output
+            does not fit the schema (one value per row, or one score per class).
+    """
+    from sklearn.pipeline import Pipeline
+
+    from dropml.scoring.external_model import ExternalModel, Sequence, load_runtime_model
+
+    load_runtime_model(fmt, model_bytes, file_name)  # a file that does not load is refused by its name
+    if schema.task == "classification" and not schema.classes:
+        raise BadInput("schema.classes", None, "schema.json: classes is required for a Keras/ONNX classifier")
+    sequence = Sequence(**schema.sequence.model_dump()) if schema.sequence else None
+    model = ExternalModel(
+        fmt,
+        model_bytes,
+        schema.feature_columns(),
+        schema.task,
+        schema.classes,
+        scaler,
+        sequence,
+        schema.scaled_output,
+    )
+    pipeline = Pipeline([("preprocess", "passthrough"), ("select", "passthrough"), ("model", model)])
+    _predicts_a_sample(pipeline, InputSchema(columns=schema.columns), file_name, model.estimator_name)
+    return pipeline
+
+
+def _predicts_a_sample(pipeline: Any, schema: InputSchema, what: str, estimator: str) -> None:
+    from dropml.scoring.external_model import OutputShapeError
+
     try:
         pipeline.predict(sample_frame(schema))
+    except OutputShapeError as err:
+        raise BadInput(what, estimator, f"{what}: the model's output does not fit the schema: {err}") from None
     except Exception as err:  # the user's model failing on its own schema is bad input
         raise BadInput(
-            "model.pkl",
-            type(model).__name__,
-            f"the model failed to predict a sample row of its schema: {type(err).__name__}: {err}",
+            what, estimator, f"the model failed to predict a sample row of its schema: {type(err).__name__}: {err}"
         ) from None
-    return pipeline
+
+
+def holdout_metrics(pipeline: Any, schema: ModelSchema, input_schema: InputSchema, labelled_csv: bytes) -> dict:
+    """``holdout_<metric>`` of the model on labelled rows, by the same evaluation as trained models.
+
+    Raises:
+        BadInput: the rows are not a CSV of the schema's columns plus the target, or the model refuses them.
+    """
+    import pandas as pd
+
+    from dropml.scoring.validate import validate_frame
+    from dropml.training.evaluation import compute_metrics
+
+    try:
+        raw = pd.read_csv(io.BytesIO(labelled_csv))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadInput("data", "labelled.csv", f"the labelled data is not a readable CSV: {err}") from None
+    if schema.target not in raw.columns:
+        raise BadInput("data", schema.target, f"the labelled data has no target column {schema.target!r}")
+    frame = validate_frame(input_schema, raw, allow_extra=True)
+    try:
+        predicted = pipeline.predict(frame)
+    except Exception as err:  # the user's model refusing the user's rows is bad input
+        raise BadInput("data", "labelled.csv", f"the model failed on the labelled data: {err}") from None
+    found = compute_metrics(schema.task, raw[schema.target].to_numpy(), predicted)
+    metrics = {f"holdout_{name}": value for name, value in found.items() if value is not None}
+    return {**metrics, "holdout_rows": float(len(frame))}
 
 
 def _pickled(pipeline: Any) -> bytes:
@@ -179,7 +331,8 @@ def _pickled(pipeline: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _leaderboard(schema: ModelSchema) -> bytes:
+def _leaderboard(estimator: str, metrics: dict[str, float]) -> bytes:
     import pandas as pd
 
-    return pd.DataFrame([{"model": MODEL_NAME, "rank": 1, **schema.metrics}]).to_csv(index=False).encode()
+    row = {"rank": 1, "model": MODEL_NAME, "estimator": estimator, "baseline": False, "champion": True, **metrics}
+    return pd.DataFrame([row]).to_csv(index=False).encode()

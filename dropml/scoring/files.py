@@ -242,6 +242,8 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     loaded = loaded_version(parsed.project, live.version)
     layout = _layout(parsed.key, info.size, loaded.schema)
     engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf)
+    if loaded.scores_whole_batches:  # blocks would cut the windows of a sequence model: one pass
+        engine = "in-process"
     names = loaded.model_names
     results = None
     if engine == "dask":

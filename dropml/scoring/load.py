@@ -56,6 +56,11 @@ class LoadedVersion:
         return self.manifest.input_schema
 
     @property
+    def scores_whole_batches(self) -> bool:
+        """True for a sequence model: a row's window reaches earlier rows, so a batch must not be split."""
+        return bool(self.manifest.config.get("sequence"))
+
+    @property
     def model_names(self) -> list[str]:
         """Model names in leaderboard order (champion first)."""
         return self.manifest.model_names

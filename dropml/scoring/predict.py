@@ -95,6 +95,8 @@ def predict(
     conf = conf or global_settings()
     names = loaded.names_for(models)
     chosen: Engine = engine or choose_engine(len(frame), conf)
+    if loaded.scores_whole_batches:  # Dask partitions would cut the windows of a sequence model
+        chosen = "in-process"
     started = time.perf_counter()
     by_model = None
     if chosen == "dask":

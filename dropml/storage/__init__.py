@@ -157,6 +157,17 @@ def list_keys(prefix: str, start_after: str | None = None) -> Iterator[str]:
             yield item["Key"]
 
 
+def newest_key(prefix: str, suffix: str = "") -> str | None:
+    """The most recently written key under ``prefix`` ending with ``suffix`` (None when there is none)."""
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    newest: tuple[Any, str] | None = None
+    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith(suffix) and (newest is None or item["LastModified"] >= newest[0]):
+                newest = (item["LastModified"], item["Key"])
+    return newest[1] if newest else None
+
+
 def list_folders(prefix: str) -> list[str]:
     """The immediate sub-folder names under ``prefix`` (``prefix`` ends with ``/``)."""
     paginator = aws.client("s3").get_paginator("list_objects_v2")

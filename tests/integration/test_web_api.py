@@ -300,6 +300,8 @@ CALLS = [
     ("GET", "/api/v1/health", {}, 200),
     ("GET", "/api/v1/health?project=glass", {}, 503),
     ("GET", "/api/v1/openapi.json", {}, 200),
+    ("GET", "/api/v1/forecast", {}, 400),  # the default project is not time-ordered
+    ("GET", "/api/v1/forecast?project=crypto", {}, 404),  # nothing scored yet (200: test_byom_keras_onnx.py)
 ]
 
 
