@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-quality clean docs validate sam-build browser
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam-build browser
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,9 +57,18 @@ sam-build: $(STAMP)  ## sam build (no Docker) into .aws-sam/ and print each func
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 	@du -sb .aws-sam/build/*/ | sort -n
 
-bench: $(STAMP)  ## print the benchmark tables
+MLFLOW_VENV := .cache/mlflow-venv
+
+$(MLFLOW_VENV)/.installed: bench/mlflow-requirements.txt  # MLflow for the peer rows: its own venv, not dropml's deps
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet -r bench/mlflow-requirements.txt
+	touch $@
+
+bench-mlflow: $(MLFLOW_VENV)/.installed  ## install MLflow's scoring server for bench/serve.py (in .cache/)
+
+bench: $(STAMP) bench-mlflow  ## print the benchmark tables
 	$(BIN)/python bench/train.py
-	$(BIN)/python bench/serve.py $(SERVE_BENCH_ARGS)
+	$(BIN)/python bench/serve.py --mlflow-python $(MLFLOW_VENV)/bin/python $(SERVE_BENCH_ARGS)
 
 PEERS_VENV := .cache/bench-peers
 PEERS := $(PEERS_VENV)/.installed

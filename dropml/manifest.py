@@ -10,7 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MODEL_LIBRARIES = ("scikit-learn", "pandas", "numpy", "joblib", "scipy", "matplotlib")  # recorded per version
+MODEL_LIBRARIES = (
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "joblib",
+    "scipy",
+    "matplotlib",
+    "skl2onnx",
+    "onnxruntime",
+)  # recorded per version
 
 MANIFEST_FORMAT = 1
 
@@ -97,6 +106,21 @@ class CodeVersion(_Doc):
         )
 
 
+class CompiledForm(_Doc):
+    """A model's compiled form (ONNX for onnxruntime), made at publish time and checked against scikit-learn.
+
+    Serving uses it instead of the pickle when the runtime is installed; the
+    pickle stays the fallback. ``checked_rows`` holdout rows gave the same answer
+    (labels equal; regression values within ``max_difference``).
+    """
+
+    artifact: str  # name in ``artifacts``
+    runtime: Literal["onnxruntime"] = "onnxruntime"
+    input_columns: list[str]
+    checked_rows: int = Field(ge=1)
+    max_difference: float = 0.0
+
+
 class ModelEntry(_Doc):
     """One trained model of a version, as its leaderboard row."""
 
@@ -107,6 +131,7 @@ class ModelEntry(_Doc):
     metrics: dict[str, float | None]
     params: dict[str, Any] = Field(default_factory=dict)
     baseline: bool = False
+    compiled: CompiledForm | None = None  # None: served by scikit-learn only
 
 
 class Manifest(_Doc):

@@ -6,7 +6,9 @@ shapes ``{"dataframe_split": {"columns", "data"}}``, ``{"dataframe_records": [..
 ``{"instances": [...]}`` and ``{"inputs": ...}`` (read by
 :mod:`dropml.scoring.request_shapes`). A ``text/csv`` body is
 answered with CSV. ``predictions`` in the answer is the champion's list (as
-MLflow answers), ``models`` holds every asked model's list.
+MLflow answers), ``models`` holds every asked model's list, ``ignored_columns``
+the fields the models do not use (ignored in every shape, as MLflow does; a
+CSV answer keeps them and names them in ``X-Ignored-Columns``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -23,9 +26,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from dropml import registry
 from dropml.errors import BadInput, NotFound, TooLarge
 from dropml.ops import audit
-from dropml.scoring import predict, results_frame, validate_frame
+from dropml.scoring import ScoringInput, ignored_columns, predict, results_frame, validate_frame
 from dropml.scoring.csv_input import read_scoring_csv
-from dropml.scoring.request_shapes import check_row_count, frame_from_json
+from dropml.scoring.request_shapes import check_row_count, input_from_json
 from dropml.scoring.validate import neutralise_formulas
 from web.openapi import openapi_document
 from web.state import models_choice, project_name, request_id, state
@@ -99,8 +102,8 @@ def _read_body() -> bytes:
     return body
 
 
-def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
-    """The request's rows checked against ``loaded``'s schema, and whether the body was CSV.
+def checked_input(loaded: LoadedVersion) -> tuple[ScoringInput, bool]:
+    """The request's rows checked against ``loaded``'s schema (other columns ignored), and whether the body was CSV.
 
     Raises:
         BadInput: empty body, bad JSON/CSV, schema problems.
@@ -112,10 +115,10 @@ def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
     if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
         raw = read_scoring_csv(_read_body(), loaded.schema, "the CSV body")
         check_row_count(len(raw), state().settings.serving.max_batch_rows)
-        return validate_frame(loaded.schema, raw), True
+        return ScoringInput(validate_frame(loaded.schema, raw), ignored_columns(loaded.schema, raw.columns), raw), True
     if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):
         document = _parse_json(_read_body())
-        return frame_from_json(loaded.schema, document, state().settings.serving.max_batch_rows), False
+        return input_from_json(loaded.schema, document, state().settings.serving.max_batch_rows), False
     raise UnsupportedMediaType(
         f"send Content-Type: application/json or text/csv (got {mimetype or 'no content type'!r})"
     )
@@ -125,7 +128,7 @@ def checked_frame(loaded: LoadedVersion) -> tuple[pd.DataFrame, bool]:
 
 
 def csv_answer(frame: pd.DataFrame, prediction: Prediction, filename: str = "predictions.csv") -> Response:
-    """The inputs plus every prediction as CSV (text cells that look like formulas neutralised)."""
+    """The inputs (as sent) plus every prediction as CSV (text cells that look like formulas neutralised)."""
     body = neutralise_formulas(results_frame(frame, prediction)).to_csv(index=False)
     return Response(
         body,
@@ -180,16 +183,17 @@ def predict_for(project: str) -> Response:
     models = models_choice()
     check_body_size()
     loaded = state().cache(project).get()  # one reference: the whole answer comes from this version
-    frame, body_was_csv = checked_frame(loaded)
-    prediction = predict(loaded, frame, models=models, request_id=request_id(), conf=state().settings)
+    given, body_was_csv = checked_input(loaded)
+    prediction = predict(loaded, given.frame, models=models, request_id=request_id(), conf=state().settings)
     body_sha = audit.hash_inputs(g.get("request_body", b""))
-    record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started, frame)
+    record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started, given.frame)
     headers = {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
     if _wants_csv(body_was_csv):
-        response = csv_answer(frame, prediction)
+        response = csv_answer(given.as_sent(), prediction)
+        headers["X-Ignored-Columns"] = ",".join(quote(name, safe=" _-.") for name in given.ignored)
         response.headers.update(headers)
         return response
-    response = jsonify(prediction.to_json())
+    response = jsonify({**prediction.to_json(), "ignored_columns": given.ignored})
     response.headers.update(headers)
     return response
 

@@ -44,7 +44,8 @@ _REQUEST_ID = {
 _SCHEMAS: dict[str, Any] = {
     "Record": {
         "type": "object",
-        "description": "One row: exactly the live version's input columns (see GET /models input_schema).",
+        "description": "One row: every input column of the live version (see GET /models input_schema). "
+        "Other fields (an id, the target) are ignored and listed in the answer's ignored_columns.",
         "additionalProperties": True,
     },
     "DataframeSplit": {
@@ -84,7 +85,17 @@ _SCHEMAS: dict[str, Any] = {
     },
     "PredictionResponse": {
         "type": "object",
-        "required": ["request_id", "project", "model_version", "champion", "engine", "rows", "predictions", "models"],
+        "required": [
+            "request_id",
+            "project",
+            "model_version",
+            "champion",
+            "engine",
+            "rows",
+            "predictions",
+            "models",
+            "ignored_columns",
+        ],
         "properties": {
             "request_id": {"type": "string"},
             "project": {"type": "string"},
@@ -97,6 +108,11 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": "Each asked model's predictions (every model, or only the champion).",
                 "additionalProperties": {"type": "array"},
+            },
+            "ignored_columns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Fields or columns sent that the models do not use (not passed to them).",
             },
         },
     },
@@ -268,14 +284,19 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                                 "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
                                 "X-Model-Version": {"schema": {"type": "integer"}},
                                 "X-Scoring-Engine": {"schema": {"type": "string"}},
+                                "X-Ignored-Columns": {
+                                    "description": "CSV answers: the columns the models did not use, comma-separated "
+                                    "and percent-encoded (kept in the CSV).",
+                                    "schema": {"type": "string"},
+                                },
                             },
                             "content": {
                                 "application/json": {"schema": _ref("PredictionResponse")},
                                 "text/csv": {
                                     "schema": {
                                         "type": "string",
-                                        "description": "Inputs, pred_<model> per model, prediction, champion, "
-                                        "model_version, request_id.",
+                                        "description": "Inputs as sent (every column, ignored ones too), "
+                                        "pred_<model> per model, prediction, champion, model_version, request_id.",
                                     }
                                 },
                             },
@@ -283,7 +304,10 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                         "400": error_response("Empty body, not JSON/CSV, unknown body shape, bad query parameter."),
                         "413": error_response("Body over serving.max_body_bytes, or rows over serving.max_batch_rows."),
                         "415": error_response("Content-Type is neither application/json nor text/csv."),
-                        "422": error_response("Rows do not match the input schema: each problem names field and row."),
+                        "422": error_response(
+                            "Rows do not match the input schema (a missing column, a bad value): each problem "
+                            "names field and row."
+                        ),
                         "503": error_response("No model version is live for the project yet."),
                     },
                 }

@@ -19,7 +19,14 @@ from flask import Blueprint, Response, render_template, request, url_for
 from dropml import registry, storage
 from dropml.errors import BadInput, NotFound, TooLarge
 from dropml.ops import audit
-from dropml.scoring import frame_from_records, predict, prediction_column, results_frame, validate_frame
+from dropml.scoring import (
+    frame_from_records,
+    ignored_columns,
+    predict,
+    prediction_column,
+    results_frame,
+    validate_frame,
+)
 from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.validate import neutralise_formulas
 from dropml.storage import keys
@@ -184,14 +191,11 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         raw = read_scoring_csv(body, loaded.schema, filename)
         if len(raw) > state().settings.serving.max_batch_rows:
             raise TooLarge("file", len(raw), f"{len(raw)} rows is over serving.max_batch_rows")
-        checked = validate_frame(loaded.schema, raw, allow_extra=True)
+        checked = validate_frame(loaded.schema, raw)
     except BadInput as err:
         return render_template("upload.html", error=err, **context), err.http_status
     prediction = predict(loaded, checked, "all", request_id(), conf=state().settings)
-    schema_names = set(loaded.schema.names)
-    inputs = raw.copy()
-    for name in schema_names:
-        inputs[name] = checked[name].to_numpy()
+    inputs = raw  # as uploaded: every column, an integer stays an integer
     table = results_frame(inputs, prediction)
     result_id = uuid.uuid4().hex
     storage.put_bytes(
@@ -201,7 +205,7 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         metadata={"filename": filename[:200], "model-version": str(prediction.version), "request-id": request_id()},
     )
     record_audit(prediction, audit.hash_inputs(body), "upload", started, inputs)
-    unused = [str(c) for c in raw.columns if c not in schema_names]
+    unused = ignored_columns(loaded.schema, raw.columns)
     prediction_columns = {prediction_column(name): name for name in prediction.by_model}
     return render_template(
         "results.html",

@@ -180,7 +180,7 @@ def evaluate(name: str, csv_body: bytes, source: str = "upload.csv") -> dict[str
     keep = labels.notna().to_numpy()
     if keep.sum() == 0:
         raise BadInput("target", manifest.target, f"{source} has no rows with a label in {manifest.target!r}")
-    checked = scoring.validate_frame(manifest.input_schema, frame, allow_extra=True)
+    checked = scoring.validate_frame(manifest.input_schema, frame)
     prediction = scoring.predict(loaded, checked, "all")
     y_true = labels.to_numpy()[keep]
     metrics = {

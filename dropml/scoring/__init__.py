@@ -9,12 +9,13 @@ Modules, leaf first:
 - :mod:`~dropml.scoring.predict`: :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
 - :mod:`~dropml.scoring.validate`, :mod:`~dropml.scoring.csv_input`: rows → the one frame the pipelines get,
   or ``BadInput`` listing every problem by row and column
-- :mod:`~dropml.scoring.request_shapes`: a JSON body (one record, a batch, MLflow's shapes) → that frame
+- :mod:`~dropml.scoring.request_shapes`: a JSON body (one record, a batch, MLflow's shapes) → a ScoringInput
 - :mod:`~dropml.scoring.files`: :func:`score_file`, ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
 
 Public names: :func:`load_version`, :func:`loaded_version`, :class:`LoadedVersion`,
 :class:`ModelCache`, :class:`ModelCaches`, :func:`validate_frame`, :func:`frame_from_records`,
-:func:`records_from_split`, :func:`frame_from_json`, :func:`neutralise_formulas`, :func:`predict`,
+:func:`records_from_split`, :func:`input_from_json`, :class:`ScoringInput`, :func:`ignored_columns`,
+:func:`neutralise_formulas`, :func:`predict`,
 :class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`,
 :func:`score_file`.
 
@@ -26,8 +27,15 @@ from dropml.scoring.cache import ModelCache, ModelCaches
 from dropml.scoring.files import score_file
 from dropml.scoring.load import LoadedVersion, load_version
 from dropml.scoring.predict import Prediction, choose_engine, predict, prediction_column, results_frame
-from dropml.scoring.request_shapes import frame_from_json
-from dropml.scoring.validate import frame_from_records, neutralise_formulas, records_from_split, validate_frame
+from dropml.scoring.request_shapes import input_from_json
+from dropml.scoring.validate import (
+    ScoringInput,
+    frame_from_records,
+    ignored_columns,
+    neutralise_formulas,
+    records_from_split,
+    validate_frame,
+)
 from dropml.scoring.version_cache import loaded_version
 
 __all__ = [
@@ -35,9 +43,11 @@ __all__ = [
     "ModelCache",
     "ModelCaches",
     "Prediction",
+    "ScoringInput",
     "choose_engine",
-    "frame_from_json",
     "frame_from_records",
+    "ignored_columns",
+    "input_from_json",
     "load_version",
     "loaded_version",
     "neutralise_formulas",

@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from dropml import registry, storage
 from dropml.config import settings as global_settings
@@ -26,7 +27,13 @@ from dropml.scoring import dask_executor
 from dropml.scoring.csv_input import plain_csv_bytes
 from dropml.scoring.load import LoadedVersion, predict_in_process
 from dropml.scoring.predict import Prediction, choose_engine, results_frame
-from dropml.scoring.validate import MAX_PROBLEMS, check_csv_rows, neutralise_formulas, validate_frame
+from dropml.scoring.validate import (
+    MAX_PROBLEMS,
+    check_csv_rows,
+    ignored_columns,
+    neutralise_formulas,
+    validate_frame,
+)
 from dropml.scoring.version_cache import loaded_version
 from dropml.storage import keys
 
@@ -54,7 +61,8 @@ def score_csv_lines(
 
     Returns ``{"rows", "columns", "csv"}``, or ``{"rows", "problems"}`` with
     1-based rows of this chunk when a value or column is wrong. The inputs are
-    written back as checked (model columns typed, other columns as text).
+    written back as read (an integer stays an integer; columns the models do
+    not use, as text).
     """
     import pandas as pd
 
@@ -66,14 +74,13 @@ def score_csv_lines(
     try:
         raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text, index_col=False)
         check_csv_rows(body, raw, "the file", header_lines=0)
-        checked = validate_frame(loaded.schema, raw, allow_extra=True)
+        checked = validate_frame(loaded.schema, raw)
     except BadInput as err:  # returned, not raised: this may run on a Dask worker
         return {"rows": 0 if raw is None else len(raw), "problems": err.problems}
     except UnicodeDecodeError as err:
         return _file_problem(f"not UTF-8 text (byte {err.start}: {err.reason})")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         return _file_problem(f"not valid CSV: {str(err).strip()}")
-    inputs = pd.DataFrame({name: checked[name] if name in schema_names else raw[name] for name in header})
     by_model = predict_in_process(loaded, checked, names)
     prediction = Prediction(
         project=loaded.project,
@@ -85,7 +92,7 @@ def score_csv_lines(
         by_model=by_model,
         seconds=0.0,
     )
-    out = neutralise_formulas(results_frame(inputs, prediction))  # spreadsheets run =, +, -, @ cells
+    out = neutralise_formulas(results_frame(raw, prediction))  # spreadsheets run =, +, -, @ cells
     return {"rows": len(out), "columns": list(out.columns), "csv": out.to_csv(index=False, header=with_header)}
 
 
@@ -268,8 +275,17 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         "engine": engine,
         "rows": str(rows),
     }
+    ignored = ignored_columns(loaded.schema, layout.header)
+    metadata["ignored-columns"] = quote(",".join(ignored), safe=" ,_-.")[:1000]  # S3 metadata: 2 KB in all
     storage.put_bytes(out_key, (header_text.getvalue() + body_text).encode(), "text/csv", metadata=metadata)
-    details = {"rows": rows, "engine": engine, "champion": loaded.champion, "models": names, "source_etag": info.etag}
+    details = {
+        "rows": rows,
+        "engine": engine,
+        "champion": loaded.champion,
+        "models": names,
+        "source_etag": info.etag,
+        "ignored_columns": ignored,
+    }
     return out_key, live.version, details
 
 

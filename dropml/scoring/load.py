@@ -1,19 +1,27 @@
 """Load a version's pipelines (checksums first) and predict with them in this thread.
 
-The leaf of scoring: it knows the registry and nothing else of dropml.scoring,
-so the cache, the Dask path and file scoring can all build on it.
+The leaf of scoring: it knows the registry and :mod:`dropml.scoring.onnx_runtime`
+and nothing else of dropml.scoring, so the cache, the Dask path and file
+scoring can all build on it. A model with a compiled form in the manifest
+(ONNX, checked against scikit-learn at publish time) is predicted by
+onnxruntime when that is installed; its pipeline is the fallback, unpickled
+only when first used (so a fresh process that serves compiled models never
+imports scikit-learn: a cold start of a fraction of a second).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from dropml import registry
 from dropml.errors import BadInput
+from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,12 +34,59 @@ logger = logging.getLogger(__name__)
 ModelChoice = Literal["all", "champion"]
 
 
+class LazyPipelines(Mapping[str, Any]):
+    """Model name → fitted pipeline, each unpickled on first use from bytes whose checksum was already checked."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self._blobs = blobs
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Any:
+        found = self._loaded.get(name)
+        if found is not None:
+            return found
+        with self._lock:  # two threads asking at once unpickle once
+            if name not in self._loaded:
+                import joblib
+
+                self._loaded[name] = joblib.load(io.BytesIO(self._blobs[name]))
+            return self._loaded[name]
+
+    def unpickle(self, names: list[str]) -> None:
+        """Unpickle ``names`` now (the models served by scikit-learn: their first request should not wait)."""
+        for name in names:
+            self[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blobs)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, bytes]]]:
+        return LazyPipelines, (self._blobs,)  # a Dask worker process gets the bytes, not the lock
+
+
+@dataclass(frozen=True)
+class CompiledPredictor:
+    """A model's compiled form, loaded: the onnxruntime model and the frame columns it takes, in order."""
+
+    model: OnnxModel
+    input_columns: list[str]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's predictions for a checked frame (the same as its pipeline's, checked at publish time)."""
+        return predict_frame(self.model, frame, self.input_columns)
+
+
 @dataclass(frozen=True)
 class LoadedVersion:
     """One version ready to predict: its manifest and a fitted pipeline per model (immutable once built)."""
 
     manifest: Manifest
-    pipelines: dict[str, Any]
+    pipelines: Mapping[str, Any]
+    compiled: dict[str, CompiledPredictor] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
 
@@ -79,10 +134,12 @@ class LoadedVersion:
 
 
 def load_version(project: str, version: int, manifest: Manifest | None = None) -> LoadedVersion:
-    """Read a version's manifest and unpickle every model, each only after its sha256 matched.
+    """Read a version's manifest and load every model, each only after its sha256 matched.
 
     All artifacts are read and checked before any is unpickled, so a tampered
-    version loads nothing (pickles run code on load). ``manifest``, when the
+    version loads nothing (pickles run code on load). Models with a compiled
+    form get an onnxruntime session; their pickles are unpickled on first use
+    (the fallback), the others now. ``manifest``, when the
     caller has just read it, saves reading it again. Every call unpickles:
     serving code asks :func:`dropml.scoring.version_cache.loaded_version`,
     which calls this once per version and process.
@@ -92,19 +149,37 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
         ChecksumMismatch: an artifact differs from the manifest.
         BadInput: the manifest is malformed.
     """
-    import joblib
-
     started = time.perf_counter()
     manifest = manifest or registry.read_manifest(project, version)
     blobs = {entry.name: registry.read_artifact(manifest.artifacts[entry.artifact]) for entry in manifest.models}
-    pipelines = {name: joblib.load(io.BytesIO(blob)) for name, blob in blobs.items()}
+    compiled_blobs = {}
+    if onnx_available():  # else every model is served by scikit-learn
+        compiled_blobs = {
+            entry.name: registry.read_artifact(manifest.artifacts[entry.compiled.artifact])
+            for entry in manifest.models
+            if entry.compiled is not None
+        }
+    compiled = {}
+    for entry in manifest.models:
+        if entry.name in compiled_blobs and entry.compiled is not None:
+            try:
+                model = load_session(compiled_blobs[entry.name])
+            except Exception as err:  # onnxruntime's own errors: serve this model with scikit-learn
+                logger.warning("compiled model not loaded", extra={"model": entry.name, "error": str(err)[:300]})
+                continue
+            compiled[entry.name] = CompiledPredictor(model, entry.compiled.input_columns)
+    pipelines = LazyPipelines(blobs)
+    pipelines.unpickle([name for name in blobs if name not in compiled])  # now, not on a request after a swap
     seconds = time.perf_counter() - started
-    logger.info("model version loaded", extra={"project": project, "model_version": version, "seconds": seconds})
-    return LoadedVersion(manifest=manifest, pipelines=pipelines, load_seconds=seconds)
+    logger.info(
+        "model version loaded",
+        extra={"project": project, "model_version": version, "seconds": seconds, "compiled": sorted(compiled)},
+    )
+    return LoadedVersion(manifest=manifest, pipelines=pipelines, compiled=compiled, load_seconds=seconds)
 
 
 def predict_in_process(loaded: LoadedVersion, frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
-    """Each named model's ``predict`` on the checked frame, in this thread.
+    """Each named model's predictions for the checked frame, in this thread: compiled form first, else its pipeline.
 
     Raises:
         BadInput: (422) a model refused the input (e.g. a value it cannot transform).
@@ -112,7 +187,8 @@ def predict_in_process(loaded: LoadedVersion, frame: pd.DataFrame, names: list[s
     out = {}
     for name in names:
         try:
-            out[name] = loaded.pipelines[name].predict(frame)
+            compiled = loaded.compiled.get(name)
+            out[name] = compiled.predict(frame) if compiled is not None else loaded.pipelines[name].predict(frame)
         except (ValueError, TypeError) as err:
             logger.warning("model refused input", extra={"model": name, "error": str(err)[:300]})
             raise BadInput("body", None, f"model {name!r} could not score this input: {err}", http_status=422) from None

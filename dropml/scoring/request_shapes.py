@@ -4,7 +4,9 @@ Accepted shapes: one record as an object; a batch as a list of objects (or of
 value lists in schema order); a column-oriented object; and MLflow's
 scoring-server shapes ``{"dataframe_split": {"columns", "data"}}``,
 ``{"dataframe_records": [...]}``, ``{"instances": [...]}`` and
-``{"inputs": ...}``, so clients written for MLflow work unchanged.
+``{"inputs": ...}``, so clients written for MLflow work unchanged. In every
+shape, fields the models do not use (an id, the target) are ignored and named
+in the answer, as MLflow's server ignores extra columns.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dropml.errors import BadInput, TooLarge
-from dropml.scoring.validate import frame_from_records, records_from_split, validate_frame
+from dropml.scoring.validate import (
+    ScoringInput,
+    frame_from_records,
+    ignored_columns,
+    records_from_split,
+    validate_frame,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +40,7 @@ def check_row_count(count: int, max_rows: int) -> None:
         raise TooLarge("body", count, f"{count} rows is over serving.max_batch_rows ({max_rows})")
 
 
-def _rows_frame(schema: InputSchema, rows: list[Any], field: str) -> pd.DataFrame:
+def _rows_input(schema: InputSchema, rows: list[Any], field: str) -> ScoringInput:
     """``instances``/``inputs`` given as lists of values, in the schema's column order."""
     import pandas as pd
 
@@ -46,10 +54,20 @@ def _rows_frame(schema: InputSchema, rows: list[Any], field: str) -> pd.DataFram
                 problems=[{"field": field, "row": position, "message": f"expected {width} values in schema order"}],
                 http_status=422,
             )
-    return validate_frame(schema, pd.DataFrame(rows, columns=schema.names, dtype=object))
+    return _frame_input(schema, pd.DataFrame(rows, columns=schema.names, dtype=object))
 
 
-def _batch(schema: InputSchema, items: Any, field: str, max_rows: int) -> pd.DataFrame:
+def _frame_input(schema: InputSchema, raw: pd.DataFrame) -> ScoringInput:
+    return ScoringInput(validate_frame(schema, raw), ignored_columns(schema, raw.columns), raw)
+
+
+def _records_input(schema: InputSchema, records: list[Any]) -> ScoringInput:
+    frame = frame_from_records(schema, records)  # refuses a record that is not an object
+    ignored = ignored_columns(schema, (name for record in records for name in record))
+    return ScoringInput(frame, ignored, records)
+
+
+def _batch(schema: InputSchema, items: Any, field: str, max_rows: int) -> ScoringInput:
     import pandas as pd
 
     if isinstance(items, dict):  # columnar: {"column": [values...]}
@@ -57,17 +75,17 @@ def _batch(schema: InputSchema, items: Any, field: str, max_rows: int) -> pd.Dat
         if len(lengths) != 1 or -1 in lengths:
             raise BadInput(field, None, f"{field}: a column-oriented object needs a list of equal length per column")
         check_row_count(lengths.pop(), max_rows)
-        return validate_frame(schema, pd.DataFrame(items, dtype=object))
+        return _frame_input(schema, pd.DataFrame(items, dtype=object))
     if not isinstance(items, list):
         raise BadInput(field, None, f"{field} must be a list of records")
     check_row_count(len(items), max_rows)
     if items and all(isinstance(item, list) for item in items):
-        return _rows_frame(schema, items, field)
-    return frame_from_records(schema, items)
+        return _rows_input(schema, items, field)
+    return _records_input(schema, items)
 
 
-def frame_from_json(schema: InputSchema, document: Any, max_rows: int) -> pd.DataFrame:
-    """The checked frame for any accepted JSON shape of at most ``max_rows`` rows.
+def input_from_json(schema: InputSchema, document: Any, max_rows: int) -> ScoringInput:
+    """The checked input for any accepted JSON shape of at most ``max_rows`` rows (other fields ignored, named).
 
     A top-level key that is also a schema column is read as a column of one
     record, never as an MLflow shape.
@@ -82,10 +100,10 @@ def frame_from_json(schema: InputSchema, document: Any, max_rows: int) -> pd.Dat
         if shape == "dataframe_split":
             split = document["dataframe_split"]
             check_row_count(len(split.get("data", [])) if isinstance(split, dict) else 0, max_rows)
-            return validate_frame(schema, records_from_split(split))
+            return _frame_input(schema, records_from_split(split))
         if shape is not None:
             return _batch(schema, document[shape], shape, max_rows)
-        return frame_from_records(schema, [document])
+        return _records_input(schema, [document])
     if isinstance(document, list):
         return _batch(schema, document, "body", max_rows)
     raise BadInput("body", None, "the JSON body must be an object (one record), a list, or an MLflow input shape")

@@ -19,7 +19,8 @@ import csv
 import functools
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -247,32 +248,69 @@ def _convert_series(column: ColumnSchema, series: pd.Series, problems: _Problems
     return _convert_values(column, series.tolist(), problems, first_row)
 
 
-def _check_columns(schema: InputSchema, present: Sequence[str], allow_extra: bool, problems: _Problems) -> None:
-    known = set(schema.names)
+def _check_columns(schema: InputSchema, present: Sequence[str], problems: _Problems) -> None:
     given = set(present)
     for name in schema.names:
         if name not in given:
             problems.add(name, "missing column")
-    if not allow_extra:
-        for name in present:
-            if name not in known:
-                problems.add(str(name), "unknown column: the model does not use it")
 
 
-def validate_frame(schema: InputSchema, frame: pd.DataFrame, allow_extra: bool = False) -> pd.DataFrame:
+def ignored_columns(schema: InputSchema, present: Iterable[Any]) -> list[str]:
+    """The columns (or fields) given that the models do not use, once each, in the order first seen.
+
+    Every channel accepts them (an id, the target itself, a note: what the
+    training file had), as MLflow's scoring server does; answers list them so a
+    misspelt column name is still visible.
+    """
+    known = set(schema.names)
+    seen: dict[str, None] = {}
+    for name in present:
+        text = str(name)
+        if text not in known:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class ScoringInput:
+    """A request's rows checked against a schema: the frame the models get, what was ignored, and what was sent.
+
+    ``frame`` holds exactly the schema's columns, typed as in training.
+    ``ignored`` names the columns the models do not use. :meth:`as_sent` gives
+    the rows as the user sent them (every column, values untyped: an integer
+    stays an integer), which CSV answers echo.
+    """
+
+    frame: pd.DataFrame
+    ignored: list[str]
+    sent: pd.DataFrame | Sequence[dict[str, Any]] | None = None
+
+    def as_sent(self) -> pd.DataFrame:
+        """The rows as sent: a parsed CSV or JSON frame as is, JSON records as a frame (fields in first-seen order)."""
+        if self.sent is None:
+            return self.frame
+        if isinstance(self.sent, pd.DataFrame):
+            return self.sent
+        names: dict[str, None] = {}
+        for record in self.sent:
+            names.update(dict.fromkeys(record))
+        return pd.DataFrame.from_records(list(self.sent), columns=list(names))
+
+
+def validate_frame(schema: InputSchema, frame: pd.DataFrame) -> pd.DataFrame:
     """Check a parsed frame against ``schema``; returns a new frame of exactly the schema's columns, typed.
 
-    ``allow_extra`` lets other columns (an id, the target) be present; they are
-    not passed to the models.
+    Other columns (an id, the target) may be present; they are not passed to
+    the models (:func:`ignored_columns` names them).
 
     Raises:
-        BadInput: (422) every missing or unknown column and every bad value, by row and column;
+        BadInput: (422) every missing column and every bad value, by row and column;
             (400) an empty frame.
     """
     if frame.shape[0] == 0:
         raise BadInput("body", None, "no rows to score", http_status=400)
     problems = _Problems()
-    _check_columns(schema, [str(c) for c in frame.columns], allow_extra, problems)
+    _check_columns(schema, [str(c) for c in frame.columns], problems)
     if not problems.items:
         block = _numeric_block(schema, frame)
         if block is not None:
@@ -338,14 +376,13 @@ def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFr
     """Check JSON records (or a form) against ``schema`` and build the one frame the pipelines get.
 
     Raises:
-        BadInput: (422) per record: not an object, missing or unknown fields, bad values;
+        BadInput: (422) per record: not an object, missing fields, bad values (other fields are ignored);
             (400) no records.
     """
     if not records:
         raise BadInput("body", None, "no records to score", http_status=400)
     problems = _Problems()
     known = schema.names
-    known_set = set(known)
     columns: dict[str, list[Any]] = {name: [] for name in known}
     for position, record in enumerate(records, start=1):
         if not isinstance(record, dict):
@@ -357,9 +394,6 @@ def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFr
             else:
                 problems.add(name, "missing field", row=position)
                 columns[name].append(_MISSING)
-        for name in record:
-            if name not in known_set:
-                problems.add(str(name), "unknown field: the model does not use it", row=position)
     data = {column.name: _convert_values(column, columns[column.name], problems, 1) for column in schema.columns}
     problems.raise_if_any()
     return _frame_of(known, data)

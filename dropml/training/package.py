@@ -1,42 +1,95 @@
-"""Packaging a trained version: its files (pickles, leaderboard, plots, report) and manifest, handed to the registry.
+"""Packaging a trained version: its files (pickles, compiled models, leaderboard, plots, report) and manifest.
 
 The registry's :func:`~dropml.registry.write_version` claims the number,
 uploads the files and writes the manifest last; this module only says what
-the version is made of.
+the version is made of. Each model that compiles to ONNX and gives
+scikit-learn's answers on the holdout (:mod:`dropml.training.compile`) gets a
+``<model>.onnx`` file and a ``compiled`` entry in its manifest row.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dropml import registry
-from dropml.manifest import CodeVersion, DataSource, Manifest, ModelEntry
+from dropml.manifest import CodeVersion, CompiledForm, DataSource, Manifest, ModelEntry
 from dropml.registry import VersionFile
 from dropml.storage import keys
 
 if TYPE_CHECKING:
     from dropml.manifest import Artifact
+    from dropml.training.compile import CompiledModel
     from dropml.training.steps import TrainedVersion
+
+logger = logging.getLogger(__name__)
 
 
 def write_trained_version(trained: TrainedVersion, project: str, run_id: str) -> Manifest:
     """Write ``trained`` as the next version of ``project`` through the registry (manifest last)."""
+    compiled = compile_models(trained)
     return registry.write_version(
         project,
         run_id,
-        lambda version, created_at: version_files(trained, project, version, created_at),
-        lambda version, created_at, artifacts: build_manifest(trained, project, version, run_id, created_at, artifacts),
+        lambda version, created_at: version_files(trained, project, version, created_at, compiled),
+        lambda version, created_at, artifacts: build_manifest(
+            trained, project, version, run_id, created_at, artifacts, compiled
+        ),
     )
 
 
-def version_files(trained: TrainedVersion, project: str, version: int, created_at: str) -> Iterator[VersionFile]:
+def compiled_artifact(model_name: str) -> str:
+    """The artifact name of a model's compiled form."""
+    return f"{model_name}.onnx"
+
+
+def compile_models(trained: TrainedVersion) -> dict[str, CompiledModel]:
+    """Each model's ONNX form that agrees with scikit-learn on the holdout rows; the others are left out (logged)."""
+    from dropml.errors import BadInput
+    from dropml.scoring.validate import validate_frame
+
+    try:
+        from dropml.training.compile import NotCompilable, compile_pipeline
+    except ImportError as err:  # skl2onnx/onnxruntime absent: every model is served by scikit-learn
+        logger.info("models not compiled", extra={"reason": str(err)})
+        return {}
+    try:
+        holdout = validate_frame(trained.schema, trained.cleaned.features.iloc[trained.split.holdout])
+    except BadInput as err:
+        logger.info("models not compiled", extra={"reason": f"holdout rows: {err}"})
+        return {}
+    compiled = {}
+    for result in trained.ranked:
+        pipeline = result.pipeline if result.pipeline is not None else _unpickle(result.pickle_path)
+        try:
+            compiled[result.name] = compile_pipeline(pipeline, trained.schema, holdout, trained.cleaned.task)
+        except NotCompilable as err:
+            logger.info("model not compiled", extra={"model": result.name, "reason": str(err)})
+    return compiled
+
+
+def _unpickle(path: str | None) -> object:
+    import joblib
+
+    return joblib.load(path)
+
+
+def version_files(
+    trained: TrainedVersion,
+    project: str,
+    version: int,
+    created_at: str,
+    compiled: dict[str, CompiledModel] | None = None,
+) -> Iterator[VersionFile]:
     """Every file of a trained version, pickles first (one at a time: a forest can be hundreds of MB)."""
     from dropml.training.report import ReportContent, render_report
 
     for result in trained.ranked:
         body = result.pickle_path or _pickle(result.pipeline)
         yield VersionFile(result.name, f"{result.name}.pkl", body, "application/octet-stream")
+    for name, model in (compiled or {}).items():
+        yield VersionFile(compiled_artifact(name), compiled_artifact(name), model.body, "application/octet-stream")
     board = trained.leaderboard.to_csv(index=False).encode()
     yield VersionFile("leaderboard", keys.LEADERBOARD_NAME, board, "text/csv")
     for name, png in trained.plots.items():
@@ -77,6 +130,7 @@ def build_manifest(
     run_id: str,
     created_at: str,
     artifacts: dict[str, Artifact],
+    compiled: dict[str, CompiledModel] | None = None,
 ) -> Manifest:
     """The manifest of an uploaded version: data, code, config, schema, every model's metrics, the champion."""
     cleaned, data = trained.cleaned, trained.data
@@ -114,6 +168,7 @@ def build_manifest(
                 metrics={k: v for k, v in r.metrics.items() if k != "cv_fit_seconds"},
                 params=r.params,
                 baseline=r.baseline,
+                compiled=_compiled_form(r.name, (compiled or {}).get(r.name)),
             )
             for r in trained.ranked
         ],
@@ -122,4 +177,15 @@ def build_manifest(
         reports={
             n.removeprefix("plot_"): a.key for n, a in artifacts.items() if n == "report" or n.startswith("plot_")
         },
+    )
+
+
+def _compiled_form(model_name: str, model: CompiledModel | None) -> CompiledForm | None:
+    if model is None:
+        return None
+    return CompiledForm(
+        artifact=compiled_artifact(model_name),
+        input_columns=model.input_columns,
+        checked_rows=model.checked_rows,
+        max_difference=model.max_difference,
     )

@@ -15,6 +15,7 @@ from dropml.scoring.validate import (
     check_csv_rows,
     check_csv_width,
     frame_from_records,
+    ignored_columns,
     neutralise_formulas,
     records_from_split,
     validate_frame,
@@ -54,7 +55,6 @@ def test_every_problem_of_a_record_is_listed_with_field_and_row():
     assert sorted(_problems(err), key=str) == sorted(
         [
             ("visits", 2, "missing field"),
-            ("extra", 2, "unknown field: the model does not use it"),
             ("age", 2, "expected a number, got 'old'"),
             ("sex", 2, "unseen category 'X'; expected one of: F, M"),
             ("smoker", 2, "expected true or false, got 'maybe'"),
@@ -88,6 +88,13 @@ def test_blank_values_are_missing_and_required_columns_say_so():
     assert _problems(err) == [("visits", 1, "a value is required")]
 
 
+def test_extra_fields_of_records_are_ignored_and_named_once_in_first_seen_order():
+    records = [{**GOOD, "id": 7, "target": 1}, {"note": "x", **GOOD, "id": 8}]
+    frame = frame_from_records(SCHEMA, records)
+    assert list(frame.columns) == SCHEMA.names
+    assert ignored_columns(SCHEMA, (name for record in records for name in record)) == ["id", "target", "note"]
+
+
 def test_empty_batch_and_non_object_records_are_refused():
     with pytest.raises(BadInput) as err:
         frame_from_records(SCHEMA, [])
@@ -105,16 +112,16 @@ def test_frame_path_reports_columns_and_rows_like_the_record_path():
         validate_frame(SCHEMA, frame)
     assert _problems(err) == [
         ("visits", None, "missing column"),
-        ("other", None, "unknown column: the model does not use it"),
         ("age", 2, "expected a number, got 'x'"),
         ("sex", 3, "unseen category 'Q'; expected one of: F, M"),
     ]
 
 
-def test_frame_path_allows_extra_columns_when_asked_and_types_numbers_fast():
-    frame = pd.DataFrame({"id": ["a", "b"], **{k: [v, v] for k, v in GOOD.items()}})
-    checked = validate_frame(SCHEMA, frame, allow_extra=True)
+def test_frame_path_ignores_extra_columns_names_them_and_types_numbers_fast():
+    frame = pd.DataFrame({"id": ["a", "b"], **{k: [v, v] for k, v in GOOD.items()}, "target": [1, 0]})
+    checked = validate_frame(SCHEMA, frame)
     assert list(checked.columns) == SCHEMA.names
+    assert ignored_columns(SCHEMA, frame.columns) == ["id", "target"]
     assert checked["visits"].dtype == np.float64
     assert checked["smoker"].tolist() == [False, False]
 

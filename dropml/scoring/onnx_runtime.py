@@ -1,0 +1,110 @@
+"""The one place ONNX models are run: an onnxruntime session from bytes, and a frame's predictions from it.
+
+Used for the compiled form of trained pipelines (made at publish time by
+:mod:`dropml.training.compile`) and meant for any other ONNX model the
+registry holds, so there is one loader. onnxruntime is imported only when a
+session is made (cold start: a version without compiled models never loads it).
+
+API:
+
+- :func:`onnx_available` → whether onnxruntime can be imported here;
+- :func:`load_session(model_bytes)` → :class:`OnnxModel` (one thread per call: requests run in parallel
+  in threads and processes already, and a one-row call costs microseconds);
+- :func:`predict_frame(model, frame, columns)` → the first output as a 1-D numpy array. A model with one
+  input gets one 2-D tensor of ``columns`` (its declared input columns, in order; default every column of
+  the frame); a model with several inputs gets one ``[rows, 1]`` tensor per input, each named like a column.
+
+An :class:`OnnxModel` pickles as its bytes (a Dask worker process remakes the session).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+_NUMPY_TYPES = {"tensor(double)": "float64", "tensor(float)": "float32", "tensor(int64)": "int64"}
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """A loaded ONNX model: its session and the names and element types of its inputs."""
+
+    model_bytes: bytes
+    session: Any
+    input_names: tuple[str, ...]
+    input_types: tuple[str, ...]
+    output_name: str
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return load_session, (self.model_bytes,)  # a session cannot be pickled; its bytes can
+
+
+@functools.cache
+def onnx_available() -> bool:
+    """Whether onnxruntime can be imported in this process (serving falls back to scikit-learn when not)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_session(model_bytes: bytes) -> OnnxModel:
+    """An onnxruntime session of a serialised ONNX model, one intra-op thread, sequential execution.
+
+    Raises:
+        ImportError: onnxruntime is not installed.
+        onnxruntime's errors: the bytes are not a valid model.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # one row is microseconds of work: a thread pool only adds latency
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    inputs = session.get_inputs()
+    return OnnxModel(
+        model_bytes=model_bytes,
+        session=session,
+        input_names=tuple(i.name for i in inputs),
+        input_types=tuple(_NUMPY_TYPES.get(i.type, "float64") for i in inputs),
+        output_name=session.get_outputs()[0].name,
+    )
+
+
+def predict_frame(model: OnnxModel, frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
+    """The model's first output for ``frame`` (one value per row), as a 1-D array.
+
+    Raises:
+        KeyError: the frame lacks a column the model takes.
+    """
+    import numpy as np
+
+    if len(model.input_names) == 1:
+        matrix = frame.to_numpy(dtype=model.input_types[0]) if columns is None else _columns(frame, columns, model)
+        feed = {model.input_names[0]: np.ascontiguousarray(matrix)}
+    else:
+        feed = {
+            name: frame[name].to_numpy(dtype=dtype).reshape(-1, 1)
+            for name, dtype in zip(model.input_names, model.input_types, strict=True)
+        }
+    out = model.session.run([model.output_name], feed)[0]
+    return out.reshape(-1) if out.ndim > 1 else out
+
+
+def _columns(frame: pd.DataFrame, columns: list[str], model: OnnxModel) -> np.ndarray:
+    """``frame``'s ``columns`` in order as one matrix (one block copy when the frame is a single float block)."""
+    import numpy as np
+
+    positions = frame.columns.get_indexer(columns)
+    if (positions < 0).any():
+        missing = [name for name, at in zip(columns, positions, strict=True) if at < 0]
+        raise KeyError(f"the frame lacks the model's input column(s): {', '.join(missing)}")
+    return np.asarray(frame.to_numpy(dtype=model.input_types[0])[:, positions])
