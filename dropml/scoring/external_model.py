@@ -37,9 +37,9 @@ class Sequence:
 
 def _runtime(model_format: str) -> Any:
     if model_format == "onnx":
-        from dropml.scoring import onnx_sessions
+        from dropml.scoring import onnx_runtime
 
-        return onnx_sessions
+        return onnx_runtime
     from dropml.scoring import keras_models
 
     return keras_models

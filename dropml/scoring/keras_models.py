@@ -42,11 +42,6 @@ def load_model(model_bytes: bytes, model_format: str, what: str = "model") -> An
             raise BadInput(what, what, problem) from None
 
 
-def input_shape(model: Any) -> list[int | None]:
-    """The model's declared input shape (None for the batch and any free dimension)."""
-    return list(model.input_shape)
-
-
 def run(model: Any, array: np.ndarray) -> np.ndarray:
     """The model's output on ``array`` (float32), batched by Keras."""
     import numpy as np

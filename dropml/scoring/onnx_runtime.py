@@ -12,7 +12,9 @@ API:
   in threads and processes already, and a one-row call costs microseconds);
 - :func:`predict_frame(model, frame, columns)` → the first output as a 1-D numpy array. A model with one
   input gets one 2-D tensor of ``columns`` (its declared input columns, in order; default every column of
-  the frame); a model with several inputs gets one ``[rows, 1]`` tensor per input, each named like a column.
+  the frame); a model with several inputs gets one ``[rows, 1]`` tensor per input, each named like a column;
+- for registered models (:mod:`dropml.scoring.external_model`): :func:`session_from_bytes` (a load whose
+  failure is the user's bad file), :func:`run` (any array, e.g. windows of rows).
 
 An :class:`OnnxModel` pickles as its bytes (a Dask worker process remakes the session).
 """
@@ -108,3 +110,29 @@ def _columns(frame: pd.DataFrame, columns: list[str], model: OnnxModel) -> np.nd
         missing = [name for name, at in zip(columns, positions, strict=True) if at < 0]
         raise KeyError(f"the frame lacks the model's input column(s): {', '.join(missing)}")
     return np.asarray(frame.to_numpy(dtype=model.input_types[0])[:, positions])
+
+
+def session_from_bytes(model_bytes: bytes, what: str = "model.onnx") -> OnnxModel:
+    """:func:`load_session` for a file a user handed over: a missing runtime or a bad file is their bad input.
+
+    Raises:
+        BadInput: onnxruntime is not installed, or the bytes are not a loadable ONNX model.
+    """
+    from dropml.errors import BadInput
+
+    if not onnx_available():
+        raise BadInput(what, what, "ONNX models need the onnx extra: pip install 'dropml[onnx]'")
+    try:
+        return load_session(model_bytes)
+    except Exception as err:  # onnxruntime raises its own exception types for any malformed model
+        raise BadInput(
+            what, what, f"{what} could not be loaded as an ONNX model: {type(err).__name__}: {err}"
+        ) from None
+
+
+def run(model: OnnxModel, array: np.ndarray) -> np.ndarray:
+    """The first output of ``model`` on ``array`` (any shape its first input takes), fed in its declared dtype."""
+    import numpy as np
+
+    feed = {model.input_names[0]: np.asarray(array, dtype=model.input_types[0])}
+    return np.asarray(model.session.run([model.output_name], feed)[0])
