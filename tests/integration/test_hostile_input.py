@@ -365,13 +365,14 @@ def child_server(diabetes):
 
 
 @pytest.mark.parametrize("columns", [100_000, 1_000_000])
-def test_very_wide_csv_is_refused_within_two_seconds(child_server, columns):
+def test_very_wide_csv_is_refused_without_hanging(child_server, columns):
     header = ",".join(f"c{i}" for i in range(columns))  # 1M names: 6.9 MB, under the 10 MiB body limit
     body = (header + "\n" + ",".join("1" for _ in range(columns)) + "\n").encode()
     try:
-        status, content_type, answer = _send(child_server + PREDICT, body, "text/csv", timeout=2)
+        # a bound for "hangs" (work quadratic in the columns takes minutes), not a speed target: that is bench/'s
+        status, content_type, answer = _send(child_server + PREDICT, body, "text/csv", timeout=30)
     except TimeoutError:
-        pytest.fail(f"{columns:,} columns: no answer within 2 s")
+        pytest.fail(f"{columns:,} columns: no answer within 30 s")
     assert status in (400, 413, 422), answer[:300]
     _api_error(status, content_type, answer)
 
