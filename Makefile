@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam-build browser
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam-build browser runtime-python
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,7 +33,15 @@ $(CHECKOV):  # the policy scanner in its own venv: its pins must not move dropml
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 
-test: $(STAMP) browser $(CHECKOV)  ## lint, then every test (unit, moto over HTTP, template, browser)
+# zappa_settings.json "runtime": tests/integration/test_zappa_runtime.py runs the web package with it
+RUNTIME_PYTHON := python3.12
+
+runtime-python:  ## the web app's Lambda runtime interpreter, when missing (pyenv's, else pyenv installs it)
+	@ls $$HOME/.pyenv/versions/3.12.*/bin/$(RUNTIME_PYTHON) >/dev/null 2>&1 \
+		|| $(RUNTIME_PYTHON) --version >/dev/null 2>&1 \
+		|| pyenv install --skip-existing 3.12
+
+test: $(STAMP) browser runtime-python $(CHECKOV)  ## lint, then every test (unit, moto over HTTP, template, browser)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -9,24 +9,57 @@ restarting) is retried with backoff.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from dropml.config import settings
 
-_clients: dict[tuple[str, str | None, str], Any] = {}
+
+@dataclass(frozen=True)
+class Credentials:
+    """Explicit AWS credentials (e.g. from sts:AssumeRole) for the calls of one context."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(access_key_id={self.access_key_id!r}, ...)"  # never the secret in logs
+
+
+# None: boto3's own chain (environment, the Lambda/ECS role); set: this context's calls use these
+_credentials: ContextVar[Credentials | None] = ContextVar("dropml_aws_credentials", default=None)
+_clients: dict[tuple[str, str | None, str, Credentials | None], Any] = {}
 _clients_lock = threading.Lock()
 
 
+@contextmanager
+def using_credentials(credentials: Credentials | None) -> Iterator[None]:
+    """Make this context's (thread's) AWS calls with ``credentials`` (None: boto3's default chain).
+
+    Why: one process may act for several principals (each with its own role); clients are cached per
+    credentials, so a client made for one is never used for another.
+    """
+    token = _credentials.set(credentials)
+    try:
+        yield
+    finally:
+        _credentials.reset(token)
+
+
 def client(service: str) -> Any:
-    """A cached boto3 client for ``service`` with dropml's region, endpoint and retry policy."""
+    """A cached boto3 client for ``service`` with dropml's region, endpoint, retry policy and credentials."""
     conf = settings().storage
-    cache_key = (service, conf.endpoint_url, conf.region)
+    credentials = _credentials.get()
+    cache_key = (service, conf.endpoint_url, conf.region, credentials)
     found = _clients.get(cache_key)
     if found is not None:
         return found
     with _clients_lock:
         if cache_key not in _clients:
-            import boto3
             from botocore.config import Config
 
             botocore_config = Config(
@@ -35,17 +68,28 @@ def client(service: str) -> Any:
                 read_timeout=60,
                 max_pool_connections=32,
             )
-            _clients[cache_key] = boto3.session.Session().client(
+            _clients[cache_key] = _session(credentials).client(
                 service, region_name=conf.region, endpoint_url=conf.endpoint_url, config=botocore_config
             )
         return _clients[cache_key]
 
 
-def boto3_session() -> Any:
-    """A boto3 session in the configured region (for awswrangler, which takes sessions, not clients)."""
+def _session(credentials: Credentials | None, region: str | None = None) -> Any:
     import boto3
 
-    return boto3.session.Session(region_name=settings().storage.region)
+    if credentials is None:
+        return boto3.session.Session(region_name=region)
+    return boto3.session.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name=region,
+    )
+
+
+def boto3_session() -> Any:
+    """A boto3 session in the configured region with this context's credentials (for awswrangler)."""
+    return _session(_credentials.get(), settings().storage.region)
 
 
 def reset_clients() -> None:

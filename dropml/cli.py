@@ -400,6 +400,35 @@ def predict(
     typer.echo(f"predictions: s3://{storage.bucket()}/{result_key} -> {destination}")
 
 
+deploy_app = typer.Typer(
+    name="deploy", help="Deployment helpers: values from the deployed stack.", no_args_is_help=True
+)
+app.add_typer(deploy_app)
+
+
+@deploy_app.command("zappa-settings")
+@_clear_errors
+def zappa_settings(
+    stack: Annotated[str, typer.Option(help="The deployed dropml stack (sam deploy's stack name).")],
+    stage: Annotated[str, typer.Option(help="The zappa_settings.json stage to fill.")] = "dev",
+    file: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The Zappa settings file.")] = Path(
+        "zappa_settings.json"
+    ),
+    region: Annotated[str | None, typer.Option(envvar="AWS_REGION", help="The stack's region.")] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Fill a Zappa stage from the stack's outputs: role, bucket, topic, launcher, Dask address, body limit."""
+    from dropml import connection
+    from dropml.ops import deploy
+
+    environment = {"DROPML__STORAGE__REGION": region} if region else {}
+    if endpoint_url:
+        environment["AWS_ENDPOINT_URL"] = endpoint_url
+    connection.use_environment(environment)
+    written = deploy.write_zappa_settings(file, stage, stack)
+    typer.echo(f"{file} stage {stage}: filled from stack {stack}'s outputs (role {written['role_arn']})")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (the ``dropml`` console script)."""
     from dropml import logs

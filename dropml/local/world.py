@@ -57,6 +57,12 @@ _SHORT_TAGS = {
             "ImportValue",
             "GetAZs",
             "Transform",
+            "Contains",  # Rules functions (template Rules: Assertions)
+            "EachMemberEquals",
+            "EachMemberIn",
+            "RefAll",
+            "ValueOf",
+            "ValueOfAll",
         )
     },
 }

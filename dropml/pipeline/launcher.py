@@ -35,6 +35,9 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STARTED_BY_LIMIT = 36  # ECS refuses a longer startedBy
 JOB_EXIT_CODES = frozenset({0, 1, 2})  # the job announced these itself: success, unexpected failure, bad input
 # (a usage error, exit 64, happens before the job can announce anything: the watcher and the ECS rule announce it)
+# every training/scoring task runs in this ECS task group: template.yaml's JobDiedRule announces only its deaths
+# (a Dask scheduler's or worker's task, in its service's group, is not a job)
+JOB_TASK_GROUP = "dropml-job"
 STARTER_PLUGINS = "dropml.launchers"  # entry point group: launcher kind → starter, declared by installed packages
 
 
@@ -155,6 +158,7 @@ def _run_ecs_task(request: LaunchRequest) -> str:
             taskDefinition=conf.task_definition,
             launchType="FARGATE",
             count=1,
+            group=JOB_TASK_GROUP,
             startedBy=f"dropml-{request.job}"[:STARTED_BY_LIMIT],
             networkConfiguration={"awsvpcConfiguration": network},
             overrides={

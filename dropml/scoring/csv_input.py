@@ -11,6 +11,9 @@ encoding, delimiter and decimal mark detected for the file
 result the row-by-row checks and messages were written for. So the fast reader
 makes a good file faster and changes no answer, nor which fields and rows a bad
 one is refused for (a property test holds the two readers to that).
+
+``serving.fast_csv_read`` false (the Lambda package, which leaves pyarrow out:
+156 MB unpacked) never takes the fast path, so pyarrow is never imported there.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import io
 from typing import TYPE_CHECKING
 
 from dropml import storage
+from dropml.config import settings
 from dropml.scoring.validate import check_csv_rows, check_csv_width, scored_as_number
 from dropml.storage.csv_format import detect_csv_format
 
@@ -96,7 +100,7 @@ def _header(body: bytes) -> list[str] | None:
 
 def _read_with_schema_types(body: bytes, schema: InputSchema) -> pd.DataFrame | None:
     """The frame pyarrow reads with the schema's types; None when small or not exactly the schema's columns."""
-    if len(body) < FAST_READ_MIN_BYTES:
+    if len(body) < FAST_READ_MIN_BYTES or not settings().serving.fast_csv_read:
         return None
     header = _header(body)
     if header is None or len(set(header)) != len(header) or set(header) != set(schema.names):

@@ -140,7 +140,28 @@ def test_the_job_the_web_app_and_the_handlers_import_without_the_local_world(clo
     assert found == {"installed": {"PyYAML": True, "moto": False}, "imported": []}  # PyYAML: Dask's dependency
 
 
-@pytest.mark.parametrize("command", [[], ["status"], ["redrive"], ["train"], ["predict"]])
+def _every_cli_command() -> list[list[str]]:
+    """Every command and subcommand of ``dropml`` (from the CLI itself, so a new one is tested too), but the
+    dev-install plugin ``local`` (see test_dropml_local_says_it_needs_the_dev_install)."""
+    import click
+    import typer
+
+    from dropml.cli import _plugins, app
+
+    def walk(command: click.Command, path: list[str]) -> list[list[str]]:
+        found = [path]
+        if hasattr(command, "list_commands"):  # a group (typer may bring its own click)
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                if not path and name in _plugins():
+                    continue
+                found += walk(command.get_command(ctx, name), [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+@pytest.mark.parametrize("command", _every_cli_command(), ids=lambda c: " ".join(c) or "dropml")
 def test_the_cli_help_works_without_the_local_world(cloud, command):
     shown = _run([str(cloud.dropml), *command, "--help"], cwd=cloud.base, env=cloud.blocked_env)
     assert shown.returncode == 0, shown.stderr[-3000:]

@@ -84,7 +84,7 @@ def test_template_wires_every_prefix_to_a_queue_with_a_dlq_and_a_function():
     assert consumers == {"TrainingQueue": "TrainTriggerFunction", "PublishQueue": "ModelPublishedFunction",
                          "ScoringQueue": "BatchPredictFunction"}  # fmt: skip
     outputs = template["Outputs"]
-    assert {"BucketName", "EventsTopicArn", "ModelVersionParameterName", "TrainingQueueUrl"} <= set(outputs)
+    assert {"BucketName", "EventsTopicArn", "StackName", "TrainingQueueUrl", "WebAppRoleArn"} <= set(outputs)
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +152,8 @@ def test_built_function_imports_without_pandas_and_ignores_the_s3_test_event(sam
 def test_each_function_may_touch_only_its_own_prefixes_and_actions():
     resources = world.load_template()["Resources"]
     own = {
-        "TrainTriggerFunction": {"train/", "experiments/", "idempotency/train/", "audit/announcements/"},  # + settings
+        # experiments/: the project's stored settings (experiments/*/config.json), handed to the job as overrides
+        "TrainTriggerFunction": {"train/", "experiments/", "idempotency/train/", "audit/announcements/"},
         "ModelPublishedFunction": {"models/", "reports/", "audit/announcements/"},
         "BatchPredictFunction": {"test/", "idempotency/score/", "audit/announcements/"},
     }

@@ -29,7 +29,7 @@ def test_hadolint_finds_nothing():
 def test_dockerfile_installs_pinned_deps_as_non_root_and_runs_the_job():
     text = DOCKERFILE.read_text()
     assert text.count("FROM python:3.11-slim") == 1
-    assert "pip install --no-cache-dir -c constraints.txt '.[training]'" in text
+    assert "pip install --no-cache-dir -c constraints.txt '.[training,dask]'" in text
     assert "ARG DROPML_CODE_VERSION" in text
     assert "DROPML_CODE_VERSION=${DROPML_CODE_VERSION}" in text
     assert "USER 10001:10001" in text
