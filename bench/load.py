@@ -59,10 +59,12 @@ def start_world(versions: int = 1) -> tuple[object, list[object]]:
     """
     from bench.versions import train_example_version
     from dropml import local
+    from dropml.local import world
 
     moto = local.start_moto(in_process=False)
     local.use_endpoint(moto.endpoint)
     local.ensure_bucket()
+    world.create_topic()  # announcements go where the stack's would
     started = time.monotonic()
     manifests = [train_example_version(promote=number == 1) for number in range(1, versions + 1)]
     print(

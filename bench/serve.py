@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.versions import BREAST_CANCER, CHAMPION_TRAINING, train_example_version  # noqa: E402
 from dropml import local  # noqa: E402
+from dropml.local import world  # noqa: E402
 from dropml.scoring import load_version, validate_frame  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str, str]] = []  # what, p50, p99, req/s or time, note
@@ -380,6 +381,7 @@ def main() -> None:
     try:
         local.use_endpoint(moto.endpoint)
         local.ensure_bucket()
+        world.create_topic()  # announcements go where the stack's would
         started = time.perf_counter()
         manifest = train_example_version()
         loaded = load_version("default", manifest.version)

@@ -118,6 +118,7 @@ def measure_job(csv: Path) -> dict[str, float]:
     import sklearn.model_selection  # noqa: F401
 
     from dropml import local, storage
+    from dropml.local import world
     from dropml.training import eda, parallel
     from dropml.training.job import run_training
 
@@ -126,6 +127,7 @@ def measure_job(csv: Path) -> dict[str, float]:
     try:
         local.use_endpoint(server.endpoint)
         local.ensure_bucket()
+        world.create_topic()  # announcements go where the stack's would
         body = csv.read_bytes()
         with PeakMemory() as memory:
             started, cpu = time.perf_counter(), cpu_seconds()
