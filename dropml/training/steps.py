@@ -186,28 +186,7 @@ def fit_models(
         path = str(Path(spool_dir) / f"{name}.pkl") if spool_dir else None
         return partial(fit_for_publishing, pipeline_for(name, extra), features, labels, split, task, path)
 
-    # one pool for everything: (cost, model, task), longest first; a fold fits on less than the train part
-    fold_share = 1.0 - 1.0 / max(2, len(split.folds))
-    scale = len(split.train) / models.COST_ROWS * len(cleaned.kinds) / models.COST_COLUMNS
-    work: list[tuple[float, str, Any]] = []
-    for name, spec in specs.items():
-        cost = models.RELATIVE_COST.get(spec.estimator, 1.0) * scale
-        work.append((cost, name, publishing_task(name)))
-        folds = evaluation.fold_tasks(pipeline_for(name), features, labels, split, task)
-        work.extend((cost * fold_share, name, fold) for fold in folds)
-    work.sort(key=lambda item: -item[0])
-    plan = parallel.Plan.for_tasks(cpus, len(work), work_seconds=sum(item[0] for item in work))
-    started = time.perf_counter()
-    outputs = parallel.run_tasks([item[2] for item in work], plan)
-    seconds = round(time.perf_counter() - started, 3)
-    logger.info("models fitted", extra={"cpus": cpus, "workers": plan.workers, "tasks": len(work), "seconds": seconds})
-    fits: dict[str, PublishableFit] = {}
-    fold_scores: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
-    for (_, name, _), output in zip(work, outputs, strict=True):
-        if isinstance(output, PublishableFit):
-            fits[name] = output
-        else:
-            fold_scores[name].append(output)
+    fits, fold_scores = _fit_in_one_pool(specs, cleaned, split, cpus, pipeline_for, publishing_task)
 
     results = []
     for name, spec in specs.items():
@@ -246,6 +225,47 @@ def fit_models(
         )
         logger.info("model evaluated", extra={"model": name, rank_metric: outcome.metrics.get(rank_metric)})
     return results
+
+
+def _fit_in_one_pool(
+    specs: dict[str, Any],
+    cleaned: CleanResult,
+    split: Split,
+    cpus: int,
+    pipeline_for: Any,
+    publishing_task: Any,
+) -> tuple[dict[str, PublishableFit], dict[str, list[dict[str, float]]]]:
+    """Every model's folds and its fit on the whole train part, as tasks of one pool, longest first.
+
+    Returns each model's publishable fit and its per-fold scores.
+    """
+    from dropml.training import evaluation, models, parallel
+
+    features, labels, task = cleaned.features, cleaned.labels, cleaned.task
+    # one pool for everything: (cost, model, task), longest first; a fold fits on less than the train part
+    fold_share = 1.0 - 1.0 / max(2, len(split.folds))
+    scale = len(split.train) / models.COST_ROWS * len(cleaned.kinds) / models.COST_COLUMNS
+    work: list[tuple[float, str, Any]] = []
+    for name, spec in specs.items():
+        cost = models.RELATIVE_COST.get(spec.estimator, 1.0) * scale
+        work.append((cost, name, publishing_task(name)))
+        folds = evaluation.fold_tasks(pipeline_for(name), features, labels, split, task)
+        work.extend((cost * fold_share, name, fold) for fold in folds)
+    work.sort(key=lambda item: -item[0])
+    plan = parallel.Plan.for_tasks(cpus, len(work), work_seconds=sum(item[0] for item in work))
+    started = time.perf_counter()
+    outputs = parallel.run_tasks([item[2] for item in work], plan)
+    seconds = round(time.perf_counter() - started, 3)
+    logger.info("models fitted", extra={"cpus": cpus, "workers": plan.workers, "tasks": len(work), "seconds": seconds})
+    fits: dict[str, PublishableFit] = {}
+    fold_scores: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
+    for (_, name, _), output in zip(work, outputs, strict=True):
+        if isinstance(output, PublishableFit):
+            fits[name] = output
+        else:
+            fold_scores[name].append(output)
+
+    return fits, fold_scores
 
 
 def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = None) -> TrainedVersion:
