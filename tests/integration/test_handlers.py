@@ -134,10 +134,11 @@ def test_launch_failure_is_retried_announced_and_the_claim_released(stack, monke
 
 def test_a_claim_left_behind_by_a_dead_invocation_is_taken_over(stack, launches):
     from dropml.pipeline import idempotency
+    from dropml.registry import project_settings
 
     event = load_event("sqs_s3_put_train.json")
     [obj] = events.s3_objects(event["Records"][0]["body"])
-    token = idempotency.token(obj.key, obj.etag)
+    token = idempotency.token(obj.key, obj.etag, project_settings.settings_token("default"))  # a run = file + settings
     stale = {"state": "claimed", "claimed_at": "2026-01-01T00:00:00.000Z"}
     storage.put_json(keys.idempotency_key("train", token), stale)
     assert handler("train_trigger")(event, CONTEXT) == {"batchItemFailures": []}
