@@ -313,7 +313,7 @@ def holdout_metrics(pipeline: Any, schema: ModelSchema, input_schema: InputSchem
         raise BadInput("data", "labelled.csv", f"the labelled data is not a readable CSV: {err}") from None
     if schema.target not in raw.columns:
         raise BadInput("data", schema.target, f"the labelled data has no target column {schema.target!r}")
-    frame = validate_frame(input_schema, raw, allow_extra=True)
+    frame = validate_frame(input_schema, raw)
     try:
         predicted = pipeline.predict(frame)
     except Exception as err:  # the user's model refusing the user's rows is bad input

@@ -150,7 +150,7 @@ def test_onnx_model_registered_from_the_cli_with_holdout_metrics_is_served_every
     manifest = registry.read_manifest("lines", 1)
     assert manifest.source == "registered"
     assert manifest.config["format"] == "onnx"
-    assert manifest.models[0].estimator == "onnx InferenceSession"
+    assert manifest.models[0].estimator == "onnx OnnxModel"
     assert manifest.models[0].metrics["holdout_mae"] == pytest.approx(0.5)
     assert manifest.models[0].metrics["holdout_rows"] == 4
     assert registry.read_artifact(manifest.artifacts["source_model"]) == onnx_linear_model()
@@ -280,7 +280,7 @@ def test_models_page_compares_trained_and_registered_versions_on_holdout_metrics
     versions = _html_table(page, "versions")
     assert versions["Version"].tolist() == [f"v{registered.version}", f"v{trained.version}"]
     assert versions["Source"].tolist() == ["registered", "training"]
-    assert versions["Estimator"].iloc[0] == "onnx InferenceSession"
+    assert versions["Estimator"].iloc[0] == "onnx OnnxModel"
     expected = labelled.age * 2 - labelled.bmi + 0.5
     rmse = float(np.sqrt(((expected - labelled.target) ** 2).mean()))
     assert float(versions["holdout_rmse"].iloc[0]) == pytest.approx(rmse, rel=1e-3)

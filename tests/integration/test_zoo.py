@@ -99,7 +99,7 @@ def _check_published(case: ZooCase, body: bytes, code: int, out: str, err: str, 
 
     loaded = load_version(case.name, manifest.version)
     raw = read_scoring_csv(body, manifest.input_schema, f"{case.name}.csv")
-    rows = validate_frame(manifest.input_schema, raw.head(PREDICTED_ROWS), allow_extra=True)
+    rows = validate_frame(manifest.input_schema, raw.head(PREDICTED_ROWS))
     answer = predict(loaded, rows, models="all", engine="in-process")
     assert set(answer.by_model) == set(manifest.model_names)
     for name, values in answer.by_model.items():
