@@ -62,15 +62,26 @@ class ModelSpec(_Section):
 def _default_models() -> dict[str, ModelSpec]:
     return {
         "baseline": ModelSpec(estimator="dummy"),
-        "linear": ModelSpec(estimator="linear", search_space={"C": [0.1, 1.0, 10.0], "alpha": [0.1, 1.0, 10.0]}),
+        "linear": ModelSpec(
+            estimator="linear",
+            search_space={"C": [0.1, 1.0, 10.0], "alpha": [0.1, 1.0, 10.0], "class_weight": [None, "balanced"]},
+        ),
         "random_forest": ModelSpec(
             estimator="random_forest",
             params={"n_estimators": 100, "min_samples_leaf": 2},
-            search_space={"max_depth": [None, 8, 16], "min_samples_leaf": [1, 2, 5]},
+            search_space={
+                "max_depth": [None, 8, 16],
+                "min_samples_leaf": [1, 2, 5],
+                "class_weight": [None, "balanced"],
+            },
         ),
         "gradient_boosting": ModelSpec(
             estimator="hist_gradient_boosting",
-            search_space={"learning_rate": [0.05, 0.1, 0.2], "max_leaf_nodes": [15, 31, 63]},
+            search_space={
+                "learning_rate": [0.05, 0.1, 0.2],
+                "max_leaf_nodes": [15, 31, 63],
+                "class_weight": [None, "balanced"],
+            },
         ),
     }
 

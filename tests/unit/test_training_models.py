@@ -139,3 +139,12 @@ def test_a_model_named_persistence_is_refused_in_a_time_ordered_project():
     assert str(caught.value) == (
         "models.persistence: the name is taken by the persistence baseline of time-ordered projects; rename it"
     )
+
+
+def test_the_default_search_can_weight_classes_for_macro_f1_where_the_estimator_can():
+    from dropml.config import load_settings
+
+    models = load_settings(environ={}).training.models  # config.json as shipped
+    for name in ("linear", "random_forest", "gradient_boosting"):
+        assert applicable_space(models[name], "classification")["class_weight"] == [None, "balanced"], name
+        assert "class_weight" not in applicable_space(models[name], "regression"), name
