@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from fakes import write_opaque_version as _write_version
@@ -79,12 +78,15 @@ def test_concurrent_publishes_converge_on_the_newest(aws, monkeypatch):
         _write_version("default")
     real_set_live = live._set_live
     calls: list[int] = []
+    v2_written = threading.Event()
 
     def slow_older_write(project: str, version: int) -> None:
         calls.append(version)
         if version == 1 and calls.count(1) == 1:
-            time.sleep(0.2)  # v1's first write lands after v2's: the race SSM cannot prevent
+            v2_written.wait(10)  # v1's first write lands after v2's: the race SSM cannot prevent, made certain
         real_set_live(project, version)
+        if version == 2:
+            v2_written.set()
 
     real_live_version = live.live_version
     reads: list[int] = []
