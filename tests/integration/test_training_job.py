@@ -61,8 +61,18 @@ def _check_published(manifest, csv_body: bytes, model_names: list[str]) -> pd.Da
     assert registry.read_manifest(manifest.project, manifest.version) == manifest
     for name, artifact in manifest.artifacts.items():
         assert storage.get_bytes(artifact.key).sha256 == artifact.sha256, name
+    compiled = [m.compiled.artifact for m in manifest.models if m.compiled]  # ONNX forms that matched sklearn
     assert sorted(manifest.artifacts) == sorted(
-        [*model_names, "leaderboard", "report", "plot_target", "plot_features", "plot_correlation", "plot_leaderboard"]
+        [
+            *model_names,
+            *compiled,
+            "leaderboard",
+            "report",
+            "plot_target",
+            "plot_features",
+            "plot_correlation",
+            "plot_leaderboard",
+        ]
     )
     board = pd.read_csv(io.BytesIO(storage.get_bytes(manifest.artifacts["leaderboard"].key).body))
     assert manifest.artifacts["leaderboard"].key == keys.artifact_key(
