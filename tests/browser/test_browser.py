@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+from support.live_server import serving
 from support.versions import BREAST_CANCER
-from werkzeug.serving import make_server
-
-from dropml.config import load_settings
-from dropml.ops import audit
-from web import create_app
 
 if TYPE_CHECKING:
     from dropml.manifest import Manifest
@@ -39,13 +34,8 @@ def published(aws, trained_versions) -> Manifest:
 
 @pytest.fixture
 def site(published) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    audit.flush()
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture

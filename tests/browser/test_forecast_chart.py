@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from support.live_server import serving
 from support.versions import EXAMPLES
-from werkzeug.serving import make_server
 
 from dropml import storage
-from dropml.config import load_settings
-from dropml.ops import audit
 from dropml.scoring import score_file
-from web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -35,13 +31,8 @@ def site(aws, trained_versions) -> Iterator[str]:
     recent = pd.read_csv(CRYPTO).sort_values("date").tail(30 * 5)
     storage.put_bytes("test/crypto/recent.csv", recent.to_csv(index=False).encode(), "text/csv")
     score_file("test/crypto/recent.csv")
-    server = make_server("127.0.0.1", 0, create_app(load_settings()), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    audit.flush()
+    with serving() as url:
+        yield url
 
 
 def test_forecast_page_draws_actual_and_predicted_lines_per_symbol(site, tmp_path):

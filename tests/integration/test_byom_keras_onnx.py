@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,13 +17,12 @@ import pandas as pd
 import pytest
 from cli_runner import run_cli
 from sklearn.preprocessing import MinMaxScaler
+from support.live_server import serving
 from support.versions import EXAMPLES
-from werkzeug.serving import make_server
 
 from dropml import registry, storage
 from dropml.config import load_settings
 from dropml.errors import BadInput
-from dropml.ops import audit
 from dropml.registry import byom
 from dropml.scoring import score_file
 from web import create_app
@@ -106,15 +104,8 @@ def expected_forecast(model, scaler: MinMaxScaler, rows: pd.DataFrame) -> np.nda
 
 @pytest.fixture
 def live_url(aws) -> Iterator[str]:
-    conf = load_settings()
-    conf = conf.model_copy(update={"serving": conf.serving.model_copy(update={"model_ttl_seconds": TTL})})
-    server = make_server("127.0.0.1", 0, create_app(conf), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    audit.flush()
+    with serving(model_ttl_seconds=TTL) as url:
+        yield url
 
 
 def _post(url: str, body: object) -> tuple[int, dict, dict]:

@@ -12,12 +12,8 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from support.live_server import serving
 from support.versions import BREAST_CANCER
-from werkzeug.serving import make_server
-
-from dropml.config import load_settings
-from dropml.ops import audit
-from web import create_app
 
 RECORD = pd.read_csv(BREAST_CANCER).drop(columns=["target"]).iloc[0].to_dict()
 TTL = 0.5
@@ -25,15 +21,8 @@ TTL = 0.5
 
 @pytest.fixture
 def live_url(aws) -> Iterator[str]:
-    conf = load_settings()
-    conf = conf.model_copy(update={"serving": conf.serving.model_copy(update={"model_ttl_seconds": TTL})})
-    server = make_server("127.0.0.1", 0, create_app(conf), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-    audit.flush()
+    with serving(model_ttl_seconds=TTL) as url:
+        yield url
 
 
 def _post(url: str, body: dict, timeout: float = 10) -> tuple[int, dict, dict]:

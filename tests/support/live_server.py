@@ -1,0 +1,36 @@
+"""The web app served over real HTTP on 127.0.0.1 (werkzeug in a thread), for live-server and browser tests."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from werkzeug.serving import make_server
+
+from dropml.config import load_settings
+from dropml.ops import audit
+from web import create_app
+
+if TYPE_CHECKING:
+    from dropml.config import Settings
+
+
+@contextlib.contextmanager
+def serving(conf: Settings | None = None, model_ttl_seconds: float | None = None) -> Iterator[str]:
+    """Serve ``create_app`` on a free port until the block ends; yields its base URL, flushes the audit after."""
+    conf = conf or load_settings()
+    if model_ttl_seconds is not None:
+        conf = conf.model_copy(
+            update={"serving": conf.serving.model_copy(update={"model_ttl_seconds": model_ttl_seconds})}
+        )
+    server = make_server("127.0.0.1", 0, create_app(conf), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        audit.flush()
