@@ -34,7 +34,7 @@ class ZooCase:
 
     name: str  # also the project it trains
     source: str  # where the data comes from
-    load: Callable[[], bytes]  # the CSV file's bytes
+    load: Callable[..., bytes]  # the CSV file's bytes; load(rows=None) gives a real set whole (the quality bench)
     target: str
     task: Task | None  # the task auto-detection must choose; None when refused
     refusal: str | None = None  # part of the refusal message; None when it publishes
@@ -51,53 +51,53 @@ def _csv(frame: pd.DataFrame, encoding: str = "utf-8", **options: Any) -> bytes:
     return frame.to_csv(index=False, **options).encode(encoding)
 
 
-def _cut(frame: pd.DataFrame, rows: int = MAX_ROWS) -> pd.DataFrame:
-    return frame.sample(n=rows, random_state=SEED).sort_index() if len(frame) > rows else frame
+def _cut(frame: pd.DataFrame, rows: int | None) -> pd.DataFrame:
+    return frame.sample(n=rows, random_state=SEED).sort_index() if rows is not None and len(frame) > rows else frame
 
 
 # ── real data sets ────────────────────────────────────────────────────────────
 
 
-def _sklearn(loader: str, target: str | None = None) -> Callable[[], bytes]:
-    def load() -> bytes:
+def _sklearn(loader: str, target: str | None = None) -> Callable[..., bytes]:
+    def load(rows: int | None = MAX_ROWS) -> bytes:
         from sklearn import datasets
 
         bunch = getattr(datasets, loader)(as_frame=True)
         frame = bunch.frame
         if target is not None:  # linnerud: three targets, one kept
             frame = pd.concat([bunch.data, bunch.target[[target]]], axis=1)
-        return _csv(_cut(frame))
+        return _csv(_cut(frame, rows))
 
     return load
 
 
-def _statsmodels(name: str, drop: tuple[str, ...] = ()) -> Callable[[], bytes]:
-    def load() -> bytes:
+def _statsmodels(name: str, drop: tuple[str, ...] = ()) -> Callable[..., bytes]:
+    def load(rows: int | None = MAX_ROWS) -> bytes:
         import importlib
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             module = importlib.import_module(f"statsmodels.datasets.{name}")
             frame = module.load_pandas().data
-        return _csv(_cut(frame.drop(columns=list(drop))))
+        return _csv(_cut(frame.drop(columns=list(drop)), rows))
 
     return load
 
 
-def _vega(name: str, drop: tuple[str, ...] = ()) -> Callable[[], bytes]:
-    def load() -> bytes:
+def _vega(name: str, drop: tuple[str, ...] = ()) -> Callable[..., bytes]:
+    def load(rows: int | None = MAX_ROWS) -> bytes:
         from vega_datasets import local_data
 
         frame = getattr(local_data, name.replace("-", "_"))()
-        return _csv(_cut(frame.drop(columns=list(drop))))
+        return _csv(_cut(frame.drop(columns=list(drop)), rows))
 
     return load
 
 
-def _penguins() -> bytes:
+def _penguins(rows: int | None = MAX_ROWS) -> bytes:
     from palmerpenguins import load_penguins
 
-    return _csv(load_penguins())
+    return _csv(_cut(load_penguins(), rows))
 
 
 FEW_ROWS = "usable rows after cleaning; at least 20 are needed"
