@@ -75,9 +75,12 @@ class CompiledPredictor:
     model: OnnxModel
     input_columns: list[str]
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's predictions for a checked frame (the same as its pipeline's, checked at publish time)."""
-        return predict_frame(self.model, frame, self.input_columns)
+    def predict(self, frame: pd.DataFrame, matrices: dict[tuple[Any, ...], np.ndarray] | None = None) -> np.ndarray:
+        """The model's predictions for a checked frame (the same as its pipeline's, checked at publish time).
+
+        ``matrices`` is shared by the models of one request: the frame becomes a matrix once per column set.
+        """
+        return predict_frame(self.model, frame, self.input_columns, matrices)
 
 
 @dataclass(frozen=True)
@@ -185,10 +188,14 @@ def predict_in_process(loaded: LoadedVersion, frame: pd.DataFrame, names: list[s
         BadInput: (422) a model refused the input (e.g. a value it cannot transform).
     """
     out = {}
+    matrices: dict[tuple[Any, ...], np.ndarray] = {}  # compiled models taking the same columns share one matrix
     for name in names:
         try:
             compiled = loaded.compiled.get(name)
-            out[name] = compiled.predict(frame) if compiled is not None else loaded.pipelines[name].predict(frame)
+            if compiled is not None:
+                out[name] = compiled.predict(frame, matrices)
+            else:
+                out[name] = loaded.pipelines[name].predict(frame)
         except (ValueError, TypeError) as err:
             logger.warning("model refused input", extra={"model": name, "error": str(err)[:300]})
             raise BadInput("body", None, f"model {name!r} could not score this input: {err}", http_status=422) from None

@@ -81,8 +81,16 @@ def load_session(model_bytes: bytes) -> OnnxModel:
     )
 
 
-def predict_frame(model: OnnxModel, frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
+def predict_frame(
+    model: OnnxModel,
+    frame: pd.DataFrame,
+    columns: list[str] | None = None,
+    matrices: dict[tuple[Any, ...], np.ndarray] | None = None,
+) -> np.ndarray:
     """The model's first output for ``frame`` (one value per row), as a 1-D array.
+
+    ``matrices``, shared by the models of one request, keeps each input matrix
+    made from the frame, so models taking the same columns convert it once.
 
     Raises:
         KeyError: the frame lacks a column the model takes.
@@ -90,8 +98,16 @@ def predict_frame(model: OnnxModel, frame: pd.DataFrame, columns: list[str] | No
     import numpy as np
 
     if len(model.input_names) == 1:
-        matrix = frame.to_numpy(dtype=model.input_types[0]) if columns is None else _columns(frame, columns, model)
-        feed = {model.input_names[0]: np.ascontiguousarray(matrix)}
+        key = (tuple(columns) if columns is not None else None, model.input_types[0])
+        matrix = matrices.get(key) if matrices is not None else None
+        if matrix is None:
+            whole = columns is None
+            matrix = np.ascontiguousarray(
+                frame.to_numpy(dtype=model.input_types[0]) if whole else _columns(frame, columns, model)
+            )
+            if matrices is not None:
+                matrices[key] = matrix
+        feed = {model.input_names[0]: matrix}
     else:
         feed = {
             name: frame[name].to_numpy(dtype=dtype).reshape(-1, 1)
