@@ -248,9 +248,8 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         return out_key, live.version, {"skipped": True}
     loaded = loaded_version(parsed.project, live.version)
     layout = _layout(parsed.key, info.size, loaded.schema)
-    engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf)
-    if loaded.scores_whole_batches:  # blocks would cut the windows of a sequence model: one pass
-        engine = "in-process"
+    # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
+    engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf, loaded)
     names = loaded.model_names
     results = None
     if engine == "dask":

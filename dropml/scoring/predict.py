@@ -54,9 +54,15 @@ class Prediction:
         }
 
 
-def choose_engine(rows: int, conf: Settings | None = None) -> Engine:
-    """In process for small batches, Dask above ``dask.batch_threshold`` rows."""
+def choose_engine(rows: int, conf: Settings | None = None, loaded: LoadedVersion | None = None) -> Engine:
+    """In process for small batches, Dask above ``dask.batch_threshold`` rows.
+
+    A sequence model's version is always scored in one pass: partitions would
+    cut the windows of earlier rows each row is scored with.
+    """
     conf = conf or global_settings()
+    if loaded is not None and loaded.scores_whole_batches:
+        return "in-process"
     return "dask" if rows > conf.dask.batch_threshold else "in-process"
 
 
@@ -94,9 +100,7 @@ def predict(
     """
     conf = conf or global_settings()
     names = loaded.names_for(models)
-    chosen: Engine = engine or choose_engine(len(frame), conf)
-    if loaded.scores_whole_batches:  # Dask partitions would cut the windows of a sequence model
-        chosen = "in-process"
+    chosen: Engine = engine or choose_engine(len(frame), conf, loaded)
     started = time.perf_counter()
     by_model = None
     if chosen == "dask":
