@@ -136,14 +136,18 @@ def detect_decimal(text: str, delimiter: str) -> tuple[str, str | None]:
     if delimiter == ",":
         return ".", None
     commas = points = grouped = 0
-    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
-        for cell in row:
-            value = cell.strip()
-            if DECIMAL_COMMA.fullmatch(value):
-                commas += 1
-                grouped += bool(DOT_THOUSANDS.fullmatch(value))
-            elif DECIMAL_POINT.fullmatch(value):
-                points += 1
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # newline="": a lone \r ends a row
+    try:
+        for row in rows:
+            for cell in row:
+                value = cell.strip()
+                if DECIMAL_COMMA.fullmatch(value):
+                    commas += 1
+                    grouped += bool(DOT_THOUSANDS.fullmatch(value))
+                elif DECIMAL_POINT.fullmatch(value):
+                    points += 1
+    except csv.Error:  # e.g. a field over csv's size limit: the cells counted so far decide; pandas names the fault
+        pass
     if commas > points:
         return ",", "." if grouped else None
     return ".", None
