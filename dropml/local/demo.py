@@ -16,6 +16,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -150,7 +151,7 @@ def run_chain(built: world.World, notes: Announcements, timeout: float) -> dict[
     }
 
 
-def print_where(built: world.World, endpoint: str, made: dict[str, Any]) -> None:
+def print_where(built: world.World, environment: dict[str, str], made: dict[str, Any]) -> None:
     """Where everything is, and how to look at it (with the dropml CLI; the aws CLI works too)."""
     manifest = registry.read_manifest(PROJECT, made["version"])
     bucket = f"s3://{built.bucket}"
@@ -162,36 +163,49 @@ def print_where(built: world.World, endpoint: str, made: dict[str, Any]) -> None
     say(f"      models           {bucket}/{keys.version_prefix(PROJECT, made['version'])}*.pkl")
     say(f"      predictions      {bucket}/{made['predictions']}")
     say(f"      job logs         {jobs.job_log_dir()}")
-    say(f"      look with        AWS_ENDPOINT_URL={endpoint} .venv/bin/dropml status  (or: history, audit --day)")
-    say(f"                       aws --endpoint-url {endpoint} s3 ls --recursive {bucket}/  (keys: testing/testing)")
+    endpoint = environment["AWS_ENDPOINT_URL"]
+    operator = f"AWS_ACCESS_KEY_ID={environment['AWS_ACCESS_KEY_ID']} "
+    operator += f"AWS_SECRET_ACCESS_KEY={environment['AWS_SECRET_ACCESS_KEY']}"
+    say("      look with        .venv/bin/dropml status  (or: history, audit --day; while the demo runs)")
+    say(f"                       {operator} \\")
+    say(f"                       aws --endpoint-url {endpoint} s3 ls --recursive {bucket}/")
+    say("                       (the operator's keys: IAM is enforced, moto's test keys are refused)")
 
 
-def serve_web(port: int, timeout: float = 60.0) -> subprocess.Popen[bytes] | None:
+def serve_web(
+    port: int, environment: dict[str, str], timeout: float = 60.0, log_path: Path = WEB_LOG
+) -> subprocess.Popen[bytes] | None:
     """Start the web app as its own gunicorn process on 127.0.0.1:``port`` (0: a free one), in this world.
 
-    It inherits this process's environment (the stand-in's endpoint, the topic,
-    ``launcher.kind``) and registers the local launcher through gunicorn's
-    hooks (:mod:`dropml.local.web_process`); its log goes to ``.dropml/web.log``.
+    It gets this process's environment with ``environment`` on top (the world's, acting as the web app's
+    role: :meth:`dropml.local.running.RunningWorld.component_environment`) and registers the local launcher
+    through gunicorn's hooks (:mod:`dropml.local.web_process`); its log goes to ``log_path``.
     Returns None (and says why) if it does not answer within ``timeout`` seconds.
     """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    WEB_LOG.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         *(sys.executable, "-m", "gunicorn", "--config", "python:dropml.local.web_process"),
         *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--graceful-timeout", "20"),
         WEB_APP,
     ]
-    with WEB_LOG.open("ab") as log:
+    with log_path.open("ab") as log:
         # its own session: Ctrl-C reaches the demo only, which stops the app (flushing its audit records) first
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            command,
+            env={**os.environ, **environment},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_until_up(url, timeout=timeout, path="/api/v1/openapi.json", process=server)
     except (TimeoutError, ChildProcessError) as err:
         stop_web(server)
-        say(f"\n(web app not served: {err}; see {WEB_LOG})")
+        say(f"\n(web app not served: {err}; see {log_path})")
         return None
-    say(f"\nweb app: {url}/  (log: {WEB_LOG})")
+    say(f"\nweb app: {url}/  (log: {log_path})")
     say(f"  curl -s {url}/api/v1/health")
     columns = EXAMPLE.read_text().splitlines()[0].split(",").index("target")  # target is the last column
     say(f"  cut -d, -f1-{columns} {EXAMPLE} | head -4 | \\")
@@ -231,15 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         built = local_world.world
         say(f"  moto server      {local_world.moto.endpoint}")
         say(f"  from template.yaml: bucket {built.bucket}, queues {', '.join(sorted(built.queues))}")
-        say(
-            f"                      parameter {', '.join(built.parameters)}, topic {built.topic_arn.rsplit(':', 1)[-1]}"
-        )
+        say(f"                      topic {built.topic_arn.rsplit(':', 1)[-1]}, cluster {built.cluster}")
+        say(f"  IAM enforced     each as its own role: {', '.join(sorted(local_world.roles))}")
         notes = Announcements(built.topic_arn)
         say(f"  poller           {', '.join(f'{f.logical_id} <- {f.queue}' for f in built.functions)}")
         made = run_chain(built, notes, args.timeout)
-        print_where(built, local_world.moto.endpoint, made)
+        print_where(built, local_world.environment, made)
         if not args.once:
-            web_server = serve_web(args.port)
+            web_server = serve_web(args.port, local_world.component_environment("WebApp"))
             say("\nrunning; press Ctrl-C to stop")
             while True:
                 time.sleep(1)

@@ -2,7 +2,8 @@
 
 :func:`start_process` runs the same entry point as the task
 (``python -m training_job.main <arguments>``) as a child process with the
-job's environment, its output in a log file; a watcher thread announces a
+job's environment (acting as its task role: :data:`TASK_ENVIRONMENT_ENV`),
+its output in a log file; a watcher thread announces a
 job that dies without announcing it itself, as the template's ECS task-state
 rule does in the cloud. :func:`register` makes it the ``local`` launcher of
 this process (every process of the local world that launches jobs calls it).
@@ -10,6 +11,7 @@ this process (every process of the local world that launches jobs calls it).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +23,9 @@ from dropml.pipeline import launcher
 from dropml.storage import keys
 
 KIND = "local"
+# The job's role, as ECS gives a task its task role: JSON of AWS_* variables the job process gets on top of the
+# launching process's environment (set by the local world when it enforces IAM; inherited by its processes).
+TASK_ENVIRONMENT_ENV = "DROPML_LOCAL_TASK_ENVIRONMENT"
 
 
 @dataclass
@@ -48,6 +53,9 @@ def start_process(request: launcher.LaunchRequest) -> str:
     Raises:
         LaunchFailed: the process could not be started.
     """
+    task_role = task_environment()
+    if task_role:  # the world enforces IAM: ask the stand-in's ECS first, with the cloud's own request, as the caller
+        launcher.run_ecs_task(request)  # so a role without ecs:RunTask fails here as it would on AWS
     log_dir = job_log_dir()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{request.run_id}.log"
@@ -56,7 +64,7 @@ def start_process(request: launcher.LaunchRequest) -> str:
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 command,
-                env={**os.environ, **request.environment},
+                env={**os.environ, **task_role, **request.environment},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in a terminal stops the world, which stops its jobs in order
@@ -69,6 +77,12 @@ def start_process(request: launcher.LaunchRequest) -> str:
         target=_announce_abnormal_exit, args=(started,), name=f"watch-{request.run_id}", daemon=True
     ).start()
     return f"local:{process.pid}"
+
+
+def task_environment() -> dict[str, str]:
+    """The variables that make a job act as its task role (none when the world does not enforce IAM)."""
+    found = json.loads(os.environ.get(TASK_ENVIRONMENT_ENV) or "{}")
+    return {str(k): str(v) for k, v in found.items()}
 
 
 def _announce_abnormal_exit(job: LocalJob) -> None:

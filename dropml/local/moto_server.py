@@ -7,6 +7,7 @@ code talks to AWS when that variable is not set.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dropml import aws, connection
+from dropml.aws import Credentials
 from dropml.config import settings
 
 LOCAL_ENV = {
@@ -25,6 +27,10 @@ LOCAL_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+# With IAM enforced, only the first SETUP_CALLS requests go unchecked: create_user, put_user_policy and
+# create_access_key of the deployer (dropml.local.roles.create_deployer); AWS's managed policies exist, as on AWS.
+SETUP_CALLS = 3
+ENFORCE_ENV = {"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS), "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
 
 
 def free_port() -> int:
@@ -86,8 +92,18 @@ class MotoServer:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
 
 
-def start_moto(in_process: bool = True, port: int = 0) -> MotoServer:
-    """Start moto's server on 127.0.0.1 (a free port unless ``port``) and wait until it answers."""
+def start_moto(in_process: bool = True, port: int = 0, enforce_iam: bool = False) -> MotoServer:
+    """Start moto's server on 127.0.0.1 (a free port unless ``port``) and wait until it answers.
+
+    ``enforce_iam`` (a child process only: moto reads it at import) checks every request after the first
+    :data:`SETUP_CALLS` against the caller's IAM policies, as AWS does; those first calls
+    must make the deployer (:func:`dropml.local.roles.create_deployer`).
+
+    Raises:
+        ValueError: ``enforce_iam`` with ``in_process``.
+    """
+    if enforce_iam and in_process:
+        raise ValueError("IAM enforcement needs moto in its own process (moto reads it when it is imported)")
     if in_process:
         from moto.server import ThreadedMotoServer
 
@@ -99,6 +115,7 @@ def start_moto(in_process: bool = True, port: int = 0) -> MotoServer:
         real_port = port or free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(real_port)],
+            env={**os.environ, **(ENFORCE_ENV if enforce_iam else {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C stops the world's owner, which stops moto last (after the web app's flush)
@@ -108,14 +125,21 @@ def start_moto(in_process: bool = True, port: int = 0) -> MotoServer:
     return moto
 
 
-def local_environment(endpoint: str) -> dict[str, str]:
-    """The environment variables that point boto3 (and so dropml) at the stand-in."""
-    return {**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}
+def local_environment(endpoint: str, credentials: Credentials | None = None) -> dict[str, str]:
+    """The environment variables that point boto3 (and so dropml) at the stand-in, acting with ``credentials``.
+
+    Without ``credentials``, moto's ``testing`` keys (a server that does not enforce IAM takes any).
+    """
+    found = {**LOCAL_ENV, "AWS_ENDPOINT_URL": endpoint}
+    if credentials is not None:
+        found.update(AWS_ACCESS_KEY_ID=credentials.access_key_id, AWS_SECRET_ACCESS_KEY=credentials.secret_access_key)
+        found["AWS_SESSION_TOKEN"] = credentials.session_token or ""
+    return found
 
 
-def use_endpoint(endpoint: str) -> None:
-    """Point this process (and the processes it starts) at the stand-in at ``endpoint``."""
-    connection.use_environment(local_environment(endpoint))
+def use_endpoint(endpoint: str, credentials: Credentials | None = None) -> None:
+    """Point this process (and the processes it starts) at the stand-in at ``endpoint``, acting with ``credentials``."""
+    connection.use_environment(local_environment(endpoint, credentials))
 
 
 def ensure_bucket() -> str:

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from dropml import aws
+from dropml.aws import Credentials
 from dropml.config import settings
 from dropml.pipeline.events import failed_message_ids
 
@@ -100,10 +101,19 @@ class Route:
     queue_arn: str
     handler: Handler
     batch_size: int = 10
+    credentials: Credentials | None = None  # the function's role (None: this process's own credentials)
 
 
 def deliver(route: Route, wait_seconds: int = 1) -> tuple[int, int]:
-    """Receive one batch from ``route``'s queue and hand it to its function; (handled, failed)."""
+    """Receive one batch from ``route``'s queue and hand it to its function; (handled, failed).
+
+    All of it runs as the function's role, as on AWS, where the event source mapping polls with it too.
+    """
+    with aws.using_credentials(route.credentials):
+        return _deliver(route, wait_seconds)
+
+
+def _deliver(route: Route, wait_seconds: int) -> tuple[int, int]:
     sqs = aws.client("sqs")
     received = sqs.receive_message(
         QueueUrl=route.queue_url,
@@ -164,8 +174,9 @@ class Poller:
         self._threads.clear()
 
 
-def routes_for(world: Any) -> list[Route]:
-    """A route per function of a :class:`dropml.local.world.World`: its queue and its handler."""
+def routes_for(world: Any, credentials: dict[str, Credentials] | None = None) -> list[Route]:
+    """A route per function of a :class:`dropml.local.world.World`: its queue, its handler and its role's
+    ``credentials`` (by the function's logical id; a function without any uses this process's)."""
     routes = []
     for spec in world.functions:
         queue = world.queues[spec.queue]
@@ -176,6 +187,7 @@ def routes_for(world: Any) -> list[Route]:
                 queue_arn=queue.arn,
                 handler=load_handler(spec.code_uri, spec.handler),
                 batch_size=spec.batch_size,
+                credentials=(credentials or {}).get(spec.logical_id),
             )
         )
     return routes

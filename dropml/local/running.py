@@ -1,27 +1,36 @@
-"""Start and stop the local world: the one way ``make demo`` and ``dropml local up`` do it.
+"""Start and stop the local world: the one way ``make demo``, ``dropml local up`` and the end-to-end tests do it.
 
-:func:`start` starts moto's server, builds the template's resources on it
+:func:`start` starts moto's server (enforcing IAM unless told not to), makes the
+deployer in its first calls, builds the template's resources on it
 (:func:`dropml.local.world.build`, which also points config at the topic),
-makes local processes this process's launcher (:mod:`dropml.local.jobs`),
-starts the poller and writes the state file other processes join it by
+creates and assumes each component's role (:mod:`dropml.local.roles`), makes
+local processes this process's launcher (:mod:`dropml.local.jobs`, jobs get the
+task role), starts the poller (each function polls and runs as its own role)
+and writes the state file other processes join it by
 (:data:`dropml.connection.LOCAL_WORLD_STATE`: the ``dropml`` CLI applies its
-environment). :meth:`RunningWorld.stop` undoes it in reverse order.
+environment and acts as the deployer, the operator). The web app gets its role
+from :meth:`RunningWorld.component_environment`. :meth:`RunningWorld.stop`
+undoes it in reverse order.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dropml import connection
+from dropml import aws, connection
+from dropml.config import settings
 from dropml.errors import Conflict
-from dropml.local import jobs, poller, world
+from dropml.local import jobs, poller, roles, world
 from dropml.local.moto_server import MotoServer, local_environment, start_moto, use_endpoint
 from dropml.ops import notify
 
 LAUNCHER_KIND_ENV = "DROPML__LAUNCHER__KIND"
+SUBNETS_ENV = "DROPML__LAUNCHER__SUBNETS"
+SECURITY_GROUPS_ENV = "DROPML__LAUNCHER__SECURITY_GROUPS"
 
 
 @dataclass
@@ -31,8 +40,19 @@ class RunningWorld:
     moto: MotoServer
     world: world.World
     poller: poller.Poller
-    environment: dict[str, str]  # what a process applies to be part of this world
+    environment: dict[str, str]  # what a process applies to be part of this world (as the operator)
     state_file: Path | None
+    roles: dict[str, roles.ComponentRole] = field(default_factory=dict)  # by component; empty: IAM not enforced
+
+    def component_environment(self, component: str) -> dict[str, str]:
+        """The environment of a process of ``component`` (e.g. ``WebApp``): the world's, with its role's keys.
+
+        Raises:
+            KeyError: the world enforces IAM and has no such component.
+        """
+        if not self.roles:
+            return dict(self.environment)
+        return {**self.environment, **self.roles[component].environment()}
 
     def stop(self) -> None:
         """Stop polling, then the local jobs, then moto; remove the state file (idempotent)."""
@@ -52,11 +72,13 @@ def start(
     port: int = 0,
     log_level: str | None = None,
     state_file: Path | None = connection.LOCAL_WORLD_STATE,
+    enforce_iam: bool = True,
 ) -> RunningWorld:
     """Start moto (a child process unless ``in_process``), build the world, launch locally, poll; see the module.
 
     ``log_level`` is applied once the handlers are loaded (they configure JSON
-    logging at INFO); ``state_file`` None writes none.
+    logging at INFO); ``state_file`` None writes none; ``enforce_iam`` False
+    (needed with ``in_process``) lets every call through with moto's test keys.
 
     Raises:
         Conflict: ``state_file`` belongs to a local world that still runs.
@@ -66,23 +88,42 @@ def start(
             f"a local world is running already (pid {other.pid}, {other.endpoint}, described by {state_file}); "
             "stop it first: dropml local down"
         )
-    moto = start_moto(in_process=in_process, port=port)
+    moto = start_moto(in_process=in_process, port=port, enforce_iam=enforce_iam)
     running: RunningWorld | None = None
     try:
-        use_endpoint(moto.endpoint)
+        region = settings().storage.region
+        deployer = roles.create_deployer(moto.endpoint, region) if enforce_iam else None
+        use_endpoint(moto.endpoint, deployer)
         built = world.build()
+        component_roles: dict[str, roles.ComponentRole] = {}
+        if enforce_iam:
+            transformed = roles.sam_transform(region=region)
+            stack = settings().stack_name
+            names = roles.stack_names(transformed, built, stack, region)
+            component_roles = roles.create_component_roles(transformed, names, stack, aws.boto3_session())
+        task = component_roles.get("TrainingTask")
         environment = {
-            **local_environment(moto.endpoint),
+            **local_environment(moto.endpoint, deployer),
             notify.TOPIC_ARN_ENV: built.topic_arn,
             LAUNCHER_KIND_ENV: jobs.KIND,  # the world's processes start jobs as local processes
+            jobs.TASK_ENVIRONMENT_ENV: json.dumps(task.environment() if task else {}),
         }
+        if task is not None:  # jobs are also run on the stand-in's ECS (jobs.start_process), in its default VPC
+            environment[SUBNETS_ENV] = json.dumps(built.subnets)
+            environment[SECURITY_GROUPS_ENV] = json.dumps(built.security_groups)
         connection.use_environment(environment)
         jobs.register()
-        routes = poller.routes_for(built)  # imports the handlers
+        credentials = {component: role.credentials for component, role in component_roles.items()}
+        routes = poller.routes_for(built, credentials)  # imports the handlers
         if log_level:
             logging.getLogger().setLevel(log_level)
         running = RunningWorld(
-            moto=moto, world=built, poller=poller.Poller(routes), environment=environment, state_file=state_file
+            moto=moto,
+            world=built,
+            poller=poller.Poller(routes),
+            environment=environment,
+            state_file=state_file,
+            roles=component_roles,
         )
         running.poller.start()
         if state_file is not None:

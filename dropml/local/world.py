@@ -243,6 +243,8 @@ class World:
     parameters: list[str] = field(default_factory=list)
     cluster: str = ""
     task_definition: str = ""
+    subnets: list[str] = field(default_factory=list)  # where tasks run: the stand-in's default VPC
+    security_groups: list[str] = field(default_factory=list)
 
     def queue_for(self, function_logical_id: str) -> Queue:
         """The queue a function consumes."""
@@ -340,6 +342,17 @@ def _create_ecs(template: dict[str, Any]) -> tuple[str, str]:
     return cluster, family
 
 
+def _default_network() -> tuple[list[str], list[str]]:
+    """A subnet and the security group of the stand-in's default VPC: what a user passes the stack for tasks."""
+    ec2 = aws.client("ec2")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    subnet = sorted(subnets, key=lambda s: s["AvailabilityZone"])[0]
+    groups = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [subnet["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    return [subnet["SubnetId"]], [groups[0]["GroupId"]]
+
+
 def create_topic(template_path: str | Path = TEMPLATE_PATH) -> str:
     """Create the template's SNS topic and point this process's config at it; returns its ARN.
 
@@ -368,6 +381,7 @@ def build(template_path: str | Path = TEMPLATE_PATH, visibility_timeout: int = L
     parameters = _create_parameters(template)
     topic_arn = create_topic(template_path)
     cluster, family = _create_ecs(template)
+    subnets, security_groups = _default_network()
     return World(
         bucket=bucket,
         queues=queues,
@@ -376,4 +390,6 @@ def build(template_path: str | Path = TEMPLATE_PATH, visibility_timeout: int = L
         parameters=parameters,
         cluster=cluster,
         task_definition=family,
+        subnets=subnets,
+        security_groups=security_groups,
     )

@@ -141,7 +141,7 @@ def launch(job: Job, key: str, overrides: dict[str, Any] | None = None, correlat
     return started
 
 
-def _run_ecs_task(request: LaunchRequest) -> str:
+def run_ecs_task(request: LaunchRequest) -> str:
     """Start the job as a Fargate task of the configured cluster and task definition; returns the task's ARN."""
     conf = settings().launcher
     if not conf.subnets:
@@ -180,4 +180,4 @@ def _run_ecs_task(request: LaunchRequest) -> str:
     return str(tasks[0]["taskArn"])
 
 
-register("ecs", _run_ecs_task)
+register("ecs", run_ecs_task)

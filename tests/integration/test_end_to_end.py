@@ -6,20 +6,28 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from dropml import registry, storage
 from dropml.aws import client as aws_client
+from dropml.aws import reset_clients
 from dropml.config import reset_settings_cache
-from dropml.local import jobs, poller, world
-from dropml.local.demo import sample_csv
+from dropml.local import jobs, poller, running
+from dropml.local.demo import sample_csv, serve_web, stop_web
+from dropml.local.moto_server import free_port
+from dropml.ops.security import admin_key_parameter
 from dropml.storage import keys
 from tests.conftest import EXAMPLES
 
@@ -50,14 +58,20 @@ def _all_jobs_finished() -> bool:
 
 
 @pytest.fixture
-def chain(aws, monkeypatch, tmp_path):
-    """The local world from template.yaml, an SNS inbox, and the poller delivering to the real handlers."""
+def chain(monkeypatch, tmp_path):
+    """The local world as `make demo` starts it: moto enforcing IAM, each function polling and running as its own
+    role, jobs as the task role, this process as the operator; an SNS inbox; the poller not started yet."""
+    saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith("DROPML__")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("DROPML__TRAINING__CV_FOLDS", "2")  # inherited by the training processes: faster
     monkeypatch.setenv("DROPML_JOB_LOG_DIR", str(tmp_path / "jobs"))
     reset_settings_cache()
     jobs.stop_local_jobs()
     monkeypatch.setattr(jobs, "_local_jobs", [])
-    built = world.build()
+    local_world = running.start(state_file=None)
+    local_world.poller.stop()  # each test starts delivering when it is ready
+    built = local_world.world
     sqs = aws_client("sqs")
     inbox = sqs.create_queue(QueueName="sns-inbox")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -71,10 +85,17 @@ def chain(aws, monkeypatch, tmp_path):
                 sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
         return found
 
-    running = poller.Poller(poller.routes_for(built), wait_seconds=1)
-    yield SimpleNamespace(world=built, poller=running, announcements=announcements)
-    running.stop()
-    jobs.stop_local_jobs()
+    delivering = poller.Poller(local_world.poller.routes, wait_seconds=1)
+    found = SimpleNamespace(world=built, poller=delivering, announcements=announcements, running=local_world)
+    try:
+        yield found
+    finally:
+        found.poller.stop()
+        local_world.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings_cache()
+        reset_clients()
 
 
 def _live(version: int) -> Callable[[], bool]:
@@ -165,3 +186,75 @@ def test_make_demo_once_runs_the_chain_and_exits_zero(tmp_path):
     assert "is live" in result.stdout
     assert "predictions/breast_cancer_sample.csv: 50 rows" in result.stdout
     assert "demo finished: ok" in result.stdout
+
+
+def _call(url: str, body: dict | None = None, key: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **({"X-API-Key": key} if key else {})},
+        method="POST" if body is not None else "GET",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_each_component_as_its_own_role_trains_serves_retrains_promotes_and_rolls_back(chain, tmp_path):
+    refused = boto3.session.Session("testing", "testing", region_name="us-east-1").client("s3")
+    with pytest.raises(ClientError, match="InvalidAccessKeyId"):  # IAM is enforced: moto's test keys are refused
+        refused.list_objects_v2(Bucket=chain.world.bucket)
+    assert set(chain.running.roles) == {
+        "TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction", "TrainingTask", "WebApp"
+    }  # fmt: skip
+    chain.poller.start()
+    storage.put_bytes("train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes(), "text/csv")
+    wait_until("v1 live in SSM", _live(1))
+    admin_key = "e2e-admin-key-0123456789"
+    aws_client("ssm").put_parameter(Name=admin_key_parameter(), Value=admin_key, Type="SecureString")
+
+    port = free_port()
+    web = serve_web(port, chain.running.component_environment("WebApp"), log_path=tmp_path / "web.log")
+    assert web is not None, (tmp_path / "web.log").read_text()[-3000:]
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        record = next(csv.DictReader(io.StringIO((EXAMPLES / "breast_cancer.csv").read_text())))
+        record.pop("target")
+        status, answer = _call(f"{base}/predict", {k: float(v) for k, v in record.items()})
+        assert status == 200, answer
+        assert answer["model_version"] == 1
+
+        status, answer = _call(f"{base}/admin/projects/default/retrain", {}, admin_key)  # the web app runs the task
+        assert status == 202, answer
+        wait_until("v2 live after the retrain", _live(2))
+        status, answer = _call(f"{base}/admin/projects/default/rollback", {}, admin_key)
+        assert (status, answer["live_version"]) == (200, 1), answer
+        status, answer = _call(f"{base}/admin/projects/default/promote", {"version": 2}, admin_key)
+        assert (status, answer["live_version"], answer["was"]) == (200, 2, 1), answer
+    finally:
+        stop_web(web)
+    log = (tmp_path / "web.log").read_text()
+    assert "AccessDenied" not in log, log[-3000:]
+    wait_until("jobs to finish", _all_jobs_finished)
+    assert [job.process.returncode for job in jobs.local_jobs()] == [0]  # the retrain was the web app's child
+    assert registry.read_manifest("default", 2).version == 2
+    assert list(storage.list_keys(keys.audit_prefix("predictions")))  # the web app wrote its audit records as its role
+
+
+def test_a_permission_the_publishers_role_lacks_fails_locally_as_on_aws(chain):
+    iam = aws_client("iam")  # the operator (the deployer) edits the role, as a template change would
+    role = chain.running.roles["ModelPublishedFunction"]
+    [policy] = [name for name, doc in role.documents.items() if "LiveVersion" in json.dumps(doc)]
+    iam.delete_role_policy(RoleName=role.role_name, PolicyName=policy)
+    chain.poller.start()
+    storage.put_bytes("train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes(), "text/csv")
+    manifest = keys.manifest_key("default", 1)
+    wait_until("the version's manifest", lambda: storage.exists(manifest))
+    failed = wait_until(
+        "the publish failure announced",
+        lambda: [n for n in chain.announcements() if n["step"] == "publish" and n["outcome"] == "failed"],
+    )
+    assert "AccessDenied" in failed[0]["error"] or "403" in failed[0]["error"], failed[0]
+    assert registry.live_version("default") is None
