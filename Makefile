@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam-build browser runtime-python
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam-build browser runtime-python iam-simulator
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,7 +19,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install dropml with every extra
+install: $(STAMP) iam-simulator  ## create .venv and install dropml with every extra (and the IAM simulator)
+
+# The offline IAM policy simulator the end-to-end test checks every recorded call with (dropml/local/iam_check.py)
+IAM_SIMULATOR_VERSION := 0.1.173
+IAM_SIMULATOR := .cache/iam-simulate/node_modules/@cloud-copilot/iam-simulate/package.json
+
+$(IAM_SIMULATOR):
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	mkdir -p .cache/iam-simulate
+	cd .cache/iam-simulate && npm install --silent --no-audit --no-fund @cloud-copilot/iam-simulate@$(IAM_SIMULATOR_VERSION)
+
+iam-simulator: $(IAM_SIMULATOR)  ## @cloud-copilot/iam-simulate from npm, in .cache/ (needs node)
 
 demo: $(STAMP)  ## run dropml end to end on the local AWS stand-in
 	$(BIN)/python -m dropml.local.demo $(DEMO_ARGS)
@@ -41,7 +52,7 @@ runtime-python:  ## the web app's Lambda runtime interpreter, when missing (pyen
 		|| $(RUNTIME_PYTHON) --version >/dev/null 2>&1 \
 		|| pyenv install --skip-existing 3.12
 
-test: $(STAMP) browser runtime-python $(CHECKOV)  ## lint, then every test (unit, moto over HTTP, template, browser)
+test: $(STAMP) browser runtime-python $(CHECKOV) $(IAM_SIMULATOR)  ## lint, then every test (unit, moto over HTTP, template, browser)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

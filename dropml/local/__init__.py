@@ -6,6 +6,7 @@ plain install); it needs the dev install (moto, PyYAML), which importing it chec
 - :mod:`~dropml.local.moto_server`: moto's server on 127.0.0.1 and pointing boto3 at it
 - :mod:`~dropml.local.world`: the template's queues, bucket, topic, parameters and cluster, made on moto
 - :mod:`~dropml.local.roles`: each component's role from the SAM-transformed template, created and assumed
+- :mod:`~dropml.local.iam_check`: every recorded call checked against its component's exact policies, offline
 - :mod:`~dropml.local.poller`: hands SQS messages to the same Lambda handlers, as the event source mapping does
 - :mod:`~dropml.local.jobs`: jobs as local processes, the ``local`` launcher
 - :mod:`~dropml.local.running`: start and stop all of it (``make demo``, ``dropml local up``)
@@ -16,7 +17,11 @@ plain install); it needs the dev install (moto, PyYAML), which importing it chec
 
 from importlib.util import find_spec
 
-_DEV_DEPENDENCIES = {"moto": "moto[server]", "yaml": "PyYAML", "samtranslator": "aws-sam-translator"}  # module → the package that provides it
+_DEV_DEPENDENCIES = {
+    "moto": "moto[server]",
+    "yaml": "PyYAML",
+    "samtranslator": "aws-sam-translator",
+}  # module → the package that provides it
 _MISSING = [module for module in _DEV_DEPENDENCIES if find_spec(module) is None]
 if _MISSING:
     raise ModuleNotFoundError(

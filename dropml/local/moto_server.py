@@ -92,18 +92,21 @@ class MotoServer:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10)
 
 
-def start_moto(in_process: bool = True, port: int = 0, enforce_iam: bool = False) -> MotoServer:
+def start_moto(
+    in_process: bool = True, port: int = 0, enforce_iam: bool = False, environment: dict[str, str] | None = None
+) -> MotoServer:
     """Start moto's server on 127.0.0.1 (a free port unless ``port``) and wait until it answers.
 
     ``enforce_iam`` (a child process only: moto reads it at import) checks every request after the first
     :data:`SETUP_CALLS` against the caller's IAM policies, as AWS does; those first calls
-    must make the deployer (:func:`dropml.local.roles.create_deployer`).
+    must make the deployer (:func:`dropml.local.roles.create_deployer`). ``environment`` is added to the child's
+    (e.g. :func:`dropml.local.iam_check.recording_environment`).
 
     Raises:
         ValueError: ``enforce_iam`` with ``in_process``.
     """
-    if enforce_iam and in_process:
-        raise ValueError("IAM enforcement needs moto in its own process (moto reads it when it is imported)")
+    if (enforce_iam or environment) and in_process:
+        raise ValueError("IAM enforcement and recording need moto in its own process (moto reads them at import)")
     if in_process:
         from moto.server import ThreadedMotoServer
 
@@ -115,7 +118,7 @@ def start_moto(in_process: bool = True, port: int = 0, enforce_iam: bool = False
         real_port = port or free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(real_port)],
-            env={**os.environ, **(ENFORCE_ENV if enforce_iam else {})},
+            env={**os.environ, **(ENFORCE_ENV if enforce_iam else {}), **(environment or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C stops the world's owner, which stops moto last (after the web app's flush)

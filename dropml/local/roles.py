@@ -32,6 +32,7 @@ import copy
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,7 @@ def stack_names(transformed: dict[str, Any], built: world.World, stack: str, reg
             "DataBucket": built.bucket,
             "DataBucket.Arn": f"arn:aws:s3:::{built.bucket}",
             "EventsTopic": built.topic_arn,
-            "EventsTopicKey.Arn": f"arn:aws:kms:{region}:{account}:key/{stack}-events-topic-key",
+            "EventsTopicKey.Arn": f"arn:aws:kms:{region}:{account}:key/{_key_id(stack, 'EventsTopicKey')}",
             "Cluster": built.cluster,
             "Cluster.Arn": f"arn:aws:ecs:{region}:{account}:cluster/{built.cluster}",
         }
@@ -224,6 +225,11 @@ def stack_names(transformed: dict[str, Any], built: world.World, stack: str, reg
             group = resolve(resource["Properties"]["LogGroupName"], {**names, **_function_names(transformed, stack)})
             names[f"{logical_id}.Arn"] = f"arn:aws:logs:{region}:{account}:log-group:{group}:*"
     return names
+
+
+def _key_id(stack: str, logical_id: str) -> str:
+    """A KMS key id for a key the local world does not make (KMS ids are UUIDs; simulators check the form)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stack}/{logical_id}"))
 
 
 def _function_names(transformed: dict[str, Any], stack: str) -> dict[str, str]:
@@ -259,6 +265,29 @@ def for_moto(document: dict[str, Any]) -> dict[str, Any]:
     return adapted
 
 
+def managed_policies(transformed: dict[str, Any], names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The stack's own managed policies: ARN → document, resolved as CloudFormation would."""
+    conditions = transformed.get("Conditions", {})
+    return {
+        names[logical_id]: resolve(resource["Properties"]["PolicyDocument"], names, conditions)
+        for logical_id, resource in transformed["Resources"].items()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+    }
+
+
+def role_documents(
+    transformed: dict[str, Any], role_id: str, names: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """A role's inline policies (name → document) and the ARNs of its managed policies, resolved."""
+    properties = transformed["Resources"][role_id]["Properties"]
+    conditions = transformed.get("Conditions", {})
+    documents = {
+        p["PolicyName"]: resolve(p["PolicyDocument"], names, conditions) for p in properties.get("Policies", [])
+    }
+    arns = resolve(properties.get("ManagedPolicyArns", []), names, conditions)
+    return documents, arns
+
+
 def create_component_roles(
     transformed: dict[str, Any], names: dict[str, str], stack: str, deployer: Any
 ) -> dict[str, ComponentRole]:
@@ -266,17 +295,12 @@ def create_component_roles(
 
     ``deployer`` is a boto3 session with the deployer's credentials (the services' stand-in).
     """
-    resources = transformed["Resources"]
-    conditions = transformed.get("Conditions", {})
     iam = deployer.client("iam")
     sts = deployer.client("sts")
     account = world.LOCAL_ACCOUNT
-    managed: dict[str, dict[str, Any]] = {}
-    for logical_id, resource in resources.items():
-        if resource["Type"] == "AWS::IAM::ManagedPolicy":
-            document = resolve(resource["Properties"]["PolicyDocument"], names, conditions)
-            iam.create_policy(PolicyName=f"{stack}-{logical_id}", PolicyDocument=json.dumps(for_moto(document)))
-            managed[names[logical_id]] = document
+    managed = managed_policies(transformed, names)
+    for arn, document in managed.items():
+        iam.create_policy(PolicyName=arn.rsplit("/", 1)[-1], PolicyDocument=json.dumps(for_moto(document)))
     deployer_arn = f"arn:aws:iam::{account}:user/{DEPLOYER}"
     trust = {
         "Version": "2012-10-17",
@@ -284,20 +308,16 @@ def create_component_roles(
     }
     roles: dict[str, ComponentRole] = {}
     for component, role_id in component_role_ids(transformed).items():
-        properties = resources[role_id]["Properties"]
         role_name = _role_name(stack, role_id)
-        documents: dict[str, dict[str, Any]] = {}
-        if not any(r.role_logical_id == role_id for r in roles.values()):
-            iam.create_role(
-                RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=SESSION_SECONDS
-            )
-        for policy in properties.get("Policies", []):
-            document = resolve(policy["PolicyDocument"], names, conditions)
-            documents[policy["PolicyName"]] = document
+        iam.create_role(
+            RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=SESSION_SECONDS
+        )
+        documents, arns = role_documents(transformed, role_id, names)
+        for policy_name, document in documents.items():
             iam.put_role_policy(
-                RoleName=role_name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(for_moto(document))
+                RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(for_moto(document))
             )
-        for arn in resolve(properties.get("ManagedPolicyArns", []), names, conditions):
+        for arn in arns:
             iam.attach_role_policy(RoleName=role_name, PolicyArn=arn)
             documents[arn] = managed.get(arn) or _aws_managed_document(iam, arn)
         role_arn = f"arn:aws:iam::{account}:role/{role_name}"

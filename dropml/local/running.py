@@ -24,7 +24,7 @@ from pathlib import Path
 from dropml import aws, connection
 from dropml.config import settings
 from dropml.errors import Conflict
-from dropml.local import jobs, poller, roles, world
+from dropml.local import iam_check, jobs, poller, roles, world
 from dropml.local.moto_server import MotoServer, local_environment, start_moto, use_endpoint
 from dropml.ops import notify
 
@@ -43,6 +43,19 @@ class RunningWorld:
     environment: dict[str, str]  # what a process applies to be part of this world (as the operator)
     state_file: Path | None
     roles: dict[str, roles.ComponentRole] = field(default_factory=dict)  # by component; empty: IAM not enforced
+    stack_names: dict[str, str] = field(default_factory=dict)  # what the roles' Refs resolved to
+    recording: Path | None = None  # every request the stand-in received (iam_check reads it)
+
+    def check_iam(self) -> iam_check.CheckResult:
+        """Check every call each component made so far against its exact policies (:mod:`dropml.local.iam_check`).
+
+        Raises:
+            ValueError: the world was started without ``enforce_iam`` or without ``record_calls``.
+        """
+        if not self.roles or self.recording is None:
+            raise ValueError("the world records and checks calls only when started with enforce_iam and record_calls")
+        transformed = roles.sam_transform(region=settings().storage.region)
+        return iam_check.check_recording(self.recording, self.roles, self.stack_names, transformed)
 
     def component_environment(self, component: str) -> dict[str, str]:
         """The environment of a process of ``component`` (e.g. ``WebApp``): the world's, with its role's keys.
@@ -73,12 +86,14 @@ def start(
     log_level: str | None = None,
     state_file: Path | None = connection.LOCAL_WORLD_STATE,
     enforce_iam: bool = True,
+    record_calls: Path | None = None,
 ) -> RunningWorld:
     """Start moto (a child process unless ``in_process``), build the world, launch locally, poll; see the module.
 
     ``log_level`` is applied once the handlers are loaded (they configure JSON
     logging at INFO); ``state_file`` None writes none; ``enforce_iam`` False
-    (needed with ``in_process``) lets every call through with moto's test keys.
+    (needed with ``in_process``) lets every call through with moto's test keys;
+    ``record_calls`` has the stand-in record every request into that file, for :meth:`RunningWorld.check_iam`.
 
     Raises:
         Conflict: ``state_file`` belongs to a local world that still runs.
@@ -88,7 +103,8 @@ def start(
             f"a local world is running already (pid {other.pid}, {other.endpoint}, described by {state_file}); "
             "stop it first: dropml local down"
         )
-    moto = start_moto(in_process=in_process, port=port, enforce_iam=enforce_iam)
+    recording = iam_check.recording_environment(record_calls) if record_calls else None
+    moto = start_moto(in_process=in_process, port=port, enforce_iam=enforce_iam, environment=recording)
     running: RunningWorld | None = None
     try:
         region = settings().storage.region
@@ -96,6 +112,7 @@ def start(
         use_endpoint(moto.endpoint, deployer)
         built = world.build()
         component_roles: dict[str, roles.ComponentRole] = {}
+        names: dict[str, str] = {}
         if enforce_iam:
             transformed = roles.sam_transform(region=region)
             stack = settings().stack_name
@@ -124,6 +141,8 @@ def start(
             environment=environment,
             state_file=state_file,
             roles=component_roles,
+            stack_names=names,
+            recording=record_calls,
         )
         running.poller.start()
         if state_file is not None:

@@ -185,5 +185,5 @@ def test_dropml_local_says_it_needs_the_dev_install(cloud):
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: `dropml local` is not available in this install: ")
     assert "needs the dev install: pip install 'dropml[dev]'" in refused.stderr
-    assert "(missing: moto[server])" in refused.stderr
+    assert "(missing: moto[server], aws-sam-translator)" in refused.stderr
     assert "Traceback" not in refused.stderr

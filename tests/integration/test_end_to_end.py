@@ -29,9 +29,10 @@ from dropml.local.demo import sample_csv, serve_web, stop_web
 from dropml.local.moto_server import free_port
 from dropml.ops.security import admin_key_parameter
 from dropml.storage import keys
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.slow
+IAM_REPORT = ROOT / ".dropml" / "iam-report.md"  # components x actions used x granted, from the last run
 TIMEOUT = 240
 
 
@@ -69,7 +70,7 @@ def chain(monkeypatch, tmp_path):
     reset_settings_cache()
     jobs.stop_local_jobs()
     monkeypatch.setattr(jobs, "_local_jobs", [])
-    local_world = running.start(state_file=None)
+    local_world = running.start(state_file=None, record_calls=tmp_path / "calls.jsonl")
     local_world.poller.stop()  # each test starts delivering when it is ready
     built = local_world.world
     sqs = aws_client("sqs")
@@ -235,12 +236,24 @@ def test_each_component_as_its_own_role_trains_serves_retrains_promotes_and_roll
         assert (status, answer["live_version"], answer["was"]) == (200, 2, 1), answer
     finally:
         stop_web(web)
+    storage.put_bytes("test/sample.csv", sample_csv(EXAMPLES / "breast_cancer.csv", rows=20), "text/csv")
+    wait_until("predictions", lambda: storage.exists(keys.predictions_key("default", "sample.csv")))
     log = (tmp_path / "web.log").read_text()
     assert "AccessDenied" not in log, log[-3000:]
     wait_until("jobs to finish", _all_jobs_finished)
-    assert [job.process.returncode for job in jobs.local_jobs()] == [0]  # the retrain was the web app's child
+    assert [job.process.returncode for job in jobs.local_jobs()] == [0, 0]  # the retrain was the web app's child
     assert registry.read_manifest("default", 2).version == 2
     assert list(storage.list_keys(keys.audit_prefix("predictions")))  # the web app wrote its audit records as its role
+
+    # moto scopes few resources and conditions: every call each component made, against its exact policies
+    checked = chain.running.check_iam()
+    IAM_REPORT.parent.mkdir(parents=True, exist_ok=True)
+    IAM_REPORT.write_text(checked.report)
+    print(f"\n{checked.report}")
+    assert checked.unknown == []
+    assert checked.denied == []
+    used = {r.component for r in checked.requests}
+    assert used == set(chain.running.roles)  # every component made calls, each was checked
 
 
 def test_a_permission_the_publishers_role_lacks_fails_locally_as_on_aws(chain):
