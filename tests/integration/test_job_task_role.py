@@ -13,67 +13,31 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
 
 import boto3
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml.local import world
-from dropml.local.moto_server import free_port, wait_until_up
+from dropml.local import roles, world
+from dropml.local.moto_server import start_moto
 from tests.conftest import ROOT
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
 STACK = "dropml"
 BUCKET = "dropml-iam-test"
-SETUP_CALLS = 3  # create_user, put_user_policy, create_access_key: unauthenticated, everything after is checked
-
-
-def _resolve(value: Any, names: dict[str, str]) -> Any:
-    """A policy document with the template's intrinsics replaced as CloudFormation would for this stack."""
-    if isinstance(value, list):
-        return [_resolve(item, names) for item in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Ref"}:
-        return names[value["Ref"]]
-    if set(value) == {"Fn::GetAtt"}:
-        return names[".".join(value["Fn::GetAtt"])]
-    if set(value) == {"Fn::Sub"}:
-        text = value["Fn::Sub"]
-        for name, resolved in names.items():
-            text = text.replace("${" + name + "}", resolved)
-        assert "${" not in text, text
-        return text
-    return {key: _resolve(item, names) for key, item in value.items()}
 
 
 @pytest.fixture(scope="module")
 def enforcing() -> Iterator[SimpleNamespace]:
-    """A moto server with authentication on, and an admin user made in its first unauthenticated calls."""
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    """A moto server with authentication on, and the deployer made in its first unauthenticated calls."""
+    server = start_moto(in_process=False, enforce_iam=True)
     try:
-        wait_until_up(endpoint, process=server)
-        anonymous = boto3.session.Session("testing", "testing", region_name=REGION)
-        iam = anonymous.client("iam", endpoint_url=endpoint)
-        iam.create_user(UserName="admin")
-        admin_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        iam.put_user_policy(UserName="admin", PolicyName="admin", PolicyDocument=json.dumps(admin_policy))
-        key = iam.create_access_key(UserName="admin")["AccessKey"]
-        admin = boto3.session.Session(key["AccessKeyId"], key["SecretAccessKey"], region_name=REGION)
-        yield SimpleNamespace(endpoint=endpoint, admin=admin)
+        key = roles.create_deployer(server.endpoint, REGION)
+        admin = boto3.session.Session(key.access_key_id, key.secret_access_key, region_name=REGION)
+        yield SimpleNamespace(endpoint=server.endpoint, admin=admin)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def _stand_up(enforcing: SimpleNamespace) -> dict[str, str]:
@@ -105,18 +69,18 @@ def _role_credentials(enforcing: SimpleNamespace, names: dict[str, str], drop_si
     # ECS (ecs-tasks.amazonaws.com) assumes the task role on AWS; here the admin assumes it in ECS's place
     # (moto's trust-policy check fails on service principals), so the trust names that user instead
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
-    launcher = {"AWS": f"arn:aws:iam::{ACCOUNT}:user/admin"}
+    launcher = {"AWS": f"arn:aws:iam::{ACCOUNT}:user/{roles.DEPLOYER}"}
     trust = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": launcher, "Action": "sts:AssumeRole"}],
     }
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
     for policy in role["Policies"]:
-        document = _resolve(policy["PolicyDocument"], names)
+        document = roles.resolve(policy["PolicyDocument"], names)
         document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != drop_sid]
         iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
     assert role["ManagedPolicyArns"] == [{"Ref": "PublishEventsPolicy"}]
-    publish = _resolve(resources["PublishEventsPolicy"]["Properties"]["PolicyDocument"], names)
+    publish = roles.resolve(resources["PublishEventsPolicy"]["Properties"]["PolicyDocument"], names)
     arn = iam.create_policy(PolicyName=f"{name}-publish", PolicyDocument=json.dumps(publish))["Policy"]["Arn"]
     iam.attach_role_policy(RoleName=name, PolicyArn=arn)
     sts = enforcing.admin.client("sts", endpoint_url=enforcing.endpoint)
@@ -177,7 +141,7 @@ def test_resolve_replaces_every_intrinsic_of_the_role():
     names = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK,
              "DataBucket.Arn": "arn:aws:s3:::b", "EventsTopic": "t", "EventsTopicKey.Arn": "k"}  # fmt: skip
     role = world.load_template()["Resources"]["TrainingTaskRole"]["Properties"]
-    text = json.dumps(_resolve(role["Policies"], names))
+    text = json.dumps(roles.resolve(role["Policies"], names))
     assert "Fn::" not in text
     assert '"Ref"' not in text
     assert "arn:aws:s3:::b/models/*" in text
