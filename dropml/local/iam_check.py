@@ -150,6 +150,8 @@ def _queue_arn(url: str, region: str) -> str:
 
 
 def _sqs(operation: str, params: dict[str, Any], region: str, names: dict[str, str]) -> Made | None:
+    if operation == "ListQueues":  # no resource to scope it by, on AWS either
+        return [("sqs:ListQueues", "*", {})]
     if "QueueUrl" not in params:
         return None
     return [(f"sqs:{operation}", _queue_arn(params["QueueUrl"], region), {})]

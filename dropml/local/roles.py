@@ -10,9 +10,11 @@ same call fails locally:
   makes (its ``Policies``, plus the basic-execution and SQS-poller policies);
 - :func:`create_deployer` makes, in the server's first unauthenticated calls,
   the one all-powerful user: the deployer (CloudFormation's part: it builds the
-  world) and the operator (the person running ``dropml`` and the demo);
+  world; the demo and the tests that start the world act as it);
 - :func:`create_component_roles` creates each component's role with its
-  policies resolved as CloudFormation would (:func:`resolve`), and assumes it.
+  policies resolved as CloudFormation would (:func:`resolve`), and assumes it;
+  the operator (the ``dropml`` commands that join the world) gets a role with
+  only the template's ``OperatorPolicy``.
 
 The deployer stands in for the AWS services that assume roles (Lambda, ECS):
 each role's trust names it instead of ``lambda.amazonaws.com`` /
@@ -44,6 +46,8 @@ DEPLOYER = "dropml-deployer"
 RESOURCE_SCOPED_BY_MOTO = ("s3:", "sqs:", "iam:", "sts:")  # moto matches these against the real resource ARN
 WEB_APP_ROLE = "WebAppRole"  # the Zappa function's role (zappa_settings.json role_arn)
 TASK_ROLE_OF = "TaskRoleArn"
+OPERATOR = "Operator"  # the people running the dropml CLI, with the template's OperatorPolicy
+OPERATOR_POLICY = "OperatorPolicy"
 SESSION_SECONDS = 12 * 3600  # the longest AWS allows: a demo left running keeps working for a day's session
 
 
@@ -198,6 +202,7 @@ def stack_names(transformed: dict[str, Any], built: world.World, stack: str, reg
         "AWS::AccountId": account,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/{_key_id(stack, 'stack')}",
     }
     names.update({k: str(v.get("Default", "")) for k, v in transformed.get("Parameters", {}).items()})
     names.update(
@@ -293,6 +298,9 @@ def create_component_roles(
 ) -> dict[str, ComponentRole]:
     """Create every component's role on the stand-in as CloudFormation would, and assume each.
 
+    The components are the template's functions, the task and the web app, and the :data:`OPERATOR`: a role
+    with only the template's ``OperatorPolicy``, as a team attaches it to its people.
+
     ``deployer`` is a boto3 session with the deployer's credentials (the services' stand-in).
     """
     iam = deployer.client("iam")
@@ -307,12 +315,13 @@ def create_component_roles(
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": deployer_arn}, "Action": "sts:AssumeRole"}],
     }
     roles: dict[str, ComponentRole] = {}
-    for component, role_id in component_role_ids(transformed).items():
+    operator = names[OPERATOR_POLICY]  # no role in the template: people attach the policy to theirs
+    for component, role_id in [*component_role_ids(transformed).items(), (OPERATOR, OPERATOR_POLICY)]:
         role_name = _role_name(stack, role_id)
         iam.create_role(
             RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=SESSION_SECONDS
         )
-        documents, arns = role_documents(transformed, role_id, names)
+        documents, arns = ({}, [operator]) if component == OPERATOR else role_documents(transformed, role_id, names)
         for policy_name, document in documents.items():
             iam.put_role_policy(
                 RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(for_moto(document))

@@ -8,7 +8,9 @@ local processes this process's launcher (:mod:`dropml.local.jobs`, jobs get the
 task role), starts the poller (each function polls and runs as its own role)
 and writes the state file other processes join it by
 (:data:`dropml.connection.LOCAL_WORLD_STATE`: the ``dropml`` CLI applies its
-environment and acts as the deployer, the operator). The web app gets its role
+environment and acts as the operator, whose role has only the template's
+``OperatorPolicy``; the process that started the world acts as the deployer, who
+may do anything). The web app gets its role
 from :meth:`RunningWorld.component_environment`. :meth:`RunningWorld.stop`
 undoes it in reverse order.
 """
@@ -40,7 +42,7 @@ class RunningWorld:
     moto: MotoServer
     world: world.World
     poller: poller.Poller
-    environment: dict[str, str]  # what a process applies to be part of this world (as the operator)
+    environment: dict[str, str]  # what a process applies to join this world (as the operator, with IAM enforced)
     state_file: Path | None
     roles: dict[str, roles.ComponentRole] = field(default_factory=dict)  # by component; empty: IAM not enforced
     stack_names: dict[str, str] = field(default_factory=dict)  # what the roles' Refs resolved to
@@ -128,7 +130,10 @@ def start(
         if task is not None:  # jobs are also run on the stand-in's ECS (jobs.start_process), in its default VPC
             environment[SUBNETS_ENV] = json.dumps(built.subnets)
             environment[SECURITY_GROUPS_ENV] = json.dumps(built.security_groups)
-        connection.use_environment(environment)
+        connection.use_environment(environment)  # this process (the demo, the tests) acts as the deployer
+        operator = component_roles.get(roles.OPERATOR)
+        if operator is not None:  # the processes that join (dropml commands) act as the operator
+            environment.update(operator.environment())
         jobs.register()
         credentials = {component: role.credentials for component, role in component_roles.items()}
         routes = poller.routes_for(built, credentials)  # imports the handlers

@@ -208,7 +208,7 @@ def test_each_component_as_its_own_role_trains_serves_retrains_promotes_and_roll
     with pytest.raises(ClientError, match="InvalidAccessKeyId"):  # IAM is enforced: moto's test keys are refused
         refused.list_objects_v2(Bucket=chain.world.bucket)
     assert set(chain.running.roles) == {
-        "TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction", "TrainingTask", "WebApp"
+        "TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction", "TrainingTask", "WebApp", "Operator"
     }  # fmt: skip
     chain.poller.start()
     storage.put_bytes("train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes(), "text/csv")
@@ -240,6 +240,11 @@ def test_each_component_as_its_own_role_trains_serves_retrains_promotes_and_roll
     wait_until("predictions", lambda: storage.exists(keys.predictions_key("default", "sample.csv")))
     log = (tmp_path / "web.log").read_text()
     assert "AccessDenied" not in log, log[-3000:]
+    as_operator = {**os.environ, **chain.running.environment}  # dropml commands act with OperatorPolicy only
+    for command in (["status"], ["history", "default"], ["rollback", "default"], ["promote", "default", "2"]):
+        done = subprocess.run([sys.executable, "-m", "dropml.cli", *command], env=as_operator, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, f"dropml {' '.join(command)}: {done.stdout}{done.stderr}"
     wait_until("jobs to finish", _all_jobs_finished)
     assert [job.process.returncode for job in jobs.local_jobs()] == [0, 0]  # the retrain was the web app's child
     assert registry.read_manifest("default", 2).version == 2
