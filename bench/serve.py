@@ -2,9 +2,10 @@
 
   python bench/serve.py [--quick] [--mlflow-python .cache/mlflow-venv/bin/python]   (make bench-mlflow makes it)
 
-Measures, on versions the real training job makes of examples/breast_cancer.csv (bench/versions.py: the
-config's models, and two versions whose champion is a random forest and a linear model) with moto in a child
-process:
+Measures the machine's floor first (bench/floor_app.py: a minimal WSGI app under the same gunicorn
+settings, timed by the same client). Then, on versions the real training job makes of
+examples/breast_cancer.csv (bench/versions.py: the config's models, and two versions whose champion is a
+random forest and a linear model) with moto in a child process:
 - single-record latency p50/p99 and requests/s with 1 and 8 clients: our API under gunicorn (champion only
   and all models), raw ``pipeline.predict`` on a one-row frame, and MLflow's scoring server on the same
   champion pipeline, in its default configuration (1 worker) and with 2 workers, when an MLflow venv is given;
@@ -79,10 +80,12 @@ def wait_http(port: int, path: str, timeout: float = 60.0, method: str = "GET", 
     raise TimeoutError(f"nothing answered 200 on 127.0.0.1:{port}{path}")
 
 
-def start_gunicorn(env: dict[str, str], workers: int, threads: int, log: Path) -> tuple[subprocess.Popen, int]:
+def start_gunicorn(
+    env: dict[str, str], workers: int, threads: int, log: Path, app: str = "web.app:app"
+) -> tuple[subprocess.Popen, int]:
     port = local.free_port()
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--log-level", "warning", "--timeout", "300", "web.app:app"]  # fmt: skip
+            "--threads", str(threads), "--log-level", "warning", "--timeout", "300", app]  # fmt: skip
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     return process, port
 
@@ -400,6 +403,13 @@ def main() -> None:
         fast_env = {**env, "DROPML__DASK__BATCH_THRESHOLD": "100000000"}
 
         print("| what | p50 | p99 | rate / time | note |", flush=True)
+        floor, floor_port = start_gunicorn(env, 2, 4, workdir / "gunicorn-floor.log", app="bench.floor_app:app")
+        try:
+            wait_http(floor_port, "/", method="POST", body=body)
+            latency_rows("machine floor: minimal WSGI app, JSON in and out (gunicorn 2x4)", floor_port, "/", body, n,
+                         key="floor")  # fmt: skip
+        finally:
+            stop(floor)
         server, port = start_gunicorn(fast_env, 2, 4, workdir / "gunicorn.log")
         dask_server, dask_port = start_gunicorn(env, 1, 2, workdir / "gunicorn-dask.log")
         try:
@@ -448,8 +458,9 @@ def print_targets() -> None:
         return rates[workers], workers
 
     for kind in CHAMPION_KINDS:
-        row(f"single record, {kind} champion only, p50 <= 1.0 ms", [f"api {kind} p50 1"],
-            lambda k=kind: f"{ms(f[f'api {k} p50 1'])} (raw predict {ms(f.get(f'raw p50 champion {k}', 0))})",
+        row(f"single record, {kind} champion only, p50 <= 1.0 ms", [f"api {kind} p50 1", "floor p50 1"],
+            lambda k=kind: f"{ms(f[f'api {k} p50 1'])}: {ms(f[f'api {k} p50 1'] - f['floor p50 1'])} above the "
+            f"machine's floor of {ms(f['floor p50 1'])} (raw predict {ms(f.get(f'raw p50 champion {k}', 0))})",
             lambda k=kind: f[f"api {k} p50 1"] <= 0.001)  # fmt: skip
         row(f"single record, every model of the {kind} version, p50 <= 1.5 ms", [f"api all {kind} p50 1"],
             lambda k=kind: f"{ms(f[f'api all {k} p50 1'])} (raw predict {ms(f.get(f'raw p50 all models {k}', 0))})",
