@@ -59,7 +59,7 @@ def requests_from_recording(
     """The IAM requests of every recorded call signed by a component's role; (requests, calls not understood).
 
     ``names`` are the stack's physical names (:func:`dropml.local.roles.stack_names`). Calls signed by anyone
-    else (the deployer, the operator) are left out: they are not a component's.
+    else (the deployer, who builds the world) are left out.
     """
     by_key = {role.credentials.access_key_id: name for name, role in components.items()}
     found: list[IamRequest] = []
