@@ -48,14 +48,14 @@ WEB_APP_ROLE = "WebAppRole"  # the Zappa function's role (zappa_settings.json ro
 TASK_ROLE_OF = "TaskRoleArn"
 OPERATOR = "Operator"  # the people running the dropml CLI, with the template's OperatorPolicy
 OPERATOR_POLICY = "OperatorPolicy"
-SESSION_SECONDS = 12 * 3600  # the longest AWS allows: a demo left running keeps working for a day's session
+SESSION_SECONDS = 12 * 3600  # the longest AWS allows: a demo left running keeps working for 12 hours
 
 
 @dataclass(frozen=True)
 class ComponentRole:
     """One component's role: its name on the stand-in, the exact policy documents, and credentials from assuming it."""
 
-    component: str  # a function's logical id, "TrainingTask" or "WebApp"
+    component: str  # a function's logical id, "TrainingTask", "WebApp" or "Operator"
     role_logical_id: str
     role_name: str
     documents: dict[str, dict[str, Any]] = field(repr=False)  # policy name -> the document as CloudFormation makes it
@@ -68,14 +68,6 @@ class ComponentRole:
             "AWS_SECRET_ACCESS_KEY": self.credentials.secret_access_key,
             "AWS_SESSION_TOKEN": self.credentials.session_token or "",
         }
-
-
-def credentials_environment(credentials: Credentials) -> dict[str, str]:
-    """The AWS_* variables that make boto3 act with ``credentials`` (no session token for a user's key)."""
-    found = {"AWS_ACCESS_KEY_ID": credentials.access_key_id, "AWS_SECRET_ACCESS_KEY": credentials.secret_access_key}
-    if credentials.session_token:
-        found["AWS_SESSION_TOKEN"] = credentials.session_token
-    return found
 
 
 def sam_transform(template_path: str | Path = world.TEMPLATE_PATH, region: str = "us-east-1") -> dict[str, Any]:
