@@ -20,12 +20,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from html import unescape
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from support.live_server import multipart_csv
 from support.versions import DIABETES as DIABETES_CSV
 
 from dropml import local, storage
@@ -59,15 +59,6 @@ def _send(url: str, body: bytes, content_type: str, timeout: float = 60) -> tupl
             return response.status, response.headers.get_content_type(), response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers.get_content_type(), err.read()
-
-
-def _multipart(filename: str, body: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: text/csv\r\n\r\n"
-    ).encode()
-    return head + body + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def _text(html: bytes) -> str:
@@ -148,7 +139,7 @@ def test_hostile_csv_body_is_a_4xx_naming_the_problem(diabetes, live_url, name, 
     assert error["field"] == api[1]
     assert api[2] in error["message"]
 
-    form, form_type = _multipart("data.csv", body)
+    form, form_type = multipart_csv("data.csv", body)
     status, content_type, answer = _send(live_url + UPLOAD, form, form_type)
     assert (status, content_type) == (page[0], "text/html"), answer[:300]
     text = _text(answer)
@@ -162,7 +153,7 @@ def test_unknown_column_is_ignored_and_kept_by_the_api_and_the_upload_form(diabe
     assert (status, content_type) == (200, "text/csv"), answer[:300]
     out = pd.read_csv(io.BytesIO(answer))
     assert out["note"].tolist() == ["hello"]
-    form, form_type = _multipart("data.csv", body)
+    form, form_type = multipart_csv("data.csv", body)
     status, _, answer = _send(live_url + UPLOAD, form, form_type)
     assert status == 200
     assert "note" in _text(answer)
@@ -284,7 +275,7 @@ def _raw(live: str, head: bytes, first_part: bytes, timeout: float = 5.0) -> tup
 
 
 def test_upload_with_a_content_length_over_the_limit_is_413_before_the_body(diabetes, live_url):
-    _, form_type = _multipart("big.csv", b"")
+    _, form_type = multipart_csv("big.csv", b"")
     head = (
         f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nContent-Type: {form_type}\r\nContent-Length: 500000000\r\n\r\n"
     ).encode()
@@ -400,7 +391,7 @@ def _check_neutralised(downloaded: bytes) -> None:
 
 
 def test_upload_download_neutralises_formulas_and_keeps_negative_numbers(diabetes, live_url):
-    form, form_type = _multipart("formulas.csv", _formula_csv())
+    form, form_type = multipart_csv("formulas.csv", _formula_csv())
     status, _, page = _send(live_url + UPLOAD, form, form_type)
     assert status == 200, _text(page)[:300]
     link = re.search(r'href="(/p/diabetes/results/[0-9a-f]{32}\.csv)"', page.decode())

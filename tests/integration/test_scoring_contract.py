@@ -16,11 +16,11 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from html import unescape
 
 import pandas as pd
 import pytest
+from support.live_server import multipart_csv
 from support.versions import DIABETES as DIABETES_CSV
 
 from dropml import storage
@@ -118,18 +118,9 @@ def test_json_with_accept_csv_keeps_the_extra_fields(diabetes, live_url):
     assert out["age"].dtype == "int64"
 
 
-def _multipart(filename: str, body: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: text/csv\r\n\r\n"
-    ).encode()
-    return head + body + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
 def test_upload_page_names_ignored_columns_and_its_csv_keeps_them_as_sent(diabetes, live_url):
     manifest, expected = diabetes
-    form, form_type = _multipart("train-like.csv", ROWS.to_csv(index=False).encode())
+    form, form_type = multipart_csv("train-like.csv", ROWS.to_csv(index=False).encode())
     status, _, page = _post(f"{live_url}/p/{PROJECT}/upload", form, form_type)
     assert status == 200, page[:300]
     text = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.decode())))

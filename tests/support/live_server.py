@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -34,3 +35,13 @@ def serving(conf: Settings | None = None, model_ttl_seconds: float | None = None
         server.shutdown()
         thread.join(5)
         audit.flush()
+
+
+def multipart_csv(filename: str, body: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body with one CSV file field named ``file``, and its content type (for uploads)."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
+    return head + body + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
