@@ -22,6 +22,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dropml import aws, connection
 from dropml.config import settings
@@ -46,6 +47,7 @@ class RunningWorld:
     state_file: Path | None
     roles: dict[str, roles.ComponentRole] = field(default_factory=dict)  # by component; empty: IAM not enforced
     stack_names: dict[str, str] = field(default_factory=dict)  # what the roles' Refs resolved to
+    transformed: dict[str, Any] = field(default_factory=dict)  # the SAM-transformed template the roles came from
     recording: Path | None = None  # every request the stand-in received (iam_check reads it)
 
     def check_iam(self) -> iam_check.CheckResult:
@@ -56,8 +58,7 @@ class RunningWorld:
         """
         if not self.roles or self.recording is None:
             raise ValueError("the world records and checks calls only when started with enforce_iam and record_calls")
-        transformed = roles.sam_transform(region=settings().storage.region)
-        return iam_check.check_recording(self.recording, self.roles, self.stack_names, transformed)
+        return iam_check.check_recording(self.recording, self.roles, self.stack_names, self.transformed)
 
     def component_environment(self, component: str) -> dict[str, str]:
         """The environment of a process of ``component`` (e.g. ``WebApp``): the world's, with its role's keys.
@@ -115,6 +116,7 @@ def start(
         built = world.build()
         component_roles: dict[str, roles.ComponentRole] = {}
         names: dict[str, str] = {}
+        transformed: dict[str, Any] = {}
         if enforce_iam:
             transformed = roles.sam_transform(region=region)
             stack = settings().stack_name
@@ -147,6 +149,7 @@ def start(
             state_file=state_file,
             roles=component_roles,
             stack_names=names,
+            transformed=transformed,
             recording=record_calls,
         )
         running.poller.start()
