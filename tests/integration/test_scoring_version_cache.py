@@ -116,7 +116,9 @@ def test_dask_workers_hold_a_version_exactly_as_long_as_the_loaded_object_lives(
         assert len(set(copies)) == 1
         again = predict(loaded, frame)
         assert again.engine == "dask"
-        assert _copies_on_workers(client) == copies  # sent once, reused by the next batch
+        # sent once, reused by the next batch: no new key. (Dask's active memory manager may drop a replica it no
+        # longer needs between batches, so the count of copies is not the invariant, the one key is.)
+        assert set(_copies_on_workers(client)) == set(copies)
 
         del loaded, first, again
         gc.collect()
