@@ -135,8 +135,8 @@ def _category_text(value: Any) -> str | None:
 def _to_boolean(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, bool | np.bool_):
         return bool(value), None
-    if isinstance(value, int | np.integer) and value in (0, 1):
-        return bool(value), None
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return bool(value), None  # 1.0 is what a reader makes of "1" in a column that also holds 2.5
     if isinstance(value, str):
         text = value.strip().lower()
         if text in _TRUE:

@@ -68,7 +68,14 @@ def test_same_frame_or_same_problems_as_pandas_reader(schema, order, rows):
     if fast[0] == "frame":
         pd.testing.assert_frame_equal(fast[1], slow[1])
     else:
-        assert fast[1] == slow[1]
+        assert fast[1] == slow[1], (body, fast, slow)
+
+
+def test_a_boolean_column_read_as_float_accepts_one_point_zero_as_true():
+    # Found by the test above: pandas reads the column [1, 2.5] as floats, and 1.0 is as true as "1".
+    body = b"age,sex,smoker,code,visits\n1,F,1,1,1\n1,F,2.5,1,1\n"
+    fast = _outcome(lambda b, s: validate_frame(s, read_scoring_csv(b, s, "body")), body, SCHEMA)
+    assert fast == _outcome(_reference, body, SCHEMA) == ("problems", [("smoker", 2)])
 
 
 def test_a_batch_of_exactly_the_schema_columns_is_read_by_pyarrow(monkeypatch):
