@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -148,23 +147,15 @@ def _wants_csv(body_was_csv: bool) -> bool:
     )
 
 
-def _audit_rows(inputs: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows as JSON-ready records (NaN as null, dates ISO); an all-float frame without pandas' JSON writer."""
-    if all(dtype.kind == "f" for dtype in inputs.dtypes):  # the usual frame: one float block, a few rows
-        names = list(inputs.columns)
-        return [
-            {name: (None if math.isnan(value) else value) for name, value in zip(names, row, strict=True)}
-            for row in inputs.to_numpy().tolist()
-        ]
-    return json.loads(inputs.to_json(orient="records", date_format="iso"))
-
-
 def record_audit(
     prediction: Prediction, body_sha: str, channel: str, started: float, inputs: pd.DataFrame | None = None
 ) -> None:
-    """Queue the request's audit record (written to S3 in the background); small requests keep their rows."""
+    """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
+
+    The rows and outputs are queued as the frame and arrays they are: the
+    buffer turns them into JSON when it writes, not while the caller waits.
+    """
     small = prediction.rows <= state().settings.audit.store_inputs_max_rows
-    rows = _audit_rows(inputs) if small and inputs is not None else None
     audit.record_prediction(
         audit.prediction_record(
             request_id=prediction.request_id or "",
@@ -177,8 +168,8 @@ def record_audit(
             inputs_sha256=body_sha,
             latency_ms=(time.perf_counter() - started) * 1000,
             channel=channel,  # type: ignore[arg-type]
-            inputs=rows,
-            outputs={k: v.tolist() for k, v in prediction.by_model.items()} if small else None,
+            inputs=inputs if small else None,
+            outputs=dict(prediction.by_model) if small else None,
         )
     )
 

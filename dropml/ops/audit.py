@@ -14,16 +14,21 @@ import atexit
 import hashlib
 import json
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dropml import aws, storage
 from dropml.config import settings
 from dropml.errors import NotFound
 from dropml.storage import keys
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +53,15 @@ def prediction_record(
     latency_ms: float,
     channel: Channel,
     caller: str = "anonymous",
-    inputs: list[dict[str, Any]] | None = None,
-    outputs: dict[str, list[Any]] | None = None,
+    inputs: list[dict[str, Any]] | pd.DataFrame | None = None,
+    outputs: dict[str, list[Any] | np.ndarray] | None = None,
     predictions_key: str | None = None,
 ) -> dict[str, Any]:
-    """One prediction request as an audit record (inputs and outputs only for small requests)."""
+    """One prediction request as an audit record (inputs and outputs only for small requests).
+
+    ``inputs`` may be the checked frame and ``outputs`` arrays: they become JSON
+    when the buffer is written (:func:`json_line`), off the request's path.
+    """
     keep = settings().audit.store_inputs_max_rows
     small = rows <= keep
     return {
@@ -73,6 +82,33 @@ def prediction_record(
         "channel": channel,
         "latency_ms": round(latency_ms, 3),
     }
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One record as a JSON line: a frame of inputs as row objects (NaN as null, dates ISO), arrays as lists."""
+    return json.dumps(record, default=_json_value)
+
+
+def _json_value(value: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return _frame_rows(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as JSON-ready records; an all-float frame (the usual one) without pandas' JSON writer."""
+    if all(dtype.kind == "f" for dtype in frame.dtypes):
+        names = [str(name) for name in frame.columns]
+        return [
+            {name: (None if math.isnan(value) else value) for name, value in zip(names, row, strict=True)}
+            for row in frame.to_numpy().tolist()
+        ]
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
 class AuditBuffer:
@@ -114,7 +150,7 @@ class AuditBuffer:
                 return None
             now = datetime.now(UTC)
             key = keys.audit_key(self.kind, now, f"{now:%H%M%S%f}-{uuid.uuid4().hex[:8]}.jsonl")
-            body = "\n".join(json.dumps(r, default=str) for r in batch).encode() + b"\n"
+            body = "\n".join(json_line(r) for r in batch).encode() + b"\n"
             try:
                 storage.put_bytes(key, body, "application/x-ndjson")
             except Exception:

@@ -345,13 +345,46 @@ def _numeric_block(schema: InputSchema, frame: pd.DataFrame) -> np.ndarray | Non
         block = np.empty((frame.shape[0], len(names)), dtype="float64", order="F")
         for position, name in enumerate(names):
             block[:, position] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+    return block if _block_is_clean(schema, block) else None
+
+
+def _block_is_clean(schema: InputSchema, block: np.ndarray) -> bool:
+    """Whether every value of a numeric block is in range and no required column has a gap (else: name them)."""
     largest, smallest = np.fmax.reduce(block, axis=None), np.fmin.reduce(block, axis=None)  # NaN ignored
     if largest > MAX_MAGNITUDE or smallest < -MAX_MAGNITUDE:
-        return None
+        return False
     required = [position for position, column in enumerate(schema.columns) if not column.nullable]
-    if required and bool(np.isnan(block[:, required]).any()):
+    return not (required and bool(np.isnan(block[:, required]).any()))
+
+
+def _numeric_records(schema: InputSchema, records: Sequence[Any]) -> np.ndarray | None:
+    """JSON records as one float64 matrix, when every column is numeric and every value a JSON number; else None.
+
+    The usual request (a record or a few, numbers as numbers) skips the
+    per-value rules; anything else (a string, a bool, a missing field, a value
+    out of range) returns None and goes value by value, which names the problem.
+    """
+    if not all(column.kind == "numeric" for column in schema.columns):
         return None
-    return block
+    names = schema.names
+    rows = []
+    for record in records:
+        if type(record) is not dict:
+            return None
+        try:
+            row = [record[name] for name in names]
+        except KeyError:
+            return None
+        for value in row:
+            kind = type(value)
+            if kind is not float and kind is not int:  # not isinstance: bool is an int
+                return None
+        rows.append(row)
+    try:
+        block = np.array(rows, dtype="float64")
+    except OverflowError:  # an int beyond float range: the rule names it
+        return None
+    return block if block.size and _block_is_clean(schema, block) else None
 
 
 def _frame_of(names: list[str], data: dict[str, Any]) -> pd.DataFrame:
@@ -381,6 +414,9 @@ def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFr
     """
     if not records:
         raise BadInput("body", None, "no records to score", http_status=400)
+    block = _numeric_records(schema, records)
+    if block is not None:
+        return pd.DataFrame(block, columns=_column_index(tuple(schema.names)), copy=False)
     problems = _Problems()
     known = schema.names
     columns: dict[str, list[Any]] = {name: [] for name in known}

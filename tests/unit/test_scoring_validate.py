@@ -7,9 +7,12 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dropml.errors import BadInput
 from dropml.manifest import ColumnSchema, InputSchema
+from dropml.scoring import validate
 from dropml.scoring.validate import (
     MAX_PROBLEMS,
     check_csv_rows,
@@ -223,3 +226,50 @@ def test_an_all_numeric_batch_with_a_bad_value_names_its_row(raw, expected):
     field, row, message = _problems(err)[0]
     assert (field, row) == expected[:2]
     assert message.startswith(expected[2])
+
+
+NUMBERS = InputSchema(
+    columns=[ColumnSchema(name=f"x{i}", dtype="float64", kind="numeric", nullable=i != 0) for i in range(3)]
+)
+JSON_VALUES = st.one_of(
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["1.5", " 2", "", "abc", "nan"]),
+)
+
+
+def _outcome_of(records, schema=NUMBERS):
+    try:
+        return "frame", frame_from_records(schema, records)
+    except BadInput as err:
+        return "problems", [(p["field"], p.get("row"), p["message"]) for p in err.problems]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    records=st.lists(
+        st.dictionaries(st.sampled_from(["x0", "x1", "x2", "id"]), JSON_VALUES, min_size=2, max_size=4),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_all_number_records_take_the_block_path_with_the_same_answer_as_the_value_rules(records):
+    # The block path (every value a JSON number) must give exactly what the per-value rules give,
+    # including refusing the same records with the same messages (it steps aside for those).
+    fast = _outcome_of(records)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validate, "_numeric_records", lambda schema, records: None)
+        slow = _outcome_of(records)
+    assert fast[0] == slow[0]
+    if fast[0] == "frame":
+        pd.testing.assert_frame_equal(fast[1], slow[1])
+    else:
+        assert fast[1] == slow[1]
+
+
+def test_a_record_of_numbers_is_read_as_one_float_block():
+    frame = frame_from_records(NUMBERS, [{"x0": 1, "x1": 2.5, "x2": -3, "id": "ignored"}, {"x0": 4, "x1": 5, "x2": 6}])
+    assert frame.to_numpy().tolist() == [[1.0, 2.5, -3.0], [4.0, 5.0, 6.0]]
+    assert validate._numeric_records(NUMBERS, [{"x0": True, "x1": 1, "x2": 1}]) is None  # a bool is not a number
