@@ -17,6 +17,12 @@ graph that repeats it. Anything else, a converter error, or any holdout row on
 which the compiled model's answer differs (a class label, or a regression
 value by more than :data:`REGRESSION_TOLERANCE` relative), leaves the model
 uncompiled: it is served by scikit-learn exactly as before.
+
+Tree ensembles (forests, HistGradientBoosting classifiers) are written as
+``ai.onnx.ml`` tree operators, whose split thresholds are single precision: a
+value within float32 rounding of a split could take the other branch. The
+holdout check is what stands behind them; a HistGradientBoosting regressor's
+float32 sum would miss :data:`REGRESSION_TOLERANCE`, so it stays uncompiled.
 """
 
 from __future__ import annotations
@@ -135,12 +141,64 @@ def _to_onnx(plain: Pipeline, width: int, task: str) -> bytes:
     impute = plain.named_steps["impute"]
     rest = Pipeline(plain.steps[1:])
     model = plain.named_steps["model"]
-    options = {id(model): {"zipmap": False}} if task == "classification" else None
+    chosen = _converter_options(model, task)
+    options = {id(model): chosen} if chosen else None
+    _integer_missing_flags_in_tree_converters()
     try:
         onnx_model = to_onnx(rest, initial_types=[("input", DoubleTensorType([None, width]))], options=options)
     except Exception as err:  # skl2onnx raises many kinds (RuntimeError, NotImplementedError, TypeError, ...)
         raise NotCompilable(f"skl2onnx could not convert it: {type(err).__name__}: {str(err)[:300]}") from None
+    _declare_float_tree_probabilities(onnx_model)
     return _with_imputation(onnx_model, impute.statistics_).SerializeToString()
+
+
+def _converter_options(model: Any, task: str) -> dict[str, Any]:
+    """skl2onnx options: labels only (no ZipMap); neighbours by onnxruntime's CDist (0.03 ms a row, not 0.7 ms)."""
+    options: dict[str, Any] = {"zipmap": False} if task == "classification" else {}
+    if type(model).__name__ in ("KNeighborsClassifier", "KNeighborsRegressor"):
+        options["optim"] = "cdist"
+    return options
+
+
+def _integer_missing_flags_in_tree_converters() -> None:
+    """Make skl2onnx's tree converter write its missing-value flags as ints (once per process).
+
+    skl2onnx 1.20 passes a Python ``False`` for every leaf of a
+    HistGradientBoosting tree, and protobuf 5+ refuses a bool in an int list, so
+    the conversion fails. The flag's value is unchanged; the compiled model is
+    still checked against scikit-learn on the holdout like any other.
+    """
+    from skl2onnx.common import tree_ensemble
+
+    if getattr(tree_ensemble.add_node, "dropml_int_flags", False):
+        return
+    original = tree_ensemble.add_node
+
+    def add_node(*args: Any, **kwargs: Any) -> Any:
+        if "nodes_missing_value_tracks_true" in kwargs:
+            kwargs["nodes_missing_value_tracks_true"] = int(kwargs["nodes_missing_value_tracks_true"])
+        return original(*args, **kwargs)
+
+    add_node.dropml_int_flags = True  # type: ignore[attr-defined]
+    tree_ensemble.add_node = add_node
+
+
+def _declare_float_tree_probabilities(onnx_model: Any) -> None:
+    """Declare a tree classifier's probabilities output as the float it is.
+
+    ``ai.onnx.ml``'s TreeEnsembleClassifier (opset 1) always outputs float
+    probabilities, but skl2onnx declares them double for a double input
+    (HistGradientBoosting), which onnxruntime refuses to load. Only the label
+    output is served.
+    """
+    from onnx import TensorProto
+
+    float_outputs = {
+        node.output[1] for node in onnx_model.graph.node if node.op_type == "TreeEnsembleClassifier"
+    }
+    for output in onnx_model.graph.output:
+        if output.name in float_outputs and output.type.tensor_type.elem_type == TensorProto.DOUBLE:
+            output.type.tensor_type.elem_type = TensorProto.FLOAT
 
 
 def _with_imputation(onnx_model: Any, statistics: Any) -> Any:
