@@ -8,14 +8,15 @@ leaves no manifest and is invisible to everything that lists versions.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -28,6 +29,7 @@ from dropml.storage import keys
 logger = logging.getLogger(__name__)
 
 MAX_CLAIM_ATTEMPTS = 1000
+Key = TypeVar("Key")
 
 
 def utc_now() -> str:
@@ -154,6 +156,30 @@ def read_artifact(artifact: Artifact) -> bytes:
             f"{artifact.key}: sha256 {found.sha256[:12]}… does not match the manifest's {artifact.sha256[:12]}…"
         )
     return found.body
+
+
+def read_artifacts(artifacts: Mapping[Key, Artifact]) -> dict[Key, bytes]:
+    """:func:`read_artifact` for several artifacts at once, by name: concurrent reads, each checked.
+
+    A version's first load then waits about as long as its largest object,
+    not the sum of all. Each read runs in a copy of the caller's context, so
+    it uses the caller's credentials (:func:`dropml.aws.using_credentials`).
+
+    Raises:
+        ChecksumMismatch: an artifact differs from the manifest.
+        NotFound: an artifact is missing.
+    """
+    if len(artifacts) <= 1:
+        return {name: read_artifact(artifact) for name, artifact in artifacts.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    aws.client("s3")  # made once here, not raced for by the readers
+    with ThreadPoolExecutor(max_workers=min(8, len(artifacts)), thread_name_prefix="dropml-artifacts") as pool:
+        futures = {
+            name: pool.submit(contextvars.copy_context().run, read_artifact, artifact)
+            for name, artifact in artifacts.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
 
 
 def verify_artifacts(manifest: Manifest) -> None:

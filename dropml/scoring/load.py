@@ -154,14 +154,18 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
     """
     started = time.perf_counter()
     manifest = manifest or registry.read_manifest(project, version)
-    blobs = {entry.name: registry.read_artifact(manifest.artifacts[entry.artifact]) for entry in manifest.models}
-    compiled_blobs = {}
+    wanted = {("pickle", entry.name): manifest.artifacts[entry.artifact] for entry in manifest.models}
     if onnx_available():  # else every model is served by scikit-learn
-        compiled_blobs = {
-            entry.name: registry.read_artifact(manifest.artifacts[entry.compiled.artifact])
-            for entry in manifest.models
-            if entry.compiled is not None
-        }
+        wanted.update(
+            {
+                ("compiled", entry.name): manifest.artifacts[entry.compiled.artifact]
+                for entry in manifest.models
+                if entry.compiled is not None
+            }
+        )
+    read = registry.read_artifacts(wanted)
+    blobs = {name: body for (kind, name), body in read.items() if kind == "pickle"}
+    compiled_blobs = {name: body for (kind, name), body in read.items() if kind == "compiled"}
     compiled = {}
     for entry in manifest.models:
         if entry.name in compiled_blobs and entry.compiled is not None:
