@@ -48,7 +48,7 @@ class FeatureSelectionSettings(_Section):
     """The selection step inside every pipeline."""
 
     method: Literal["k_best", "model", "none"] = "k_best"
-    max_features: int = Field(30, ge=1)
+    max_features: int = Field(100, ge=1)  # a 50-level category is 50 one-hot columns: 30 dropped some (bench/quality.py)
 
 
 class ModelSpec(_Section):
@@ -71,6 +71,15 @@ def _default_models() -> dict[str, ModelSpec]:
             params={"n_estimators": 100, "min_samples_leaf": 2},
             search_space={
                 "max_depth": [None, 8, 16],
+                "min_samples_leaf": [1, 2, 5],
+                "class_weight": [None, "balanced"],
+            },
+        ),
+        "extra_trees": ModelSpec(
+            estimator="extra_trees",
+            params={"n_estimators": 100},
+            search_space={
+                "max_features": ["sqrt", 0.5, 1.0],
                 "min_samples_leaf": [1, 2, 5],
                 "class_weight": [None, "balanced"],
             },

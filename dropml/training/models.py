@@ -79,13 +79,13 @@ ESTIMATORS: dict[str, Callable[[str], BaseEstimator]] = {
 BASELINES = frozenset({"dummy", "last_value"})
 
 # CPU seconds of one fit + predict with default parameters on COST_ROWS x COST_COLUMNS numbers, one thread
-# (bench/train.py's data: forest 51 s, boosting 3.1 s, linear 0.2 s), scaled linearly to a data set's size. A
-# rough guide: the training pool starts the longest tasks first, so the short ones fill the end instead of one
-# core idling behind a forest, and small data sets skip the pool.
+# (bench/train.py's data: forest 51 s, boosting 3.1 s, linear 0.2 s; extra trees 0.3x a forest at 20k rows),
+# scaled linearly to a data set's size. A rough guide: the training pool starts the longest tasks first, so the
+# short ones fill the end instead of one core idling behind a forest, and small data sets skip the pool.
 COST_ROWS, COST_COLUMNS = 100_000, 30
 RELATIVE_COST: dict[str, float] = {
     "random_forest": 50.0,
-    "extra_trees": 25.0,
+    "extra_trees": 15.0,
     "hist_gradient_boosting": 3.0,
     "knn": 2.0,
     "linear": 0.3,

@@ -53,7 +53,17 @@ def test_coerce_names_missing_columns():
 
 def test_datetime_parts_from_iso_strings():
     parts = DatetimeParts().fit(pd.DataFrame({"d": ["2024-03-05"]}))
-    assert parts.transform(pd.DataFrame({"d": ["2024-03-05", None]})).tolist()[0] == [2024.0, 3.0, 5.0, 1.0]
+    out = parts.transform(pd.DataFrame({"d": ["2024-03-05T12:00", None]}))
+    assert out.tolist()[0] == [2024.0, 3.0, 5.0, 1.0, 19787.5]  # the last: days since 1970-01-01
+    assert np.isnan(out[1]).all()
+    assert list(parts.get_feature_names_out()) == ["d_year", "d_month", "d_day", "d_dayofweek", "d_days"]
+
+
+def test_datetime_parts_pickled_before_days_keep_giving_their_four_columns():
+    parts = DatetimeParts().fit(pd.DataFrame({"d": ["2024-03-05"]}))
+    del parts.parts_  # what a pipeline fitted by the previous release carries
+    assert parts.transform(pd.DataFrame({"d": ["2024-03-05"]})).tolist() == [[2024.0, 3.0, 5.0, 1.0]]
+    assert len(parts.get_feature_names_out()) == 4
     assert list(parts.get_feature_names_out()) == ["d_year", "d_month", "d_day", "d_dayofweek"]
 
 
@@ -72,6 +82,7 @@ def test_preprocess_outputs_named_features_and_pickles_with_a_model():
         "joined_month",
         "joined_day",
         "joined_dayofweek",
+        "joined_days",
     ]
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
