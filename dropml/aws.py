@@ -33,6 +33,7 @@ class Credentials:
 # None: boto3's own chain (environment, the Lambda/ECS role); set: this context's calls use these
 _credentials: ContextVar[Credentials | None] = ContextVar("dropml_aws_credentials", default=None)
 _clients: dict[tuple[str, str | None, str, Credentials | None], Any] = {}
+_client_sessions: dict[Credentials | None, Any] = {}  # the boto3 session the clients of each principal come from
 _clients_lock = threading.Lock()
 
 
@@ -68,7 +69,10 @@ def client(service: str) -> Any:
                 read_timeout=60,
                 max_pool_connections=32,
             )
-            _clients[cache_key] = _session(credentials).client(
+            session = _client_sessions.get(credentials)
+            if session is None:  # one per principal: a session loads botocore's endpoint and retry data once
+                session = _client_sessions[credentials] = _session(credentials)
+            _clients[cache_key] = session.client(
                 service, region_name=conf.region, endpoint_url=conf.endpoint_url, config=botocore_config
             )
         return _clients[cache_key]
@@ -96,3 +100,4 @@ def reset_clients() -> None:
     """Drop cached clients (after the endpoint or credentials change)."""
     with _clients_lock:
         _clients.clear()
+        _client_sessions.clear()
