@@ -48,7 +48,9 @@ class FeatureSelectionSettings(_Section):
     """The selection step inside every pipeline."""
 
     method: Literal["k_best", "model", "none"] = "k_best"
-    max_features: int = Field(100, ge=1)  # a 50-level category is 50 one-hot columns: 30 dropped some (bench/quality.py)
+    max_features: int = Field(
+        100, ge=1
+    )  # a 50-level category is 50 one-hot columns: 30 dropped some (bench/quality.py)
 
 
 class ModelSpec(_Section):

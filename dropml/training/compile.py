@@ -193,9 +193,7 @@ def _declare_float_tree_probabilities(onnx_model: Any) -> None:
     """
     from onnx import TensorProto
 
-    float_outputs = {
-        node.output[1] for node in onnx_model.graph.node if node.op_type == "TreeEnsembleClassifier"
-    }
+    float_outputs = {node.output[1] for node in onnx_model.graph.node if node.op_type == "TreeEnsembleClassifier"}
     for output in onnx_model.graph.output:
         if output.name in float_outputs and output.type.tensor_type.elem_type == TensorProto.DOUBLE:
             output.type.tensor_type.elem_type = TensorProto.FLOAT

@@ -13,7 +13,10 @@ from dropml.ops.audit import json_line
 def test_a_float_frame_becomes_row_objects_with_null_for_a_gap():
     frame = pd.DataFrame([[1.5, np.nan], [2.0, 3.0]], columns=["a", "b"])
     line = json_line({"inputs": frame, "outputs": {"m": np.array(["yes", "no"], dtype=object)}})
-    assert json.loads(line) == {"inputs": [{"a": 1.5, "b": None}, {"a": 2.0, "b": 3.0}], "outputs": {"m": ["yes", "no"]}}
+    assert json.loads(line) == {
+        "inputs": [{"a": 1.5, "b": None}, {"a": 2.0, "b": 3.0}],
+        "outputs": {"m": ["yes", "no"]},
+    }
 
 
 def test_a_mixed_frame_keeps_text_and_writes_dates_as_iso():
@@ -24,4 +27,7 @@ def test_a_mixed_frame_keeps_text_and_writes_dates_as_iso():
 
 
 def test_plain_records_are_written_as_they_are():
-    assert json.loads(json_line({"inputs": [{"x": 1}], "outputs": {"m": [1]}})) == {"inputs": [{"x": 1}], "outputs": {"m": [1]}}
+    assert json.loads(json_line({"inputs": [{"x": 1}], "outputs": {"m": [1]}})) == {
+        "inputs": [{"x": 1}],
+        "outputs": {"m": [1]},
+    }
