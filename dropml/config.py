@@ -48,9 +48,8 @@ class FeatureSelectionSettings(_Section):
     """The selection step inside every pipeline."""
 
     method: Literal["k_best", "model", "none"] = "k_best"
-    max_features: int = Field(
-        100, ge=1
-    )  # a 50-level category is 50 one-hot columns: 30 dropped some (bench/quality.py)
+    # 100, not 30: a 50-level category is 50 one-hot columns, and 30 dropped some of them (bench/quality.py)
+    max_features: int = Field(100, ge=1)
 
 
 class ModelSpec(_Section):
