@@ -65,7 +65,7 @@ def _default_models() -> dict[str, ModelSpec]:
         "baseline": ModelSpec(estimator="dummy"),
         "linear": ModelSpec(
             estimator="linear",
-            search_space={"C": [0.1, 1.0, 10.0], "alpha": [0.1, 1.0, 10.0], "class_weight": [None, "balanced"]},
+            search_space={"C": [0.1, 1.0, 10.0], "class_weight": [None, "balanced"]},
         ),
         "random_forest": ModelSpec(
             estimator="random_forest",
