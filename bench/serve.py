@@ -359,7 +359,8 @@ def cold_rows(env: dict[str, str], record: dict, log: Path) -> None:
         assert child.stdout is not None
         answered = child.stdout.readline().strip() == "answered"
         firsts.append(time.perf_counter() - started)  # the answer, not the interpreter's exit after it
-        rest, _ = child.communicate(timeout=300)
+        rest = child.stdout.read()  # not communicate(): it reads the pipe past what readline() already buffered
+        child.wait(timeout=300)
         if not answered or child.returncode != 0:
             raise RuntimeError(f"the cold-start child failed (exit {child.returncode}): {rest[-500:]}")
         parts = json.loads(rest.strip().splitlines()[-1])
