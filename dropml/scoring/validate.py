@@ -37,8 +37,10 @@ MAX_EXTRA_COLUMNS = 100  # a CSV may carry this many columns the models do not u
 CSV_DELIMITERS = (b",", b";", b"\t", b"|")
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)  # tree models compute in float32: beyond this is inf
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
+# The texts training's coerce step (dropml.training.features) reads as booleans: "1.0" is what a spreadsheet
+# or pandas writes for a 1 in a column that also holds a decimal.
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 _MISSING = object()
 
 

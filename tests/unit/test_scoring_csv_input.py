@@ -76,6 +76,11 @@ def test_a_boolean_column_read_as_float_accepts_one_point_zero_as_true():
     body = b"age,sex,smoker,code,visits\n1,F,1,1,1\n1,F,2.5,1,1\n"
     fast = _outcome(lambda b, s: validate_frame(s, read_scoring_csv(b, s, "body")), body, SCHEMA)
     assert fast == _outcome(_reference, body, SCHEMA) == ("problems", [("smoker", 2)])
+    # and the text "1.0" (the fast reader keeps text) is as true as the number pandas makes of it
+    body = b"age,sex,smoker,code,visits\n1,F,1.0,1,1\n"
+    fast = _outcome(lambda b, s: validate_frame(s, read_scoring_csv(b, s, "body")), body, SCHEMA)
+    assert fast[0] == _outcome(_reference, body, SCHEMA)[0] == "frame"
+    assert fast[1]["smoker"].tolist() == [True]
 
 
 def test_a_batch_of_exactly_the_schema_columns_is_read_by_pyarrow(monkeypatch):
