@@ -112,6 +112,10 @@ class TrainingSettings(_Section):
     horizon: int = Field(1, ge=1)
     lags: list[int] = Field(default_factory=lambda: [1, 2, 3, 7])
     search_time_budget_seconds: float = Field(0.0, ge=0.0)
+    # Classifiers' class weights: "balanced" weighs each class by the inverse of its share, "none" by rows;
+    # "auto" balances when the rank metric averages over classes (f1_macro, the default): a rare class then
+    # counts as much in the score as in the fit.
+    class_weight: Literal["auto", "balanced", "none"] = "auto"
     max_categories: int = Field(50, ge=2)
     eda_max_features: int = Field(12, ge=1)
     # CPUs a run uses: -1 every CPU of its task (affinity, cgroup quota, ECS task limit), k at most k of them

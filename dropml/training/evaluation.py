@@ -35,6 +35,10 @@ def metric_names(task: str) -> tuple[str, ...]:
     return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
 
 
+# Classification metrics that average over classes, so a rare class weighs as much as a common one.
+MACRO_METRICS = frozenset({"f1_macro", "precision_macro", "recall_macro"})
+
+
 def resolve_rank_metric(rank_metric: str, task: str) -> str:
     """``auto`` → f1_macro (classification) or rmse (regression); otherwise check it exists.
 

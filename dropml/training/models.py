@@ -100,11 +100,19 @@ RELATIVE_COST: dict[str, float] = {
 
 
 def build_estimator(
-    name: str, spec: ModelSpec, task: str, random_state: int, extra: dict[str, Any] | None = None
+    name: str,
+    spec: ModelSpec,
+    task: str,
+    random_state: int,
+    extra: dict[str, Any] | None = None,
+    *,
+    balanced: bool = False,
 ) -> BaseEstimator:
     """An unfitted estimator for model ``name``: the spec's factory, its params, then ``extra`` (search params).
 
-    ``random_state`` is set wherever the estimator has one. Search params the
+    ``random_state`` is set wherever the estimator has one, and with
+    ``balanced`` ``class_weight="balanced"`` wherever it has that and the spec
+    does not set it (training's ``class_weight`` setting). Search params the
     estimator does not have are skipped (one search space serves both tasks:
     LogisticRegression's ``C`` is no parameter of the regression side's RidgeCV).
 
@@ -127,6 +135,8 @@ def build_estimator(
     params = dict(spec.params)
     if "random_state" in valid and "random_state" not in params:
         params["random_state"] = random_state
+    if balanced and "class_weight" in valid and "class_weight" not in params:
+        params["class_weight"] = "balanced"
     params.update({k: v for k, v in (extra or {}).items() if k in valid})
     return estimator.set_params(**params)
 

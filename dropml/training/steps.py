@@ -132,11 +132,16 @@ def build_model_pipeline(
     from sklearn.pipeline import Pipeline
 
     from dropml.training import models
+    from dropml.training.evaluation import MACRO_METRICS, resolve_rank_metric
     from dropml.training.features import build_preprocess
     from dropml.training.persistence import PERSISTENCE_ESTIMATOR, persistence_pipeline
     from dropml.training.selection import build_selector
 
-    estimator = models.build_estimator(name, spec, cleaned.task, conf.random_state, extra)
+    balanced = cleaned.task == "classification" and (
+        conf.class_weight == "balanced"
+        or (conf.class_weight == "auto" and resolve_rank_metric(conf.rank_metric, cleaned.task) in MACRO_METRICS)
+    )
+    estimator = models.build_estimator(name, spec, cleaned.task, conf.random_state, extra, balanced=balanced)
     if spec.estimator == PERSISTENCE_ESTIMATOR:  # reads the raw last value: no scaling, no selection
         return persistence_pipeline(estimator)
     preprocess = build_preprocess(

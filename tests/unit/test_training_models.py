@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dropml.config import ModelSpec
@@ -159,3 +160,49 @@ def test_the_default_search_can_weight_classes_for_macro_f1_where_the_estimator_
     for name in ("linear", "random_forest", "gradient_boosting"):
         assert applicable_space(models[name], "classification")["class_weight"] == [None, "balanced"], name
         assert "class_weight" not in applicable_space(models[name], "regression"), name
+
+
+def _pipeline_model(task: str, **settings):
+    from dropml.config import TrainingSettings
+    from dropml.training.clean import clean_frame
+    from dropml.training.steps import build_model_pipeline
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "target": ["a"] * 50 + ["b"] * 10})
+    if task == "regression":
+        frame["target"] = rng.normal(size=60)
+    conf = TrainingSettings(**settings)
+    cleaned = clean_frame(frame, conf)
+    return {
+        name: build_model_pipeline(name, spec, cleaned, conf).named_steps["model"] for name, spec in conf.models.items()
+    }
+
+
+def test_classifiers_weigh_classes_evenly_when_the_rank_metric_averages_over_classes():
+    # modechoice's 25 % minority: macro F1 counts it as much as the majority, so the fit should too
+    by_default = _pipeline_model("classification")
+    assert {name: getattr(m, "class_weight", "n/a") for name, m in by_default.items()} == {
+        "baseline": "n/a",  # DummyClassifier has no class weights
+        "linear": "balanced",
+        "random_forest": "balanced",
+        "extra_trees": "balanced",
+        "gradient_boosting": "balanced",
+    }
+    by_accuracy = _pipeline_model("classification", rank_metric="accuracy")
+    assert by_accuracy["random_forest"].class_weight is None
+    assert _pipeline_model("classification", class_weight="none")["linear"].class_weight is None
+    assert _pipeline_model("classification", rank_metric="accuracy", class_weight="balanced")[
+        "linear"
+    ].class_weight == ("balanced")
+    assert getattr(_pipeline_model("regression")["random_forest"], "class_weight", None) is None
+
+
+def test_a_models_own_class_weight_wins_over_the_setting():
+    models_conf = {
+        "baseline": {"estimator": "dummy"},
+        "a": {"estimator": "linear", "params": {"class_weight": None}},
+        "b": {"estimator": "random_forest"},
+        "c": {"estimator": "extra_trees"},
+    }
+    built = _pipeline_model("classification", models=models_conf)
+    assert (built["a"].class_weight, built["b"].class_weight) == (None, "balanced")
