@@ -76,15 +76,6 @@ def _default_models() -> dict[str, ModelSpec]:
                 "class_weight": [None, "balanced"],
             },
         ),
-        "extra_trees": ModelSpec(
-            estimator="extra_trees",
-            params={"n_estimators": 100},
-            search_space={
-                "max_features": ["sqrt", 0.5, 1.0],
-                "min_samples_leaf": [1, 2, 5],
-                "class_weight": [None, "balanced"],
-            },
-        ),
         "gradient_boosting": ModelSpec(
             estimator="hist_gradient_boosting",
             search_space={

@@ -185,7 +185,6 @@ def test_classifiers_weigh_classes_evenly_when_the_rank_metric_averages_over_cla
         "baseline": "n/a",  # DummyClassifier has no class weights
         "linear": "balanced",
         "random_forest": "balanced",
-        "extra_trees": "balanced",
         "gradient_boosting": "balanced",
     }
     by_accuracy = _pipeline_model("classification", rank_metric="accuracy")
