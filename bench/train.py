@@ -162,8 +162,9 @@ def measure_bare(csv: Path) -> dict[str, float]:
     conf = settings().training
     with PeakMemory() as memory:
         started, cpu = time.perf_counter(), cpu_seconds()
-        for name, spec in conf.models.items():
-            estimator = build_estimator(name, spec, "classification", conf.random_state)
+        balanced = conf.class_weight == "balanced" or (conf.class_weight == "auto" and conf.rank_metric == "auto")
+        for name, spec in conf.models.items():  # the estimators the job fits: class weights as it sets them
+            estimator = build_estimator(name, spec, "classification", conf.random_state, balanced=balanced)
             folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
             cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=-1)
         seconds = time.perf_counter() - started
