@@ -155,6 +155,7 @@ def measure_bare(csv: Path) -> dict[str, float]:
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
     from dropml.config import settings
+    from dropml.training.evaluation import balanced_classes
     from dropml.training.models import build_estimator
 
     frame = pd.read_csv(csv)
@@ -162,7 +163,7 @@ def measure_bare(csv: Path) -> dict[str, float]:
     conf = settings().training
     with PeakMemory() as memory:
         started, cpu = time.perf_counter(), cpu_seconds()
-        balanced = conf.class_weight == "balanced" or (conf.class_weight == "auto" and conf.rank_metric == "auto")
+        balanced = balanced_classes(conf.class_weight, conf.rank_metric, "classification")
         for name, spec in conf.models.items():  # the estimators the job fits: class weights as it sets them
             estimator = build_estimator(name, spec, "classification", conf.random_state, balanced=balanced)
             folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)

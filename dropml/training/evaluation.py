@@ -39,6 +39,19 @@ def metric_names(task: str) -> tuple[str, ...]:
 MACRO_METRICS = frozenset({"f1_macro", "precision_macro", "recall_macro"})
 
 
+def balanced_classes(class_weight: str, rank_metric: str, task: str) -> bool:
+    """Whether classifiers get ``class_weight="balanced"``: asked for, or ``auto`` and a macro-averaged rank metric.
+
+    Raises:
+        ConfigError: ``rank_metric`` is not a ``task`` metric.
+    """
+    if task != "classification":
+        return False
+    return class_weight == "balanced" or (
+        class_weight == "auto" and resolve_rank_metric(rank_metric, task) in MACRO_METRICS
+    )
+
+
 def resolve_rank_metric(rank_metric: str, task: str) -> str:
     """``auto`` → f1_macro (classification) or rmse (regression); otherwise check it exists.
 

@@ -132,15 +132,12 @@ def build_model_pipeline(
     from sklearn.pipeline import Pipeline
 
     from dropml.training import models
-    from dropml.training.evaluation import MACRO_METRICS, resolve_rank_metric
+    from dropml.training.evaluation import balanced_classes
     from dropml.training.features import build_preprocess
     from dropml.training.persistence import PERSISTENCE_ESTIMATOR, persistence_pipeline
     from dropml.training.selection import build_selector
 
-    balanced = cleaned.task == "classification" and (
-        conf.class_weight == "balanced"
-        or (conf.class_weight == "auto" and resolve_rank_metric(conf.rank_metric, cleaned.task) in MACRO_METRICS)
-    )
+    balanced = balanced_classes(conf.class_weight, conf.rank_metric, cleaned.task)
     estimator = models.build_estimator(name, spec, cleaned.task, conf.random_state, extra, balanced=balanced)
     if spec.estimator == PERSISTENCE_ESTIMATOR:  # reads the raw last value: no scaling, no selection
         return persistence_pipeline(estimator)
