@@ -128,8 +128,14 @@ def test_upload_trains_publishes_and_scores_then_a_second_upload_makes_v2_live(c
     wait_until("v2 live in SSM", _live(2))
     assert registry.list_versions("default") == [1, 2]
     wait_until("jobs to finish", _all_jobs_finished)
-    notes = chain.announcements()
-    assert [n["version"] for n in notes if n["step"] == "publish" and n["outcome"] == "succeeded"] == [1, 2]
+    notes: list[dict] = []
+
+    def published() -> list[int]:  # the publisher announces after it moves the parameter: SSM can be seen first
+        notes.extend(chain.announcements())
+        return [n["version"] for n in notes if n["step"] == "publish" and n["outcome"] == "succeeded"]
+
+    wait_until("v2's publish announcement", lambda: len(published()) >= 2)
+    assert published() == [1, 2]
     assert [n for n in notes if n["outcome"] == "failed"] == []
     assert [job.process.returncode for job in jobs.local_jobs()] == [0, 0, 0]
 
