@@ -359,7 +359,7 @@ def _block_is_clean(schema: InputSchema, block: np.ndarray) -> bool:
     return not (required and bool(np.isnan(block[:, required]).any()))
 
 
-def _numeric_records(schema: InputSchema, records: Sequence[Any]) -> np.ndarray | None:
+def _numeric_records(schema: InputSchema, names: list[str], records: Sequence[Any]) -> np.ndarray | None:
     """JSON records as one float64 matrix, when every column is numeric and every value a JSON number; else None.
 
     The usual request (a record or a few, numbers as numbers) skips the
@@ -368,7 +368,6 @@ def _numeric_records(schema: InputSchema, records: Sequence[Any]) -> np.ndarray 
     """
     if not all(column.kind == "numeric" for column in schema.columns):
         return None
-    names = schema.names
     rows = []
     for record in records:
         if type(record) is not dict:
@@ -416,11 +415,11 @@ def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFr
     """
     if not records:
         raise BadInput("body", None, "no records to score", http_status=400)
-    block = _numeric_records(schema, records)
+    known = schema.names  # built once per request: the schema makes a new list on every access
+    block = _numeric_records(schema, known, records)
     if block is not None:
-        return pd.DataFrame(block, columns=_column_index(tuple(schema.names)), copy=False)
+        return pd.DataFrame(block, columns=_column_index(tuple(known)), copy=False)
     problems = _Problems()
-    known = schema.names
     columns: dict[str, list[Any]] = {name: [] for name in known}
     for position, record in enumerate(records, start=1):
         if not isinstance(record, dict):
