@@ -165,6 +165,8 @@ def measure_bare(csv: Path) -> dict[str, float]:
         started, cpu = time.perf_counter(), cpu_seconds()
         balanced = balanced_classes(conf.class_weight, conf.rank_metric, "classification")
         for name, spec in conf.models.items():  # the estimators the job fits: class weights as it sets them
+            if not spec.applies_to(len(frame)):
+                continue  # the job skips it too (a model for small data)
             estimator = build_estimator(name, spec, "classification", conf.random_state, balanced=balanced)
             folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
             cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=-1)

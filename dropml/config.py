@@ -58,6 +58,20 @@ class ModelSpec(_Section):
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, list[Any]] = Field(default_factory=dict)
+    # Trained only on data of at most this many rows (after cleaning); None: always. For models that pay on
+    # small data but cost too much time or memory on large data (extra_trees' fully grown trees).
+    max_rows: int | None = Field(None, ge=1)
+
+    def applies_to(self, rows: int) -> bool:
+        """Whether a run on ``rows`` cleaned rows trains this model."""
+        return self.max_rows is None or rows <= self.max_rows
+
+
+# extra_trees' rows cap: below it, fully grown extremely randomised trees often beat the forest (bench/quality.py:
+# star98 RMSE 318 -> 270, vega-stocks 23.0 -> 14.0, grunfeld 44.0 -> 22.8) at a fraction of its fit time; their
+# size grows with the rows (about 40 MiB pickled at 8,000 rows x 30 columns, 488 MiB at 100,000), and at
+# 100,000 rows they made the job 1.5-1.9x the hand-written run (bench/train.py).
+EXTRA_TREES_MAX_ROWS = 5000
 
 
 def _default_models() -> dict[str, ModelSpec]:
@@ -84,6 +98,7 @@ def _default_models() -> dict[str, ModelSpec]:
                 "class_weight": [None, "balanced"],
             },
         ),
+        "extra_trees": ModelSpec(estimator="extra_trees", max_rows=EXTRA_TREES_MAX_ROWS),
     }
 
 
@@ -115,9 +130,9 @@ class TrainingSettings(_Section):
     @field_validator("models")
     @classmethod
     def _at_least_three(cls, models: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
-        real = [name for name, spec in models.items() if spec.estimator != "dummy"]
+        real = [name for name, spec in models.items() if spec.estimator != "dummy" and spec.max_rows is None]
         if len(real) < 3:
-            raise ValueError(f"at least 3 non-baseline models are required (got {real})")
+            raise ValueError(f"at least 3 non-baseline models without max_rows are required (got {real})")
         return models
 
     @field_validator("n_jobs")
@@ -152,6 +167,9 @@ class ServingSettings(_Section):
     fast_csv_read: bool = True
     max_batch_rows: int = Field(1_000_000, ge=1)
     default_project: str = "default"
+    # answer plain JSON predict requests in web/json_lane.py (the same checks, scoring, audit and answer as the
+    # Flask route, without Flask's request machinery); false sends every request through Flask
+    json_lane: bool = True
 
 
 class DaskSettings(_Section):

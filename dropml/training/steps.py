@@ -75,11 +75,15 @@ def check_model_names(conf: TrainingSettings) -> None:
             )
 
 
-def model_specs(conf: TrainingSettings, task: str) -> dict[str, ModelSpec]:
-    """The models a run trains: the configured ones, plus the persistence baseline for time-ordered regression."""
+def model_specs(conf: TrainingSettings, task: str, rows: int | None = None) -> dict[str, ModelSpec]:
+    """The models a run on ``rows`` cleaned rows trains.
+
+    The configured ones (less those whose ``max_rows`` is below ``rows``), plus
+    the persistence baseline for time-ordered regression.
+    """
     from dropml.training.persistence import PERSISTENCE_MODEL, persistence_spec
 
-    specs = dict(conf.models)
+    specs = {name: spec for name, spec in conf.models.items() if rows is None or spec.applies_to(rows)}
     persistence = persistence_spec(conf, task)
     if persistence is not None:
         specs[PERSISTENCE_MODEL] = persistence
@@ -174,7 +178,7 @@ def fit_models(
     from dropml.training import evaluation, models, parallel, search
 
     features, labels, task = cleaned.features, cleaned.labels, cleaned.task
-    specs = model_specs(conf, task)
+    specs = model_specs(conf, task, len(cleaned.frame))
     cpus = parallel.resolve_n_jobs(conf.n_jobs, parallel.available_cpus())
     budget = conf.search_time_budget_seconds
     spaces = {n: models.applicable_space(s, task) for n, s in specs.items() if s.estimator not in models.BASELINES}

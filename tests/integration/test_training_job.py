@@ -110,7 +110,7 @@ def test_breast_cancer_trains_the_default_project_with_config_defaults(aws, inbo
     assert (manifest.project, manifest.version, manifest.task) == ("default", 1, "classification")
     assert manifest.classes == ["benign", "malignant"]
     assert manifest.rank_metric == "f1_macro"
-    rows = _check_published(manifest, body, ["baseline", "linear", "random_forest", "gradient_boosting"])
+    rows = _check_published(manifest, body, ["baseline", "linear", "random_forest", "gradient_boosting", "extra_trees"])
     assert manifest.input_schema.names == [c for c in rows.columns if c != "target"]
     assert {c.kind for c in manifest.input_schema.columns} == {"numeric"}
     assert 1 <= len(manifest.selected_features) <= 30

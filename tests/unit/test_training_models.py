@@ -186,6 +186,7 @@ def test_classifiers_weigh_classes_evenly_when_the_rank_metric_averages_over_cla
         "linear": "balanced",
         "random_forest": "balanced",
         "gradient_boosting": "balanced",
+        "extra_trees": "balanced",
     }
     by_accuracy = _pipeline_model("classification", rank_metric="accuracy")
     assert by_accuracy["random_forest"].class_weight is None
@@ -205,3 +206,17 @@ def test_a_models_own_class_weight_wins_over_the_setting():
     }
     built = _pipeline_model("classification", models=models_conf)
     assert (built["a"].class_weight, built["b"].class_weight) == (None, "balanced")
+
+
+def test_a_model_with_max_rows_trains_only_on_data_that_small():
+    from dropml.config import TrainingSettings, load_settings
+    from dropml.training.steps import model_specs
+
+    shipped = load_settings(environ={}).training.models  # config.json as shipped
+    assert shipped["extra_trees"].max_rows == 5000
+    conf = TrainingSettings(models=shipped)
+    assert "extra_trees" in model_specs(conf, "regression", 5000)
+    assert "extra_trees" not in model_specs(conf, "regression", 5001)
+    assert set(model_specs(conf, "regression", 100_000)) == {"baseline", "linear", "random_forest", "gradient_boosting"}
+    with pytest.raises(ValueError, match="at least 3 non-baseline models without max_rows"):
+        TrainingSettings(models={**{k: v for k, v in shipped.items() if k != "linear"}})
