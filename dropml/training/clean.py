@@ -35,6 +35,10 @@ HIGH_CARDINALITY_SHARE = 0.5  # more distinct values than this share of rows: fr
 MAX_CLASSIFICATION_LEVELS = 20  # a whole-number target with at most this many values is a class label
 MIN_ROWS_PER_CLASS = 5  # ... when it has on average this many rows per value
 MIN_ID_ROWS = 10
+# A text column too varied to encode (a name per row) may still start with a word that repeats: the maker of
+# "chevrolet chevelle malibu", a product's brand. It is kept and encoded by that first word when most values
+# have more than one word and the first words are few (at most max_categories, at least this many rows each).
+MIN_ROWS_PER_WORD = 5
 ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row|record)([_\W]|$)|^id|id$", re.IGNORECASE)
 EXAMPLES_SHOWN = 5
 THOUSANDS = r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?"
@@ -49,6 +53,7 @@ class CleanResult:
     task: Task
     kinds: dict[str, ColumnKind]  # input column -> kind, in file order
     quality: dict[str, Any] = field(default_factory=dict)
+    word_columns: list[str] = field(default_factory=list)  # categorical columns encoded by their first word
 
     @property
     def features(self) -> pd.DataFrame:
@@ -425,10 +430,28 @@ def _derive_time_target(
     return frame.sort_values([time_col, group_col] if group_col else [time_col], kind="mergesort")
 
 
+def first_words(values: pd.Series) -> pd.Series:
+    """Each text value's first word, lower case (missing stays missing)."""
+    present = values.notna()
+    words = values.astype(object).where(present, "").astype(str).str.strip().str.split(n=1).str[0].str.casefold()
+    return words.where(present & words.notna() & (words != ""), np.nan)
+
+
+def _first_word_count(column: pd.Series, max_categories: int) -> int:
+    """How many distinct first words ``column`` has when they make a category worth encoding, else 0."""
+    present = column.dropna().astype(str).str.strip()
+    if present.empty or (present.str.split(n=1).str.len() > 1).mean() < 0.5:
+        return 0  # mostly single words: the first word is the value itself
+    distinct = int(first_words(present).nunique())
+    return distinct if 2 <= distinct <= min(max_categories, len(present) // MIN_ROWS_PER_WORD) else 0
+
+
 def _drop_useless_columns(
     frame: pd.DataFrame, kinds: dict[str, ColumnKind], protected: set[str], conf: TrainingSettings, quality: _Quality
-) -> None:
+) -> list[str]:
+    """Drop the columns that cannot help a model; returns the text columns kept for their first word."""
     rows = len(frame)
+    word_columns: list[str] = []
     for name in list(kinds):
         if name in protected:
             continue
@@ -457,9 +480,22 @@ def _drop_useless_columns(
                     column=name,
                     count=int(distinct),
                 )
+        if reason and kinds[name] == "categorical" and reason[0] in ("id_like", "high_cardinality"):
+            words = _first_word_count(column, conf.max_categories)
+            if words:
+                quality.act(
+                    "encoded_first_word",
+                    f"column {name!r}: {distinct} distinct values in {rows} rows, encoded by their first word "
+                    f"({words} distinct, e.g. {', '.join(_examples(first_words(column).dropna()))})",
+                    column=name,
+                    count=words,
+                )
+                word_columns.append(name)
+                reason = None
         if reason:
             quality.act("dropped_column", reason[1], column=name, reason=reason[0])
             del kinds[name]
+    return word_columns
 
 
 def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
@@ -479,7 +515,7 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
     frame, kinds = _typed_columns(frame, conf, label_name, quality)
     frame, task = _labelled_rows(frame, conf, label_name, quality)
     protected = {c for c in (conf.time_column, conf.group_column, conf.target if conf.time_column else None) if c}
-    _drop_useless_columns(frame, kinds, protected, conf, quality)
+    word_columns = _drop_useless_columns(frame, kinds, protected, conf, quality)
     if not kinds:
         dropped = [
             a["message"].removeprefix("column ") for a in quality.record["actions"] if a["action"] == "dropped_column"
@@ -500,7 +536,9 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
         task=task,
         target=label_name,
     )
-    return CleanResult(frame=frame, target=label_name, task=task, kinds=kinds, quality=quality.record)
+    return CleanResult(
+        frame=frame, target=label_name, task=task, kinds=kinds, quality=quality.record, word_columns=word_columns
+    )
 
 
 def _typed_columns(

@@ -227,6 +227,25 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
         return np.asarray([f"{name}_{part}" for name in names for part in self._parts()], dtype=object)
 
 
+class FirstWord(TransformerMixin, BaseEstimator):
+    """Each text value's first word, lower case: a name column becomes its maker or brand (missing stays missing)."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FirstWord:  # noqa: N803
+        """Remember the input column names."""
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """The first word of every value of every column."""
+        from dropml.training.clean import first_words
+
+        return pd.DataFrame({name: first_words(X[name]).astype(object) for name in X.columns}, index=X.index)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The input names."""
+        return np.asarray(input_features if input_features is not None else self.feature_names_in_, dtype=object)
+
+
 def numeric_steps() -> Pipeline:
     """Median impute, then standard scale."""
     return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
@@ -245,6 +264,11 @@ def categorical_steps(max_categories: int) -> Pipeline:
     )
 
 
+def first_word_steps(max_categories: int) -> Pipeline:
+    """First word of the text, then as a category (impute, one-hot)."""
+    return Pipeline([("first_word", FirstWord()), *categorical_steps(max_categories).steps])
+
+
 def datetime_steps() -> Pipeline:
     """Date parts, then median impute (for missing dates) and scale."""
     return Pipeline(
@@ -259,11 +283,13 @@ def build_preprocess(
     group_column: str | None = None,
     lag_source: str | None = None,
     lags: list[int] | None = None,
+    word_columns: list[str] | None = None,
 ) -> Pipeline:
     """The ``preprocess`` step for input columns ``kinds`` (name → kind).
 
     With a ``time_column``, a :class:`LagFeatures` step adds lags/returns of
     ``lag_source`` and one-step returns of the other numeric columns.
+    ``word_columns``: categorical columns encoded by their first word (:class:`FirstWord`).
     """
     steps: list[tuple[str, Any]] = [("coerce", CoerceColumns(dict(kinds)))]
     numeric = [n for n, k in kinds.items() if k in ("numeric", "boolean")]
@@ -276,9 +302,12 @@ def build_preprocess(
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
         transformers.append(("numeric", numeric_steps(), numeric))
-    categorical = [n for n, k in kinds.items() if k == "categorical"]
+    by_word = [n for n in word_columns or [] if kinds.get(n) == "categorical"]
+    categorical = [n for n, k in kinds.items() if k == "categorical" and n not in by_word]
     if categorical:
         transformers.append(("categorical", categorical_steps(max_categories), categorical))
+    if by_word:
+        transformers.append(("first_word", first_word_steps(max_categories), by_word))
     dates = [n for n, k in kinds.items() if k == "datetime"]
     if dates:
         transformers.append(("datetime", datetime_steps(), dates))

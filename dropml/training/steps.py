@@ -152,6 +152,7 @@ def build_model_pipeline(
         conf.group_column,
         conf.target if conf.time_column else None,
         conf.lags,
+        cleaned.word_columns,
     )
     selector = build_selector(conf.feature_selection, cleaned.task, conf.random_state)
     return Pipeline([("preprocess", preprocess), ("select", selector), ("model", estimator)])
@@ -291,7 +292,9 @@ def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = No
     cleaned = clean_frame(data.frame, conf)
     cleaned.quality["file_format"] = data.csv_format.describe()  # how the bytes were read, for the report
     rank_metric = evaluation.resolve_rank_metric(conf.rank_metric, cleaned.task)
-    schema = build_input_schema(cleaned.frame, cleaned.kinds, conf.time_column, conf.group_column)
+    schema = build_input_schema(
+        cleaned.frame, cleaned.kinds, conf.time_column, conf.group_column, any_text=cleaned.word_columns
+    )
     if conf.time_column:
         split = evaluation.time_split(cleaned.frame[conf.time_column], conf.cv_folds, conf.test_size, conf.horizon)
     else:

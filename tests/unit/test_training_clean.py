@@ -294,3 +294,34 @@ def test_thousands_separators_parse_but_decimal_commas_are_junk():
     with pytest.raises(BadInput) as caught:
         coerce_numeric(pd.Series(["1,5", "3", "4"] * 10), "weight")
     assert caught.value.field == "weight"
+
+
+def test_a_name_per_row_whose_first_word_repeats_is_kept_for_that_word():
+    rows = 200
+    makers = ["chevrolet", "Ford", "toyota", "volkswagen"]
+    frame = pd.DataFrame(
+        {
+            "name": [f"{makers[i % 4]} model {i}" for i in range(rows)],  # unique per row, 4 first words
+            "word": [f"w{i}" for i in range(rows)],  # one word each: dropped as before
+            "x": np.linspace(0, 1, rows),
+            "target": ["a", "b"] * (rows // 2),
+        }
+    )
+    result = clean_frame(frame, _conf())
+    actions = _actions(result)
+    assert result.kinds == {"name": "categorical", "x": "numeric"}
+    assert result.word_columns == ["name"]
+    assert actions["encoded_first_word"][0]["message"] == (
+        "column 'name': 200 distinct values in 200 rows, encoded by their first word "
+        "(4 distinct, e.g. chevrolet, ford, toyota, volkswagen)"
+    )
+    assert [(a["column"], a["reason"]) for a in actions["dropped_column"]] == [("word", "id_like")]
+
+
+def test_the_schema_of_a_word_column_accepts_any_text():
+    from dropml.training.schema import build_input_schema
+
+    frame = pd.DataFrame({"name": ["ford pinto", "amc hornet"], "plan": ["a", "b"]})
+    kinds = {"name": "categorical", "plan": "categorical"}
+    schema = build_input_schema(frame, kinds, None, None, any_text=["name"])
+    assert [(c.name, c.categories) for c in schema.columns] == [("name", None), ("plan", ["a", "b"])]

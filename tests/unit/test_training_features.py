@@ -127,3 +127,18 @@ def test_no_future_value_leaks_into_the_features():
     generated = [c for c in before.columns if c not in frame.columns]
     pd.testing.assert_frame_equal(before.loc[past, generated], after.loc[past, generated])
     assert not before.loc[future, generated].equals(after.loc[future, generated])  # the test can see changes
+
+
+def test_a_word_column_is_one_hot_encoded_by_its_first_word_and_takes_new_names():
+    from dropml.training.features import FirstWord
+
+    words = FirstWord().fit_transform(pd.DataFrame({"name": ["Ford Pinto", " toyota  corolla ", None, "amc"]}))
+    assert words["name"].tolist()[:2] == ["ford", "toyota"]
+    assert pd.isna(words["name"][2])
+    assert words["name"][3] == "amc"
+    kinds = {"name": "categorical", "x": "numeric"}
+    frame = pd.DataFrame({"name": ["ford pinto", "toyota corolla", "ford torino", "toyota camry"] * 3, "x": range(12)})
+    preprocess = build_preprocess(kinds, max_categories=5, word_columns=["name"]).fit(frame)
+    assert output_feature_names(preprocess) == ["x", "name_ford", "name_toyota"]
+    out = preprocess.transform(pd.DataFrame({"name": ["Ford Mustang GT"], "x": [1.0]}))  # a name never seen
+    assert out[0, 1:].tolist() == [1.0, 0.0]
