@@ -18,7 +18,7 @@ from dropml import logs
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, DropmlError, NoLiveModel
 from web.json_provider import OrjsonProvider
-from web.state import REQUEST_ID_HEADER, WebState, request_id
+from web.state import REQUEST_ID_HEADER, WebState, flush_audit_if_asked, request_id
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -103,21 +103,10 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def end_request(_exc: BaseException | None) -> None:
-        if app.extensions["dropml"].settings.audit.flush_every_request:
-            _flush_audit()
+        flush_audit_if_asked(app.extensions["dropml"].settings)
         correlation = request.environ.pop("dropml.correlation", None)
         if correlation is not None:
             correlation.__exit__(None, None, None)
-
-
-def _flush_audit() -> None:
-    """Write this invocation's audit records before Lambda freezes the container."""
-    from dropml.ops import audit
-
-    try:
-        audit.flush()
-    except Exception:  # records stay queued for the next flush; never fail the answer
-        logger.exception("audit flush at the end of the request failed")
 
 
 def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
@@ -144,4 +133,8 @@ def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
     app.register_blueprint(pages)
     _register_error_handlers(app)
     _register_request_hooks(app)
+    if conf.serving.json_lane:
+        from web.json_lane import JsonLane
+
+        app.wsgi_app = JsonLane(app.wsgi_app, app.extensions["dropml"])  # type: ignore[method-assign]
     return app

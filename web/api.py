@@ -30,18 +30,21 @@ from dropml.scoring import ScoringInput, ignored_columns, predict, results_frame
 from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.request_shapes import check_row_count, input_from_json
 from dropml.scoring.validate import neutralise_formulas
+from web.json_provider import OPTIONS
 from web.openapi import openapi_document
 from web.state import models_choice, project_name, request_id, state
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from dropml.config import Settings
     from dropml.scoring import LoadedVersion, Prediction
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 CONTENT_TYPE_CSV = "text/csv"
 CONTENT_TYPE_JSON = "application/json"
+JSON_OPTIONS = OPTIONS | orjson.OPT_APPEND_NEWLINE  # as jsonify writes it (web.json_provider)
 
 
 # ── parsing ──────────────────────────────────────────────────────────────────
@@ -148,14 +151,21 @@ def _wants_csv(body_was_csv: bool) -> bool:
 
 
 def record_audit(
-    prediction: Prediction, body_sha: str, channel: str, started: float, inputs: pd.DataFrame | None = None
+    prediction: Prediction,
+    body_sha: str,
+    channel: str,
+    started: float,
+    inputs: pd.DataFrame | None = None,
+    conf: Settings | None = None,
 ) -> None:
     """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
 
     The rows and outputs are queued as the frame and arrays they are: the
     buffer turns them into JSON when it writes, not while the caller waits.
+    ``conf`` defaults to the current app's settings.
     """
-    small = prediction.rows <= state().settings.audit.store_inputs_max_rows
+    conf = conf or state().settings
+    small = prediction.rows <= conf.audit.store_inputs_max_rows
     audit.record_prediction(
         audit.prediction_record(
             request_id=prediction.request_id or "",
@@ -174,6 +184,40 @@ def record_audit(
     )
 
 
+def score_request(
+    loaded: LoadedVersion,
+    given: ScoringInput,
+    models: str,
+    body: bytes,
+    channel: str,
+    *,
+    request_id: str,
+    started: float,
+    conf: Settings,
+) -> Prediction:
+    """Score a checked request with ``loaded`` and queue its audit record: the one scoring step of /predict.
+
+    Shared by the Flask route and :mod:`web.json_lane`, so both score, and
+    audit, a request the same way.
+
+    Raises:
+        BadInput: a bad ``models`` choice, or a model refused the input.
+    """
+    prediction = predict(loaded, given.frame, models=models, request_id=request_id, conf=conf)  # type: ignore[arg-type]
+    record_audit(prediction, audit.hash_inputs(body), channel, started, given.frame, conf)
+    return prediction
+
+
+def answer_headers(prediction: Prediction) -> dict[str, str]:
+    """The headers every predict answer carries besides the request id: the version and the engine that scored."""
+    return {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
+
+
+def json_answer_body(prediction: Prediction, ignored: list[str]) -> bytes:
+    """The JSON body of a predict answer: the prediction (``predictions`` is the champion's) and what was ignored."""
+    return orjson.dumps({**prediction.to_json(), "ignored_columns": ignored}, option=JSON_OPTIONS)
+
+
 @api.post("/predict")
 def predict_route() -> Response:
     """Score one record or a batch with the live version (every model, or ``?models=champion``)."""
@@ -187,16 +231,18 @@ def predict_for(project: str) -> Response:
     check_body_size()
     loaded = state().cache(project).get()  # one reference: the whole answer comes from this version
     given, body_was_csv = checked_input(loaded)
-    prediction = predict(loaded, given.frame, models=models, request_id=request_id(), conf=state().settings)
-    body_sha = audit.hash_inputs(g.get("request_body", b""))
-    record_audit(prediction, body_sha, "csv" if body_was_csv else "json", started, given.frame)
-    headers = {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
+    channel = "csv" if body_was_csv else "json"
+    body = g.get("request_body", b"")
+    conf = state().settings
+    prediction = score_request(
+        loaded, given, models, body, channel, request_id=request_id(), started=started, conf=conf
+    )
+    headers = answer_headers(prediction)
     if _wants_csv(body_was_csv):
         response = csv_answer(given.as_sent(), prediction)
         headers["X-Ignored-Columns"] = ",".join(quote(name, safe=" _-.") for name in given.ignored)
-        response.headers.update(headers)
-        return response
-    response = jsonify({**prediction.to_json(), "ignored_columns": given.ignored})
+    else:
+        response = Response(json_answer_body(prediction, given.ignored), mimetype=CONTENT_TYPE_JSON)
     response.headers.update(headers)
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import threading
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PROJECTS_TTL_SECONDS = 30.0
+MODEL_CHOICES = ("all", "champion")
+logger = logging.getLogger(__name__)
 
 
 class WebState:
@@ -73,7 +76,15 @@ def state() -> WebState:
 
 
 def request_id() -> str:
-    """This request's id: the caller's X-Request-ID when it is sane, else a new one (32 hex digits).
+    """This request's id: the caller's X-Request-ID when it is sane, else a new one (:func:`request_id_for`)."""
+    found = getattr(g, "request_id", None)
+    if found is None:
+        found = g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
+    return found
+
+
+def request_id_for(given: str) -> str:
+    """The id of a request whose X-Request-ID header is ``given``: that when it is sane, else 32 new hex digits.
 
     A new id is 128 random bits from the process's generator (seeded from the
     OS and reseeded in every forked worker), not ``uuid4``: its ``getrandom``
@@ -81,12 +92,19 @@ def request_id() -> str:
     when an answer takes a fraction of a millisecond. An id names a request;
     it is not a secret.
     """
-    found = getattr(g, "request_id", None)
-    if found is None:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
-        found = given if _REQUEST_ID.match(given) else f"{random.getrandbits(128):032x}"
-        g.request_id = found
-    return found
+    return given if _REQUEST_ID.match(given) else f"{random.getrandbits(128):032x}"
+
+
+def flush_audit_if_asked(conf: Settings) -> None:
+    """Write this invocation's audit records now when ``audit.flush_every_request`` (Lambda freezes after it)."""
+    if not conf.audit.flush_every_request:
+        return
+    from dropml.ops import audit
+
+    try:
+        audit.flush()
+    except Exception:  # records stay queued for the next flush; never fail the answer
+        logger.exception("audit flush at the end of the request failed")
 
 
 def project_name(from_path: str | None = None) -> str:
@@ -105,7 +123,15 @@ def models_choice() -> str:
     Raises:
         BadInput: anything else.
     """
-    choice = request.args.get("models", "all")
-    if choice not in ("all", "champion"):
+    return checked_models_choice(request.args.get("models", "all"))
+
+
+def checked_models_choice(choice: str) -> str:
+    """``choice`` when it is ``all`` or ``champion``.
+
+    Raises:
+        BadInput: anything else.
+    """
+    if choice not in MODEL_CHOICES:
         raise BadInput("models", choice, f"models must be 'all' or 'champion' (got {choice!r})")
     return choice
