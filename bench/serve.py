@@ -7,7 +7,8 @@ settings, timed by the same client). Then, on versions the real training job mak
 examples/breast_cancer.csv (bench/versions.py: the config's models, and two versions whose champion is a
 random forest and a linear model) with moto in a child process:
 - single-record latency p50/p99 and requests/s with 1 and 8 clients: our API under gunicorn (champion only
-  and all models), raw ``pipeline.predict`` on a one-row frame, and MLflow's scoring server on the same
+  and all models; the forest champion also with ``serving.json_lane`` off, every request through Flask), raw
+  ``pipeline.predict`` on a one-row frame, and MLflow's scoring server on the same
   champion pipeline, in its default configuration (1 worker) and with 2 workers, when an MLflow venv is given;
   each target is judged against the better of MLflow's two;
 - batches of 1k / 100k rows through the API (CSV body, in process and Dask) vs raw ``read_csv`` + ``predict``;
@@ -423,6 +424,15 @@ def main() -> None:
                          key="floor")  # fmt: skip
         finally:
             stop(floor)
+        flask_only, flask_port = start_gunicorn({**fast_env, "DROPML__SERVING__JSON_LANE": "false"}, 2, 4,
+                                                workdir / "gunicorn-flask-only.log")  # fmt: skip
+        try:
+            forest = "/api/v1/predict?project=forest&models=champion"
+            wait_http(flask_port, forest, method="POST", body=body)
+            latency_rows("dropml API without the JSON lane (every request through Flask), forest champion only",
+                         flask_port, forest, body, n, key="api flask-only forest")  # fmt: skip
+        finally:
+            stop(flask_only)
         server, port = start_gunicorn(fast_env, 2, 4, workdir / "gunicorn.log")
         dask_server, dask_port = start_gunicorn(env, 1, 2, workdir / "gunicorn-dask.log")
         try:
