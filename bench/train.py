@@ -162,7 +162,7 @@ def measure_bare(csv: Path) -> dict[str, float]:
 
     from dropml.config import settings
     from dropml.training.evaluation import balanced_classes
-    from dropml.training.models import build_estimator
+    from dropml.training.models import build_estimator, tree_rows_share
 
     frame = pd.read_csv(csv)
     features, labels = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
@@ -170,10 +170,13 @@ def measure_bare(csv: Path) -> dict[str, float]:
     with PeakMemory() as memory:
         started, cpu = time.perf_counter(), cpu_seconds()
         balanced = balanced_classes(conf.class_weight, conf.rank_metric, "classification")
+        tree_rows = tree_rows_share(len(frame), conf.rows_per_tree)
         for name, spec in conf.models.items():  # the estimators the job fits: class weights as it sets them
             if not spec.applies_to(len(frame)):
                 continue  # the job skips it too (a model for small data)
-            estimator = build_estimator(name, spec, "classification", conf.random_state, balanced=balanced)
+            estimator = build_estimator(
+                name, spec, "classification", conf.random_state, balanced=balanced, tree_rows=tree_rows
+            )
             folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
             cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=-1)
         seconds = time.perf_counter() - started

@@ -107,12 +107,15 @@ def build_estimator(
     extra: dict[str, Any] | None = None,
     *,
     balanced: bool = False,
+    tree_rows: float | None = None,
 ) -> BaseEstimator:
     """An unfitted estimator for model ``name``: the spec's factory, its params, then ``extra`` (search params).
 
     ``random_state`` is set wherever the estimator has one, and with
     ``balanced`` ``class_weight="balanced"`` wherever it has that and the spec
-    does not set it (training's ``class_weight`` setting). Search params the
+    does not set it (training's ``class_weight`` setting). ``tree_rows``
+    (:func:`tree_rows_share`) becomes ``max_samples`` of a bootstrap forest
+    whose spec does not set it (training's ``rows_per_tree``). Search params the
     estimator does not have are skipped (one search space serves both tasks:
     LogisticRegression's ``C`` is no parameter of the regression side's RidgeCV).
 
@@ -137,8 +140,20 @@ def build_estimator(
         params["random_state"] = random_state
     if balanced and "class_weight" in valid and "class_weight" not in params:
         params["class_weight"] = "balanced"
+    bootstrap = params.get("bootstrap", valid.get("bootstrap", False))
+    if tree_rows is not None and bootstrap and "max_samples" in valid and "max_samples" not in params:
+        params["max_samples"] = tree_rows
     params.update({k: v for k, v in (extra or {}).items() if k in valid})
     return estimator.set_params(**params)
+
+
+def tree_rows_share(rows: int, rows_per_tree: int) -> float | None:
+    """The share of its training rows each tree of a bootstrap forest draws: None (all) up to ``rows_per_tree`` rows.
+
+    A share, not a count: cross-validation fits on fewer rows than the final
+    fit, and scikit-learn refuses a count above the rows it is given.
+    """
+    return None if rows <= rows_per_tree else rows_per_tree / rows
 
 
 def applicable_space(spec: ModelSpec, task: str) -> dict[str, list[Any]]:

@@ -142,7 +142,10 @@ def build_model_pipeline(
     from dropml.training.selection import build_selector
 
     balanced = balanced_classes(conf.class_weight, conf.rank_metric, cleaned.task)
-    estimator = models.build_estimator(name, spec, cleaned.task, conf.random_state, extra, balanced=balanced)
+    tree_rows = models.tree_rows_share(len(cleaned.frame), conf.rows_per_tree)
+    estimator = models.build_estimator(
+        name, spec, cleaned.task, conf.random_state, extra, balanced=balanced, tree_rows=tree_rows
+    )
     if spec.estimator == PERSISTENCE_ESTIMATOR:  # reads the raw last value: no scaling, no selection
         return persistence_pipeline(estimator)
     preprocess = build_preprocess(

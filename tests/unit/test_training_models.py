@@ -220,3 +220,24 @@ def test_a_model_with_max_rows_trains_only_on_data_that_small():
     assert set(model_specs(conf, "regression", 100_000)) == {"baseline", "linear", "random_forest", "gradient_boosting"}
     with pytest.raises(ValueError, match="at least 3 non-baseline models without max_rows"):
         TrainingSettings(models={**{k: v for k, v in shipped.items() if k != "linear"}})
+
+
+def test_a_bootstrap_forest_on_more_rows_than_rows_per_tree_draws_a_share_of_them_per_tree():
+    from sklearn.datasets import make_classification
+
+    from dropml.training.models import tree_rows_share
+
+    X, y = make_classification(n_samples=8000, n_features=8, flip_y=0.05, random_state=0)
+    assert tree_rows_share(8000, 100_000) is None  # small data: every tree draws from every row
+    share = tree_rows_share(8000, 1000)
+    assert share == 0.125
+    spec = ModelSpec(estimator="random_forest", params={"n_estimators": 5})
+    whole = build_estimator("rf", spec, "classification", 0).fit(X, y)
+    sampled = build_estimator("rf", spec, "classification", 0, tree_rows=share).fit(X, y)
+    assert sampled.max_samples == 0.125
+    nodes = [sum(tree.tree_.node_count for tree in forest.estimators_) for forest in (whole, sampled)]
+    assert nodes[1] < nodes[0] / 3  # the point: trees of 1,000 rows, not 8,000
+    mine = ModelSpec(estimator="random_forest", params={"max_samples": 0.5})
+    assert build_estimator("rf", mine, "classification", 0, tree_rows=share).max_samples == 0.5  # the spec wins
+    no_bootstrap = build_estimator("et", ModelSpec(estimator="extra_trees"), "classification", 0, tree_rows=share)
+    assert no_bootstrap.max_samples is None  # sklearn ignores it without bootstrap: not set
