@@ -20,7 +20,7 @@ from html import unescape
 
 import pandas as pd
 import pytest
-from support.live_server import multipart_csv
+from support.live_server import multipart_csv, post
 from support.versions import DIABETES as DIABETES_CSV
 
 from dropml import storage
@@ -59,16 +59,6 @@ def diabetes(aws, trained_versions):
     return manifest, expected
 
 
-def _post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, dict, bytes]:
-    headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-
-
 def _close(actual: list, expected: list) -> None:
     assert actual == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
@@ -86,7 +76,7 @@ JSON_SHAPES = {
 @pytest.mark.parametrize("shape", list(JSON_SHAPES))
 def test_json_shapes_ignore_and_name_the_extra_columns(diabetes, live_url, shape):
     _, expected = diabetes
-    status, _, body = _post(live_url + PREDICT, json.dumps(JSON_SHAPES[shape]).encode(), "application/json")
+    status, _, body = post(live_url + PREDICT, json.dumps(JSON_SHAPES[shape]).encode(), "application/json")
     assert status == 200, body[:300]
     answer = json.loads(body)
     assert answer["ignored_columns"] == EXTRA
@@ -97,7 +87,7 @@ def test_json_shapes_ignore_and_name_the_extra_columns(diabetes, live_url, shape
 
 def test_csv_body_keeps_extra_columns_and_integers_as_sent(diabetes, live_url):
     manifest, expected = diabetes
-    status, headers, body = _post(live_url + PREDICT, ROWS.to_csv(index=False).encode(), "text/csv")
+    status, headers, body = post(live_url + PREDICT, ROWS.to_csv(index=False).encode(), "text/csv")
     assert status == 200, body[:300]
     assert headers["X-Ignored-Columns"] == "patient_id,target"
     out = pd.read_csv(io.BytesIO(body))
@@ -110,7 +100,7 @@ def test_csv_body_keeps_extra_columns_and_integers_as_sent(diabetes, live_url):
 
 
 def test_json_with_accept_csv_keeps_the_extra_fields(diabetes, live_url):
-    status, _, body = _post(live_url + PREDICT, json.dumps(RECORDS).encode(), "application/json", "text/csv")
+    status, _, body = post(live_url + PREDICT, json.dumps(RECORDS).encode(), "application/json", "text/csv")
     assert status == 200, body[:300]
     out = pd.read_csv(io.BytesIO(body))
     assert out["patient_id"].tolist() == ROWS["patient_id"].tolist()
@@ -121,7 +111,7 @@ def test_json_with_accept_csv_keeps_the_extra_fields(diabetes, live_url):
 def test_upload_page_names_ignored_columns_and_its_csv_keeps_them_as_sent(diabetes, live_url):
     manifest, expected = diabetes
     form, form_type = multipart_csv("train-like.csv", ROWS.to_csv(index=False).encode())
-    status, _, page = _post(f"{live_url}/p/{PROJECT}/upload", form, form_type)
+    status, _, page = post(f"{live_url}/p/{PROJECT}/upload", form, form_type)
     assert status == 200, page[:300]
     text = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.decode())))
     assert "Columns not used by the models (kept in the results): patient_id, target" in text
@@ -138,7 +128,7 @@ def test_form_ignores_fields_the_models_do_not_use(diabetes, live_url):
     manifest, expected = diabetes
     fields = {f"col:{name}": str(value) for name, value in RECORDS[0].items() if name not in EXTRA}
     fields.update({"patient_id": "p000", "col:target": str(RECORDS[0]["target"])})
-    status, _, page = _post(
+    status, _, page = post(
         f"{live_url}/p/{PROJECT}/", urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
     )
     assert status == 200, page[:300]
@@ -166,11 +156,11 @@ MISSING = ["bmi", "s1"]
 
 def test_missing_columns_are_422_naming_each_on_every_channel(diabetes, live_url):
     rows = ROWS.drop(columns=MISSING)
-    status, _, body = _post(live_url + PREDICT, rows.to_csv(index=False).encode(), "text/csv")
+    status, _, body = post(live_url + PREDICT, rows.to_csv(index=False).encode(), "text/csv")
     assert status == 422
     assert [p["field"] for p in json.loads(body)["problems"]] == MISSING
     records = json.loads(rows.to_json(orient="records"))
-    status, _, body = _post(live_url + PREDICT, json.dumps(records[0]).encode(), "application/json")
+    status, _, body = post(live_url + PREDICT, json.dumps(records[0]).encode(), "application/json")
     assert status == 422
     assert [(p["field"], p["message"]) for p in json.loads(body)["problems"]] == [(m, "missing field") for m in MISSING]
     key = keys.data_key("test", PROJECT, "missing.csv")

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import io
 import json
-import urllib.error
-import urllib.request
 
 import pandas as pd
 import pytest
 from flask import request, request_started
-from support.live_server import serving
+from support.live_server import post, serving
 from support.versions import BREAST_CANCER
 
 from dropml import storage
@@ -71,16 +69,6 @@ def two_apps(aws, trained_versions):
         yield lane_url, flask_url
 
 
-def _post(url: str, body: bytes, content_type: str, accept: str | None, request_id: str) -> tuple[int, dict, bytes]:
-    headers = {"Content-Type": content_type, "X-Request-ID": request_id, **({"Accept": accept} if accept else {})}
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-
-
 def _comparable(body: bytes, content_type: str) -> object:
     """The body with its request id taken out (each app is sent its own id)."""
     if content_type.startswith(JSON):
@@ -102,8 +90,8 @@ def test_the_lane_answers_as_flask_does_and_hands_it_everything_else(two_apps):
     try:
         answered = {}
         for position, (name, query, body, content_type, accept) in enumerate(REQUESTS):
-            lane = _post(lane_url + "/api/v1/predict" + query, body, content_type, accept, f"lane-{position}")
-            flask = _post(flask_url + "/api/v1/predict" + query, body, content_type, accept, f"flask-{position}")
+            lane = post(lane_url + "/api/v1/predict" + query, body, content_type, accept, f"lane-{position}")
+            flask = post(flask_url + "/api/v1/predict" + query, body, content_type, accept, f"flask-{position}")
             assert lane[0] == flask[0], (name, lane[2][:300], flask[2][:300])
             assert lane[1]["X-Request-ID"] == f"lane-{position}", name
             for header in READ_HEADERS:
@@ -125,7 +113,7 @@ def test_the_lane_answers_as_flask_does_and_hands_it_everything_else(two_apps):
 
 def test_each_lane_answer_is_audited_once_with_its_rows(two_apps):
     lane_url, _ = two_apps
-    status, _, body = _post(lane_url + "/api/v1/predict", json.dumps(RECORDS).encode(), JSON, None, "lane-audit-1")
+    status, _, body = post(lane_url + "/api/v1/predict", json.dumps(RECORDS).encode(), JSON, None, "lane-audit-1")
     assert status == 200, body[:300]
     audit.flush()
     record = audit.find_prediction("lane-audit-1")

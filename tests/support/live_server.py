@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -45,3 +47,20 @@ def multipart_csv(filename: str, body: bytes) -> tuple[bytes, str]:
         "Content-Type: text/csv\r\n\r\n"
     ).encode()
     return head + body + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def post(
+    url: str, body: bytes, content_type: str, accept: str | None = None, request_id: str | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """POST ``body`` over HTTP; the status, headers and body, errors included (a 4xx is an answer to check)."""
+    headers = {"Content-Type": content_type}
+    if accept:
+        headers["Accept"] = accept
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()

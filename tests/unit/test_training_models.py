@@ -227,13 +227,13 @@ def test_a_bootstrap_forest_on_more_rows_than_rows_per_tree_draws_a_share_of_the
 
     from dropml.training.models import tree_rows_share
 
-    X, y = make_classification(n_samples=8000, n_features=8, flip_y=0.05, random_state=0)
+    rows, labels = make_classification(n_samples=8000, n_features=8, flip_y=0.05, random_state=0)
     assert tree_rows_share(8000, 100_000) is None  # small data: every tree draws from every row
     share = tree_rows_share(8000, 1000)
     assert share == 0.125
     spec = ModelSpec(estimator="random_forest", params={"n_estimators": 5})
-    whole = build_estimator("rf", spec, "classification", 0).fit(X, y)
-    sampled = build_estimator("rf", spec, "classification", 0, tree_rows=share).fit(X, y)
+    whole = build_estimator("rf", spec, "classification", 0).fit(rows, labels)
+    sampled = build_estimator("rf", spec, "classification", 0, tree_rows=share).fit(rows, labels)
     assert sampled.max_samples == 0.125
     nodes = [sum(tree.tree_.node_count for tree in forest.estimators_) for forest in (whole, sampled)]
     assert nodes[1] < nodes[0] / 3  # the point: trees of 1,000 rows, not 8,000
