@@ -54,7 +54,13 @@ def _check(job: Job, key: str, size: int) -> keys.DataKey:
     data = keys.parse_data_key(key, kind=launcher.DATA_KIND[job])
     limit = size_limit(job)
     if size > limit:
-        raise TooLarge("size", size, f"{key} is {size} bytes; {WHAT[job]} accepts at most {limit} bytes")
+        setting = "max_training_bytes" if job == "train" else "max_scoring_bytes"
+        raise TooLarge(
+            "size",
+            size,
+            f"{key} is {size:,} bytes; {WHAT[job]} accepts at most {limit:,} (storage.{setting}): split or sample "
+            f"the file, or raise the limit (DROPML__STORAGE__{setting.upper()}) with the task's memory to match",
+        )
     return data
 
 

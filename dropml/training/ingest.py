@@ -36,7 +36,9 @@ def check_size(key: str, size: int, limit: int) -> None:
         raise TooLarge(
             "file",
             key,
-            f"{key} is {size:,} bytes, over the training limit of {limit:,} bytes (storage.max_training_bytes)",
+            f"{key} is {size:,} bytes, over the training limit of {limit:,} bytes (storage.max_training_bytes): "
+            "sample the file, or raise the limit (DROPML__STORAGE__MAX_TRAINING_BYTES) with the stack's "
+            "TrainingMemory to match",
         )
 
 

@@ -103,7 +103,10 @@ def test_malformed_message_does_not_fail_the_good_ones_in_its_batch(stack, launc
 
 @pytest.mark.parametrize(
     ("name", "field", "words"),
-    [("sqs_s3_put_train_bad_key.json", "key", "'..' part"), ("sqs_s3_put_train_too_large.json", "size", "at most")],
+    [
+        ("sqs_s3_put_train_bad_key.json", "key", "'..' part"),
+        ("sqs_s3_put_train_too_large.json", "size", "(storage.max_training_bytes): split or sample"),
+    ],
 )
 def test_permanent_bad_input_is_announced_and_dropped(stack, launches, name, field, words):
     response = handler("train_trigger")(load_event(name), CONTEXT)

@@ -294,8 +294,9 @@ def test_a_file_over_the_size_limit_is_refused_before_download(aws, inbox, monke
     storage.put_bytes("train/big.csv", body)
     with pytest.raises(TooLarge) as caught:
         run_training("train/big.csv", run_id="too-big")
-    assert str(caught.value) == (
-        f"train/big.csv is {len(body):,} bytes, over the training limit of 1,000 bytes (storage.max_training_bytes)"
+    assert str(caught.value).startswith(
+        f"train/big.csv is {len(body):,} bytes, over the training limit of 1,000 bytes (storage.max_training_bytes): "
+        "sample the file, or raise the limit (DROPML__STORAGE__MAX_TRAINING_BYTES)"
     )
     _assert_nothing_published(caught.value, "too-big", inbox)
 
