@@ -161,22 +161,16 @@ def measure_bare(csv: Path) -> dict[str, float]:
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
     from dropml.config import settings
-    from dropml.training.evaluation import balanced_classes
-    from dropml.training.models import build_estimator, tree_rows_share
+    from dropml.training.steps import configured_estimator, model_specs
 
     frame = pd.read_csv(csv)
     features, labels = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
     conf = settings().training
     with PeakMemory() as memory:
         started, cpu = time.perf_counter(), cpu_seconds()
-        balanced = balanced_classes(conf.class_weight, conf.rank_metric, "classification")
-        tree_rows = tree_rows_share(len(frame), conf.rows_per_tree)
-        for name, spec in conf.models.items():  # the estimators the job fits: class weights as it sets them
-            if not spec.applies_to(len(frame)):
-                continue  # the job skips it too (a model for small data)
-            estimator = build_estimator(
-                name, spec, "classification", conf.random_state, balanced=balanced, tree_rows=tree_rows
-            )
+        # the models the job fits at this size, each built as the job builds it (class weights, rows per tree)
+        for name, spec in model_specs(conf, "classification", len(frame)).items():
+            estimator = configured_estimator(name, spec, conf, "classification", len(frame))
             folds = StratifiedKFold(conf.cv_folds, shuffle=True, random_state=conf.random_state)
             cross_validate(estimator, features, labels, cv=folds, scoring="f1_macro", n_jobs=-1)
         seconds = time.perf_counter() - started

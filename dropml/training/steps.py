@@ -18,6 +18,7 @@ from dropml.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sklearn.base import BaseEstimator
     from sklearn.pipeline import Pipeline
 
     from dropml.config import ModelSpec, TrainingSettings
@@ -125,6 +126,27 @@ def fit_for_publishing(
     return fitted
 
 
+def configured_estimator(
+    name: str, spec: ModelSpec, conf: TrainingSettings, task: str, rows: int, extra: dict[str, Any] | None = None
+) -> BaseEstimator:
+    """Model ``name``'s unfitted estimator as a run on ``rows`` cleaned rows fits it.
+
+    The training settings that shape every estimator apply here, once:
+    ``class_weight`` (:func:`~dropml.training.evaluation.balanced_classes`) and
+    ``rows_per_tree`` (:func:`~dropml.training.models.tree_rows_share`).
+    ``bench/train.py``'s hand-written side builds its estimators here too.
+
+    Raises:
+        ConfigError: an unknown estimator or parameter.
+    """
+    from dropml.training import models
+    from dropml.training.evaluation import balanced_classes
+
+    balanced = balanced_classes(conf.class_weight, conf.rank_metric, task)
+    tree_rows = models.tree_rows_share(rows, conf.rows_per_tree)
+    return models.build_estimator(name, spec, task, conf.random_state, extra, balanced=balanced, tree_rows=tree_rows)
+
+
 def build_model_pipeline(
     name: str, spec: ModelSpec, cleaned: CleanResult, conf: TrainingSettings, extra: dict[str, Any] | None = None
 ) -> Pipeline:
@@ -135,17 +157,11 @@ def build_model_pipeline(
     """
     from sklearn.pipeline import Pipeline
 
-    from dropml.training import models
-    from dropml.training.evaluation import balanced_classes
     from dropml.training.features import build_preprocess
     from dropml.training.persistence import PERSISTENCE_ESTIMATOR, persistence_pipeline
     from dropml.training.selection import build_selector
 
-    balanced = balanced_classes(conf.class_weight, conf.rank_metric, cleaned.task)
-    tree_rows = models.tree_rows_share(len(cleaned.frame), conf.rows_per_tree)
-    estimator = models.build_estimator(
-        name, spec, cleaned.task, conf.random_state, extra, balanced=balanced, tree_rows=tree_rows
-    )
+    estimator = configured_estimator(name, spec, conf, cleaned.task, len(cleaned.frame), extra)
     if spec.estimator == PERSISTENCE_ESTIMATOR:  # reads the raw last value: no scaling, no selection
         return persistence_pipeline(estimator)
     preprocess = build_preprocess(

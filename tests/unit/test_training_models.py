@@ -162,15 +162,16 @@ def test_the_default_search_can_weight_classes_for_macro_f1_where_the_estimator_
         assert "class_weight" not in applicable_space(models[name], "regression"), name
 
 
-def _pipeline_model(task: str, **settings):
+def _pipeline_model(task: str, rows: int = 60, **settings):
     from dropml.config import TrainingSettings
     from dropml.training.clean import clean_frame
     from dropml.training.steps import build_model_pipeline
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=60), "target": ["a"] * 50 + ["b"] * 10})
+    minority = rows // 6
+    frame = pd.DataFrame({"x": rng.normal(size=rows), "target": ["a"] * (rows - minority) + ["b"] * minority})
     if task == "regression":
-        frame["target"] = rng.normal(size=60)
+        frame["target"] = rng.normal(size=rows)
     conf = TrainingSettings(**settings)
     cleaned = clean_frame(frame, conf)
     return {
@@ -241,3 +242,12 @@ def test_a_bootstrap_forest_on_more_rows_than_rows_per_tree_draws_a_share_of_the
     assert build_estimator("rf", mine, "classification", 0, tree_rows=share).max_samples == 0.5  # the spec wins
     no_bootstrap = build_estimator("et", ModelSpec(estimator="extra_trees"), "classification", 0, tree_rows=share)
     assert no_bootstrap.max_samples is None  # sklearn ignores it without bootstrap: not set
+
+
+def test_the_jobs_pipelines_give_the_forest_its_rows_per_tree_and_leave_the_other_models_alone():
+    small = _pipeline_model("regression", rows=2000)
+    assert small["random_forest"].max_samples is None  # 2,000 rows: under the default 100,000
+    big = _pipeline_model("regression", rows=4000, rows_per_tree=1000)
+    assert big["random_forest"].max_samples == 0.25
+    assert not hasattr(big["gradient_boosting"], "max_samples")
+    assert big["extra_trees"].max_samples is None  # no bootstrap: every tree sees every row, as sklearn does
