@@ -321,3 +321,28 @@ def test_invalid_overrides_are_a_config_error_and_publish_nothing(aws, inbox):
         "training settings of project 'diabetes': cv_folds: Input should be greater than or equal to 2 (got 1)"
     )
     _assert_nothing_published(caught.value, "bad-config", inbox)
+
+
+def test_vega_cars_keeps_the_car_names_maker_and_serves_a_name_it_never_saw(aws):
+    """vega_datasets' cars: ``Name`` is a name per car ("chevrolet chevelle malibu"); its first word is the maker."""
+    from support.zoo import ZOO
+
+    from dropml.scoring import frame_from_records, load_version, predict
+
+    cars = next(case for case in ZOO if case.name == "vega-cars")
+    body = cars.load()
+    storage.put_bytes("train/cars/cars.csv", body, "text/csv")
+    manifest = run_training("train/cars/cars.csv", overrides={**FAST_TRAINING, "target": "Origin"})
+    [name] = [c for c in manifest.input_schema.columns if c.name == "Name"]
+    assert (name.kind, name.categories) == ("categorical", None)  # any text: a new model is no unseen category
+    loaded = load_version("cars", manifest.version)
+    preprocess = loaded.pipelines[manifest.champion].named_steps["preprocess"]
+    makers = [f for f in preprocess.get_feature_names_out() if "Name" in f]
+    assert any(f.endswith("_chevrolet") for f in makers), makers
+    assert any(f.endswith("_toyota") for f in makers), makers
+    rows = pd.read_csv(io.BytesIO(body))
+    small = rows[rows["Cylinders"] == 4].drop(columns=["Origin"]).iloc[0].to_dict()  # a 4-cylinder car
+    records = [{**small, "Name": f"{maker} model never made"} for maker in ("chevrolet", "toyota", "volkswagen")]
+    answer = predict(loaded, frame_from_records(loaded.schema, records), engine="in-process")
+    # one car, told apart by its maker alone (the linear model: the one whose answer a maker can flip by itself)
+    assert answer.by_model["linear"].tolist() == ["USA", "Japan", "Europe"]
