@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam-build browser runtime-python iam-simulator
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam sam-build browser runtime-python iam-simulator
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,17 @@ $(CHECKOV):  # the policy scanner in its own venv: its pins must not move dropml
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 
+SAM_VENV := .cache/sam-venv
+SAM := $(SAM_VENV)/bin/sam
+
+$(SAM): constraints.txt  # aws-sam-cli in its own venv: botocore imports its boto3[crt] and pyOpenSSL when present
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -c constraints.txt aws-sam-cli
+	touch $(SAM)
+
+sam: $(SAM)  ## install the SAM CLI in .cache/sam-venv (sam build / sam deploy: .cache/sam-venv/bin/sam)
+
 # zappa_settings.json "runtime": tests/integration/test_zappa_runtime.py runs the web package with it
 RUNTIME_PYTHON := python3.12
 
@@ -52,7 +63,7 @@ runtime-python:  ## the web app's Lambda runtime interpreter, when missing (pyen
 		|| $(RUNTIME_PYTHON) --version >/dev/null 2>&1 \
 		|| pyenv install --skip-existing 3.12
 
-test: $(STAMP) browser runtime-python $(CHECKOV) $(IAM_SIMULATOR)  ## lint, then every test (unit, moto over HTTP, template, browser)
+test: $(STAMP) browser runtime-python $(CHECKOV) $(SAM) $(IAM_SIMULATOR)  ## lint, then every test (unit, moto over HTTP, template, browser)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -67,13 +78,13 @@ fmt: $(STAMP)  ## format and autofix
 
 check: lint test  ## lint + test, before every push
 
-validate: $(STAMP)  ## cfn-lint + sam validate --lint on template.yaml (offline, dummy credentials)
+validate: $(STAMP) $(SAM)  ## cfn-lint + sam validate --lint on template.yaml (offline, dummy credentials)
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 $(BIN)/cfn-lint template.yaml
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 PATH="$(abspath $(BIN)):$$PATH" \
-		$(BIN)/sam validate --lint --template-file template.yaml
+		$(SAM) validate --lint --template-file template.yaml
 
-sam-build: $(STAMP)  ## sam build (no Docker) into .aws-sam/ and print each function's unzipped size
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
+sam-build: $(STAMP) $(SAM)  ## sam build (no Docker) into .aws-sam/ and print each function's unzipped size
+	PATH="$(abspath $(BIN)):$$PATH" $(SAM) build
 	@du -sb .aws-sam/build/*/ | sort -n
 
 MLFLOW_VENV := .cache/mlflow-venv

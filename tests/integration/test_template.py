@@ -34,10 +34,17 @@ def _offline_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+SAM_VENV_BIN = ROOT / ".cache" / "sam-venv" / "bin"  # `make sam`: the SAM CLI's own venv, not dropml's
+
+
 def _tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    found = (
+        shutil.which(name, path=str(SAM_VENV_BIN))
+        or shutil.which(name, path=str(Path(sys.executable).parent))
+        or shutil.which(name)
+    )
     if not found:
-        pytest.fail(f"{name} is not installed (it is in the deploy extra: pip install -e '.[deploy]')")
+        pytest.fail(f"{name} is not installed: `make sam` installs the SAM CLI, the deploy extra cfn-lint")
     return found
 
 
