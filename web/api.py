@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from dropml.config import Settings
     from dropml.scoring import LoadedVersion, Prediction
+    from dropml.scoring.rows import CheckedRows
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -155,7 +156,7 @@ def record_audit(
     body_sha: str,
     channel: str,
     started: float,
-    inputs: pd.DataFrame | None = None,
+    inputs: CheckedRows | None = None,
     conf: Settings | None = None,
 ) -> None:
     """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
@@ -203,8 +204,8 @@ def score_request(
     Raises:
         BadInput: a bad ``models`` choice, or a model refused the input.
     """
-    prediction = predict(loaded, given.frame, models=models, request_id=request_id, conf=conf)  # type: ignore[arg-type]
-    record_audit(prediction, audit.hash_inputs(body), channel, started, given.frame, conf)
+    prediction = predict(loaded, given.rows, models=models, request_id=request_id, conf=conf)  # type: ignore[arg-type]
+    record_audit(prediction, audit.hash_inputs(body), channel, started, given.rows, conf)
     return prediction
 
 

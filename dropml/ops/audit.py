@@ -14,7 +14,6 @@ import atexit
 import hashlib
 import json
 import logging
-import math
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,8 @@ from dropml.storage import keys
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from dropml.scoring.rows import CheckedRows
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +54,13 @@ def prediction_record(
     latency_ms: float,
     channel: Channel,
     caller: str = "anonymous",
-    inputs: list[dict[str, Any]] | pd.DataFrame | None = None,
+    inputs: list[dict[str, Any]] | CheckedRows | None = None,
     outputs: dict[str, list[Any] | np.ndarray] | None = None,
     predictions_key: str | None = None,
 ) -> dict[str, Any]:
     """One prediction request as an audit record (inputs and outputs only for small requests).
 
-    ``inputs`` may be the checked frame and ``outputs`` arrays: they become JSON
+    ``inputs`` may be the checked rows and ``outputs`` arrays: they become JSON
     when the buffer is written (:func:`json_line`), off the request's path.
     """
     keep = settings().audit.store_inputs_max_rows
@@ -91,23 +92,26 @@ def json_line(record: dict[str, Any]) -> str:
 
 def _json_value(value: Any) -> Any:
     import numpy as np
+
+    from dropml.scoring.rows import NumberRows
+
+    if isinstance(value, NumberRows):  # before pandas: a Lambda that flushes per request never imports it for this
+        return value.records()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
         return _frame_rows(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
     return str(value)
 
 
 def _frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as JSON-ready records; an all-float frame (the usual one) without pandas' JSON writer."""
     if all(dtype.kind == "f" for dtype in frame.dtypes):
-        names = [str(name) for name in frame.columns]
-        return [
-            {name: (None if math.isnan(value) else value) for name, value in zip(names, row, strict=True)}
-            for row in frame.to_numpy().tolist()
-        ]
+        from dropml.scoring.rows import NumberRows
+
+        return NumberRows(frame.to_numpy(), [str(name) for name in frame.columns]).records()
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 

@@ -9,6 +9,8 @@ Modules, leaf first:
 - :mod:`~dropml.scoring.predict`: :func:`predict` → :class:`Prediction` (engine ``in-process`` or ``dask``)
 - :mod:`~dropml.scoring.validate`, :mod:`~dropml.scoring.csv_input`: rows → the one frame the pipelines get,
   or ``BadInput`` listing every problem by row and column
+- :mod:`~dropml.scoring.rows`: checked rows as a DataFrame, or all-number JSON records as one matrix
+  (``NumberRows``) that compiled models read without pandas
 - :mod:`~dropml.scoring.request_shapes`: a JSON body (one record, a batch, MLflow's shapes) → a ScoringInput
 - :mod:`~dropml.scoring.files`: :func:`score_file`, ``test/[<p>/]<name>.csv`` → ``predictions/[<p>/]<name>.csv``
 
@@ -19,8 +21,10 @@ Public names: :func:`load_version`, :func:`loaded_version`, :class:`LoadedVersio
 :class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`,
 :func:`score_file`.
 
-Only ``pandas``/``numpy`` are imported with this package; scikit-learn, joblib
-and Dask load when a model is loaded or a big batch arrives (cold start).
+Only ``numpy`` is imported with this package; pandas loads when something needs
+a DataFrame (a CSV, a page, a scikit-learn pipeline: a JSON record of numbers
+scored by compiled models never does), scikit-learn, joblib and Dask when a
+pipeline is unpickled or a big batch arrives (cold start).
 """
 
 from dropml.scoring.cache import ModelCache, ModelCaches

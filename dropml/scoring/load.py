@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from dropml import registry
 from dropml.errors import BadInput
 from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame
+from dropml.scoring.rows import as_frame
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
     from dropml.manifest import InputSchema, Manifest
+    from dropml.scoring.rows import CheckedRows
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class CompiledPredictor:
     model: OnnxModel
     input_columns: list[str]
 
-    def predict(self, frame: pd.DataFrame, matrices: dict[tuple[Any, ...], np.ndarray] | None = None) -> np.ndarray:
-        """The model's predictions for a checked frame (the same as its pipeline's, checked at publish time).
+    def predict(self, frame: CheckedRows, matrices: dict[tuple[Any, ...], np.ndarray] | None = None) -> np.ndarray:
+        """The model's predictions for checked rows (the same as its pipeline's, checked at publish time).
 
         ``matrices`` is shared by the models of one request: the frame becomes a matrix once per column set.
         """
@@ -185,8 +186,11 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
     return LoadedVersion(manifest=manifest, pipelines=pipelines, compiled=compiled, load_seconds=seconds)
 
 
-def predict_in_process(loaded: LoadedVersion, frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
-    """Each named model's predictions for the checked frame, in this thread: compiled form first, else its pipeline.
+def predict_in_process(loaded: LoadedVersion, frame: CheckedRows, names: list[str]) -> dict[str, np.ndarray]:
+    """Each named model's predictions for the checked rows, in this thread: compiled form first, else its pipeline.
+
+    ``frame`` may be :class:`~dropml.scoring.rows.NumberRows`: compiled models read its matrix, a pipeline gets
+    its DataFrame.
 
     Raises:
         BadInput: (422) a model refused the input (e.g. a value it cannot transform).
@@ -199,7 +203,7 @@ def predict_in_process(loaded: LoadedVersion, frame: pd.DataFrame, names: list[s
             if compiled is not None:
                 out[name] = compiled.predict(frame, matrices)
             else:
-                out[name] = loaded.pipelines[name].predict(frame)
+                out[name] = loaded.pipelines[name].predict(as_frame(frame))
         except (ValueError, TypeError) as err:
             logger.warning("model refused input", extra={"model": name, "error": str(err)[:300]})
             raise BadInput("body", None, f"model {name!r} could not score this input: {err}", http_status=422) from None

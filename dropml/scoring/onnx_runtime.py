@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
+
+    from dropml.scoring.rows import CheckedRows
 
 _NUMPY_TYPES = {"tensor(double)": "float64", "tensor(float)": "float32", "tensor(int64)": "int64"}
 
@@ -83,11 +84,11 @@ def load_session(model_bytes: bytes) -> OnnxModel:
 
 def predict_frame(
     model: OnnxModel,
-    frame: pd.DataFrame,
+    frame: CheckedRows,
     columns: list[str] | None = None,
     matrices: dict[tuple[Any, ...], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The model's first output for ``frame`` (one value per row), as a 1-D array.
+    """The model's first output for ``frame`` (checked rows: a DataFrame or NumberRows), as a 1-D array.
 
     ``matrices``, shared by the models of one request, keeps each input matrix
     made from the frame, so models taking the same columns convert it once.
@@ -109,15 +110,18 @@ def predict_frame(
                 matrices[key] = matrix
         feed = {model.input_names[0]: matrix}
     else:
+        from dropml.scoring.rows import as_frame
+
+        by_name = as_frame(frame)
         feed = {
-            name: frame[name].to_numpy(dtype=dtype).reshape(-1, 1)
+            name: by_name[name].to_numpy(dtype=dtype).reshape(-1, 1)
             for name, dtype in zip(model.input_names, model.input_types, strict=True)
         }
     out = model.session.run([model.output_name], feed)[0]
     return out.reshape(-1) if out.ndim > 1 else out
 
 
-def _columns(frame: pd.DataFrame, columns: list[str], model: OnnxModel) -> np.ndarray:
+def _columns(frame: CheckedRows, columns: list[str], model: OnnxModel) -> np.ndarray:
     """``frame``'s ``columns`` in order as one matrix (one block copy when the frame is a single float block)."""
     import numpy as np
 

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from dropml.config import settings as global_settings
 from dropml.scoring import dask_executor
 from dropml.scoring.load import LoadedVersion, ModelChoice, predict_in_process
+from dropml.scoring.rows import as_frame
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from dropml.config import Settings
+    from dropml.scoring.rows import CheckedRows
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +85,13 @@ def predict_on_dask(
 
 def predict(
     loaded: LoadedVersion,
-    frame: pd.DataFrame,
+    frame: CheckedRows,
     models: ModelChoice = "all",
     request_id: str | None = None,
     engine: Engine | None = None,
     conf: Settings | None = None,
 ) -> Prediction:
-    """Score a checked frame (from :mod:`dropml.scoring.validate`) with the version's models.
+    """Score checked rows (a frame or NumberRows, from :mod:`dropml.scoring.validate`) with the version's models.
 
     ``engine`` None picks by size (:func:`choose_engine`); Dask gives the same
     predictions as in-process, partitioned by ``dask.partition_rows``. When no
@@ -105,7 +107,7 @@ def predict(
     by_model = None
     if chosen == "dask":
         try:
-            by_model = predict_on_dask(loaded, frame, names, conf)
+            by_model = predict_on_dask(loaded, as_frame(frame), names, conf)
         except dask_executor.DaskUnavailable as err:  # a batch is still answered, just slower
             logger.warning("dask unavailable, scoring in process", extra={"rows": len(frame), "reason": str(err)})
             chosen = "in-process"

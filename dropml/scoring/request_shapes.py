@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from dropml.errors import BadInput, TooLarge
 from dropml.scoring.validate import (
     ScoringInput,
-    frame_from_records,
     ignored_columns,
     records_from_split,
+    rows_from_records,
     validate_frame,
 )
 
@@ -62,15 +62,15 @@ def _frame_input(schema: InputSchema, raw: pd.DataFrame) -> ScoringInput:
 
 
 def _records_input(schema: InputSchema, records: list[Any]) -> ScoringInput:
-    frame = frame_from_records(schema, records)  # refuses a record that is not an object
+    rows = rows_from_records(schema, records)  # refuses a record that is not an object
     ignored = ignored_columns(schema, (name for record in records for name in record))
-    return ScoringInput(frame, ignored, records)
+    return ScoringInput(rows, ignored, records)
 
 
 def _batch(schema: InputSchema, items: Any, field: str, max_rows: int) -> ScoringInput:
-    import pandas as pd
-
     if isinstance(items, dict):  # columnar: {"column": [values...]}
+        import pandas as pd
+
         lengths = {len(v) if isinstance(v, list) else -1 for v in items.values()}
         if len(lengths) != 1 or -1 in lengths:
             raise BadInput(field, None, f"{field}: a column-oriented object needs a list of equal length per column")

@@ -16,7 +16,6 @@ collected, not raised one by one, so the caller can show all of them at once.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -24,11 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from dropml.errors import BadInput
+from dropml.scoring.rows import CheckedRows, NumberRows, as_frame, column_index
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from dropml.manifest import ColumnSchema, InputSchema
     from dropml.storage.csv_format import CsvFormat
 
@@ -149,6 +150,8 @@ def _to_boolean(value: Any) -> tuple[Any, str | None]:
 
 
 def _to_datetime(value: Any) -> tuple[Any, str | None]:
+    import pandas as pd
+
     if not isinstance(value, str | pd.Timestamp | np.datetime64):
         return None, f"expected a date or time, got {type(value).__name__}"
     try:
@@ -201,6 +204,8 @@ def rule_for(column: ColumnSchema) -> Callable[[Any], tuple[Any, str | None]]:
 
 def _typed(column: ColumnSchema, values: list[Any]) -> Any:
     """The converted values of one column as the dtype the pipelines were trained on."""
+    import pandas as pd
+
     if scored_as_number(column):
         return np.array([np.nan if v is None else v for v in values], dtype="float64")
     if column.kind == "categorical":
@@ -235,6 +240,8 @@ def _convert_values(column: ColumnSchema, values: Sequence[Any], problems: _Prob
 
 def _convert_series(column: ColumnSchema, series: pd.Series, problems: _Problems, first_row: int) -> Any:
     """One column of a parsed frame; numbers pandas already parsed are checked without a Python loop."""
+    import pandas as pd
+
     is_number_column = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
     if column.kind == "numeric" and is_number_column:
         values = series.to_numpy(dtype="float64", na_value=np.nan)
@@ -275,20 +282,29 @@ def ignored_columns(schema: InputSchema, present: Iterable[Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class ScoringInput:
-    """A request's rows checked against a schema: the frame the models get, what was ignored, and what was sent.
+    """A request's rows checked against a schema: the rows the models get, what was ignored, and what was sent.
 
-    ``frame`` holds exactly the schema's columns, typed as in training.
+    ``rows`` holds exactly the schema's columns, typed as in training: a frame,
+    or :class:`~dropml.scoring.rows.NumberRows` for all-number JSON records
+    (scoring takes either; :attr:`frame` is always a DataFrame).
     ``ignored`` names the columns the models do not use. :meth:`as_sent` gives
     the rows as the user sent them (every column, values untyped: an integer
     stays an integer), which CSV answers echo.
     """
 
-    frame: pd.DataFrame
+    rows: CheckedRows
     ignored: list[str]
     sent: pd.DataFrame | Sequence[dict[str, Any]] | None = None
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The checked rows as a DataFrame (made from :class:`NumberRows` on first use)."""
+        return as_frame(self.rows)
+
     def as_sent(self) -> pd.DataFrame:
         """The rows as sent: a parsed CSV or JSON frame as is, JSON records as a frame (fields in first-seen order)."""
+        import pandas as pd
+
         if self.sent is None:
             return self.frame
         if isinstance(self.sent, pd.DataFrame):
@@ -309,6 +325,8 @@ def validate_frame(schema: InputSchema, frame: pd.DataFrame) -> pd.DataFrame:
         BadInput: (422) every missing column and every bad value, by row and column;
             (400) an empty frame.
     """
+    import pandas as pd
+
     if frame.shape[0] == 0:
         raise BadInput("body", None, "no rows to score", http_status=400)
     problems = _Problems()
@@ -316,7 +334,7 @@ def validate_frame(schema: InputSchema, frame: pd.DataFrame) -> pd.DataFrame:
     if not problems.items:
         block = _numeric_block(schema, frame)
         if block is not None:
-            return pd.DataFrame(block, columns=_column_index(tuple(schema.names)), copy=False)
+            return pd.DataFrame(block, columns=column_index(tuple(schema.names)), copy=False)
     data = {}
     for column in schema.columns:
         if column.name in frame.columns:
@@ -333,6 +351,8 @@ def _numeric_block(schema: InputSchema, frame: pd.DataFrame) -> np.ndarray | Non
     a few whole-matrix operations. Anything else (or any problem, to be named
     row by row) returns None and goes column by column.
     """
+    import pandas as pd
+
     names = schema.names
     if not names or any(column.kind != "numeric" for column in schema.columns):
         return None
@@ -390,24 +410,28 @@ def _numeric_records(schema: InputSchema, names: list[str], records: Sequence[An
 
 def _frame_of(names: list[str], data: dict[str, Any]) -> pd.DataFrame:
     """The checked columns as one frame; all-float64 columns become one 2-D block (no per-column consolidation)."""
+    import pandas as pd
+
     arrays = [data[name] for name in names]
     if arrays and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in arrays):
-        return pd.DataFrame(np.column_stack(arrays), columns=_column_index(tuple(names)), copy=False)
+        return pd.DataFrame(np.column_stack(arrays), columns=column_index(tuple(names)), copy=False)
     return pd.DataFrame(data, columns=names)
-
-
-@functools.lru_cache(maxsize=64)
-def _column_index(names: tuple[str, ...]) -> pd.Index:
-    """One immutable column index per schema, built once: a new one per request costs more than a small predict.
-
-    Plain Python strings (object dtype), which scikit-learn's feature-name
-    checks read without converting, unlike pandas' Arrow-backed strings.
-    """
-    return pd.Index(list(names), dtype=object)
 
 
 def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFrame:
     """Check JSON records (or a form) against ``schema`` and build the one frame the pipelines get.
+
+    Raises:
+        BadInput: as :func:`rows_from_records`.
+    """
+    return as_frame(rows_from_records(schema, records))
+
+
+def rows_from_records(schema: InputSchema, records: Sequence[Any]) -> CheckedRows:
+    """Check JSON records (or a form) against ``schema``: all numbers as :class:`NumberRows`, else the frame.
+
+    The usual request (every field a number) never builds a DataFrame here;
+    :func:`~dropml.scoring.rows.as_frame` makes one when something needs it.
 
     Raises:
         BadInput: (422) per record: not an object, missing fields, bad values (other fields are ignored);
@@ -418,7 +442,7 @@ def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFr
     known = schema.names  # built once per request: the schema makes a new list on every access
     block = _numeric_records(schema, known, records)
     if block is not None:
-        return pd.DataFrame(block, columns=_column_index(tuple(known)), copy=False)
+        return NumberRows(block, known)
     problems = _Problems()
     columns: dict[str, list[Any]] = {name: [] for name in known}
     for position, record in enumerate(records, start=1):
@@ -442,6 +466,8 @@ def records_from_split(document: Any) -> pd.DataFrame:
     Raises:
         BadInput: (400) not that shape, or rows of the wrong length.
     """
+    import pandas as pd
+
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise BadInput("dataframe_split", None, "dataframe_split needs 'columns' and 'data' (a list of rows)")
     columns = document.get("columns")
@@ -495,6 +521,8 @@ def check_csv_rows(
     Raises:
         BadInput: (422) each ragged row, by 1-based row number (the header is not a row).
     """
+    import pandas as pd
+
     default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.equals(pd.RangeIndex(len(frame)))
     suspicious = not default_index
     if not suspicious and frame.shape[1]:
@@ -531,6 +559,8 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     Cells starting with = + - @ (or a tab/CR) in text columns are prefixed; real
     numbers are left alone so a negative number stays a number.
     """
+    import pandas as pd
+
     out = frame.copy()
     for name in out.columns:
         series = out[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 
 from dropml.errors import BadInput
 from dropml.manifest import ColumnSchema, InputSchema
+from dropml.ops import audit
 from dropml.scoring import validate
+from dropml.scoring.rows import NumberRows, as_frame
 from dropml.scoring.validate import (
     MAX_PROBLEMS,
     check_csv_rows,
@@ -228,9 +231,6 @@ def test_an_all_numeric_batch_with_a_bad_value_names_its_row(raw, expected):
     assert message.startswith(expected[2])
 
 
-NUMBERS = InputSchema(
-    columns=[ColumnSchema(name=f"x{i}", dtype="float64", kind="numeric", nullable=i != 0) for i in range(3)]
-)
 JSON_VALUES = st.one_of(
     st.integers(min_value=-(10**400), max_value=10**400),
     st.floats(allow_nan=True, allow_infinity=True),
@@ -274,3 +274,30 @@ def test_a_record_of_numbers_is_read_as_one_float_block():
     assert frame.to_numpy().tolist() == [[1.0, 2.5, -3.0], [4.0, 5.0, 6.0]]
     a_bool = [{"x0": True, "x1": 1, "x2": 1}]  # a bool is not a number
     assert validate._numeric_records(NUMBERS, NUMBERS.names, a_bool) is None
+
+
+WIDTH_COUNT = InputSchema(
+    columns=[
+        ColumnSchema(name="width", dtype="float64", kind="numeric"),
+        ColumnSchema(name="count", dtype="int64", kind="numeric", nullable=True),
+    ]
+)
+
+
+def test_number_records_stay_a_matrix_and_become_the_frame_a_csv_would_give():
+    records = [{"width": 1.5, "count": 3, "id": "a"}, {"width": -2, "count": 7}]
+    rows = validate.rows_from_records(WIDTH_COUNT, records)
+    assert isinstance(rows, NumberRows)  # no DataFrame made for the usual request
+    assert len(rows) == 2
+    assert rows.columns == ["width", "count"]
+    assert rows.to_numpy("float32").dtype == np.float32
+    from_csv = validate_frame(WIDTH_COUNT, pd.read_csv(io.StringIO("width,count,id\n1.5,3,a\n-2,7,\n")))
+    pd.testing.assert_frame_equal(as_frame(rows), from_csv)  # the same values, dtypes and column index
+    assert as_frame(rows).columns.dtype == object  # plain strings, as scikit-learn's feature-name check reads them
+
+
+def test_records_that_need_the_rules_are_a_frame_and_a_gap_is_null_in_the_audit_rows():
+    assert isinstance(validate.rows_from_records(WIDTH_COUNT, [{"width": "1.5", "count": 3}]), pd.DataFrame)
+    rows = NumberRows(np.array([[1.5, np.nan]]), ["width", "count"])
+    assert rows.records() == [{"width": 1.5, "count": None}]
+    assert json.loads(audit.json_line({"inputs": rows})) == json.loads(audit.json_line({"inputs": rows.frame}))
