@@ -383,12 +383,65 @@ def cold_rows(env: dict[str, str], record: dict, log: Path) -> None:
 CHAMPION_KINDS = ("forest", "linear")  # bench.versions.CHAMPION_TRAINING: the champion is a forest / linear model
 
 
+def warm_rows(
+    args: argparse.Namespace,
+    n: int,
+    workdir: Path,
+    env: dict[str, str],
+    fast_env: dict[str, str],
+    body: bytes,
+    record: dict,
+    features: pd.DataFrame,
+    loaded,
+    by_kind: dict,
+) -> None:
+    """Every row but cold start: the floor, the API with and without the lane, raw predict, MLflow, batches, Dask."""
+    floor, floor_port = start_gunicorn(env, 2, 4, workdir / "gunicorn-floor.log", app="bench.floor_app:app")
+    try:
+        wait_http(floor_port, "/", method="POST", body=body)
+        latency_rows("machine floor: minimal WSGI app, JSON in and out (gunicorn 2x4)", floor_port, "/", body, n,
+                     key="floor")  # fmt: skip
+    finally:
+        stop(floor)
+    flask_only, flask_port = start_gunicorn({**fast_env, "DROPML__SERVING__JSON_LANE": "false"}, 2, 4,
+                                            workdir / "gunicorn-flask-only.log")  # fmt: skip
+    try:
+        forest = "/api/v1/predict?project=forest&models=champion"
+        wait_http(flask_port, forest, method="POST", body=body)
+        latency_rows("dropml API without the JSON lane (every request through Flask), forest champion only",
+                     flask_port, forest, body, n, key="api flask-only forest")  # fmt: skip
+    finally:
+        stop(flask_only)
+    server, port = start_gunicorn(fast_env, 2, 4, workdir / "gunicorn.log")
+    dask_server, dask_port = start_gunicorn(env, 1, 2, workdir / "gunicorn-dask.log")
+    try:
+        wait_http(port, "/api/v1/predict", method="POST", body=body)
+        wait_http(dask_port, "/api/v1/predict", method="POST", body=body)
+        for kind, version in by_kind.items():
+            champion = f"{kind} champion ({version.champion})"
+            latency_rows(f"dropml API (gunicorn 2x4), {champion} only", port,
+                         f"/api/v1/predict?project={kind}&models=champion", body, n, key=f"api {kind}")  # fmt: skip
+            latency_rows(f"dropml API (gunicorn 2x4), {kind} version, all {len(version.model_names)} models",
+                         port, f"/api/v1/predict?project={kind}", body, n, key=f"api all {kind}")  # fmt: skip
+            raw_predict_rows(version, record, n, kind)
+            mlflow_rows(args.mlflow_python, kind, version.pipelines[version.champion], record, n, workdir)
+        latency_rows(f"dropml API (gunicorn 2x4), default version, all {len(loaded.model_names)} models", port,
+                     "/api/v1/predict", body, n, key="api all default")  # fmt: skip
+        batch_rows(port, dask_port, loaded, features, [1_000, 10_000] if args.quick else [1_000, 100_000])
+    finally:
+        stop(server)
+        stop(dask_server)
+    if not args.skip_dask:
+        dask_rows(loaded, features, 100_000 if args.quick else args.big_rows, args.quick)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller loops")
     parser.add_argument("--mlflow-python", default=str(ROOT / ".cache" / "mlflow-venv" / "bin" / "python"))
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-dask", action="store_true", help="leave out the Dask rows (1M rows)")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold-start rows (one version trained)")
     args = parser.parse_args()
     n = 200 if args.quick else 1000
     workdir = Path(tempfile.mkdtemp(prefix="dropml-bench-"))
@@ -403,10 +456,11 @@ def main() -> None:
         manifest = train_example_version()
         loaded = load_version("default", manifest.version)
         by_kind = {}
-        for kind in CHAMPION_KINDS:
+        for kind in () if args.cold_only else CHAMPION_KINDS:
             made = train_example_version(project=kind, overrides=CHAMPION_TRAINING[kind])
             by_kind[kind] = load_version(kind, made.version)
-        print(f"trained 3 versions with the training job in {time.perf_counter() - started:.1f} s: default "
+        print(f"trained {1 + len(by_kind)} versions with the training job in {time.perf_counter() - started:.1f} s: "
+              "default "
               f"(champion {loaded.champion}, models {', '.join(loaded.model_names)}); "
               + "; ".join(f"{kind} (champion {v.champion})" for kind, v in by_kind.items()), flush=True)  # fmt: skip
         features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
@@ -417,43 +471,8 @@ def main() -> None:
         fast_env = {**env, "DROPML__DASK__BATCH_THRESHOLD": "100000000"}
 
         print("| what | p50 | p99 | rate / time | note |", flush=True)
-        floor, floor_port = start_gunicorn(env, 2, 4, workdir / "gunicorn-floor.log", app="bench.floor_app:app")
-        try:
-            wait_http(floor_port, "/", method="POST", body=body)
-            latency_rows("machine floor: minimal WSGI app, JSON in and out (gunicorn 2x4)", floor_port, "/", body, n,
-                         key="floor")  # fmt: skip
-        finally:
-            stop(floor)
-        flask_only, flask_port = start_gunicorn({**fast_env, "DROPML__SERVING__JSON_LANE": "false"}, 2, 4,
-                                                workdir / "gunicorn-flask-only.log")  # fmt: skip
-        try:
-            forest = "/api/v1/predict?project=forest&models=champion"
-            wait_http(flask_port, forest, method="POST", body=body)
-            latency_rows("dropml API without the JSON lane (every request through Flask), forest champion only",
-                         flask_port, forest, body, n, key="api flask-only forest")  # fmt: skip
-        finally:
-            stop(flask_only)
-        server, port = start_gunicorn(fast_env, 2, 4, workdir / "gunicorn.log")
-        dask_server, dask_port = start_gunicorn(env, 1, 2, workdir / "gunicorn-dask.log")
-        try:
-            wait_http(port, "/api/v1/predict", method="POST", body=body)
-            wait_http(dask_port, "/api/v1/predict", method="POST", body=body)
-            for kind, version in by_kind.items():
-                champion = f"{kind} champion ({version.champion})"
-                latency_rows(f"dropml API (gunicorn 2x4), {champion} only", port,
-                             f"/api/v1/predict?project={kind}&models=champion", body, n, key=f"api {kind}")  # fmt: skip
-                latency_rows(f"dropml API (gunicorn 2x4), {kind} version, all {len(version.model_names)} models",
-                             port, f"/api/v1/predict?project={kind}", body, n, key=f"api all {kind}")  # fmt: skip
-                raw_predict_rows(version, record, n, kind)
-                mlflow_rows(args.mlflow_python, kind, version.pipelines[version.champion], record, n, workdir)
-            latency_rows(f"dropml API (gunicorn 2x4), default version, all {len(loaded.model_names)} models", port,
-                         "/api/v1/predict", body, n, key="api all default")  # fmt: skip
-            batch_rows(port, dask_port, loaded, features, [1_000, 10_000] if args.quick else [1_000, 100_000])
-        finally:
-            stop(server)
-            stop(dask_server)
-        if not args.skip_dask:
-            dask_rows(loaded, features, 100_000 if args.quick else args.big_rows, args.quick)
+        if not args.cold_only:
+            warm_rows(args, n, workdir, env, fast_env, body, record, features, loaded, by_kind)
         cold_rows(env, record, workdir / "gunicorn-cold.log")
     finally:
         moto.stop()
