@@ -125,4 +125,4 @@ docs: browser $(MERMAID)  ## render docs/architecture.mmd to SVG (mermaid-cli fr
 	$(MERMAID) -p docs/mermaid-puppeteer.json -i docs/architecture.mmd -o docs/architecture.svg -b white
 
 clean:  ## remove the virtual environment and build output
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(SAM_VENV) .aws-sam build .pytest_cache .ruff_cache
