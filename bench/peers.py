@@ -96,13 +96,34 @@ def run_lazypredict(job: dict[str, Any]) -> dict[str, Any]:
     return {"score": scores[best], "model": best, "seconds": round(seconds, 1), "models": len(scores)}
 
 
+def median_run(job: dict[str, Any], budget: float, runs: int) -> dict[str, Any]:
+    """FLAML ``runs`` times with the same budget and seed; the run with the median score, and every score.
+
+    A time budget makes FLAML's search depend on how many trials fit in it, so
+    on a shared machine one short run can land far from another on the same
+    rows (sm-engel: 194 and 243 RMSE at 4 s). The median run is its typical
+    result: neither its luckiest nor its unluckiest (of an even count, the better middle one).
+    """
+    done = [run_flaml(job, budget) for _ in range(runs)]
+    ordered = sorted(done, key=lambda r: r["score"])
+    middle = dict(ordered[(len(ordered) - 1) // 2] if job["task"] == "regression" else ordered[len(ordered) // 2])
+    if runs > 1:
+        middle["scores"] = [round(r["score"], 4) for r in done]
+    return middle
+
+
 def main() -> None:
     """Run every peer the job names; one JSON line on stdout, errors as values."""
     job = json.loads(Path(sys.argv[1]).read_text())
     warnings.filterwarnings("ignore")
     results: dict[str, Any] = {}
-    runs = [(f"flaml_{budget:g}", lambda b=budget: run_flaml(job, b)) for budget in job["budgets"]]
-    runs.append(("lazypredict", lambda: run_lazypredict(job)))
+    equal_runs = int(job.get("equal_runs", 1))
+    runs = [
+        (f"flaml_{budget:g}", lambda b=budget, n=(equal_runs if i == 0 else 1): median_run(job, b, n))
+        for i, budget in enumerate(job["budgets"])
+    ]
+    if job.get("lazypredict", True):
+        runs.append(("lazypredict", lambda: run_lazypredict(job)))
     for name, run in runs:
         try:
             results[name] = run()

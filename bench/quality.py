@@ -4,6 +4,8 @@
     python bench/quality.py                             # every data set of bench/quality_sets.py
     python bench/quality.py --only sk-wine penguins     # some of them
     python bench/quality.py --no-peers                  # dropml's side only (no venv needed)
+    python bench/quality.py --splits 5 --equal-time-only --only sm-engel   # 5 holdouts, FLAML at equal time
+
 
 For each data set, dropml's training steps run in this process (clean, EDA,
 CV, holdout fits: everything the job does before uploading) and are timed;
@@ -16,6 +18,17 @@ rows: macro F1 for classification, RMSE for regression. A gap is in points,
 positive when dropml is better: 100 × F1 difference, or the RMSE difference
 as a percentage of the peer's RMSE. Target: median gap to FLAML at equal time
 >= 0, and no data set more than 2 points below it.
+
+FLAML at equal time runs ``--flaml-runs`` times (3) on the same rows and
+seed, and its median run counts: with a budget of a few seconds, how many
+trials fit decides its model, so single runs on the same split differ widely
+(sm-engel: 194 and 243 RMSE in two runs at 4 s, 155 in another stop's table).
+
+A small data set's holdout is a few dozen rows (13 for vega-la-riots), so one
+split's gap can hang on one row. ``--splits N`` repeats each data set on N
+splits (seeds ``--seed`` .. ``--seed``+N-1: dropml's ``random_state`` and
+FLAML's seed); both tools get the same rows each time, and a row shows the
+mean score and the mean gap over the splits, with the range of the gaps.
 """
 
 from __future__ import annotations
@@ -48,8 +61,11 @@ def gap(task: str, ours: float | None, theirs: float | None) -> float | None:
     return 100.0 * (theirs - ours) / theirs if theirs else 0.0
 
 
-def run_dropml(case: Any, folder: Path) -> dict[str, Any]:
-    """Train ``case`` with dropml's steps; its champion's holdout score, time, and the split written for the peers."""
+def run_dropml(case: Any, folder: Path, seed: int) -> dict[str, Any]:
+    """Train ``case`` with dropml's steps; its champion's holdout score, time, and the split written for the peers.
+
+    ``seed`` is the run's ``random_state``: it draws the holdout rows (and seeds the models).
+    """
     from dropml.config import settings
     from dropml.training.ingest import TrainingData, parse_training_csv
     from dropml.training.steps import train
@@ -58,7 +74,7 @@ def run_dropml(case: Any, folder: Path) -> dict[str, Any]:
     key = f"train/{case.name}/{case.name}.csv"
     frame, csv_format = parse_training_csv(body, key)
     data = TrainingData(key=key, etag="", sha256="", size=len(body), frame=frame, csv_format=csv_format)
-    conf = settings().training_for(case.name, {"target": case.target, **case.overrides})
+    conf = settings().training_for(case.name, {"target": case.target, **case.overrides, "random_state": seed})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="quality-") as spool:
         trained = train(data, conf, spool)
@@ -80,10 +96,15 @@ def run_dropml(case: Any, folder: Path) -> dict[str, Any]:
     }
 
 
-def run_peers(folder: Path, task: str, budgets: list[float], seed: int) -> dict[str, Any]:
-    """FLAML and LazyPredict on the written split, in the peers' venv (one subprocess)."""
+def run_peers(
+    folder: Path, task: str, budgets: list[float], seed: int, lazypredict: bool = True, equal_runs: int = 1
+) -> dict[str, Any]:
+    """FLAML per budget (the first, equal time, ``equal_runs`` times: its median run) and LazyPredict on the split.
+
+    In the peers' venv (one subprocess).
+    """
     job = {"train": str(folder / "train.pkl"), "holdout": str(folder / "holdout.pkl"), "task": task,
-           "budgets": budgets, "seed": seed}  # fmt: skip
+           "budgets": budgets, "seed": seed, "lazypredict": lazypredict, "equal_runs": equal_runs}  # fmt: skip
     (folder / "job.json").write_text(json.dumps(job))
     done = subprocess.run(
         [str(PEERS_PYTHON), str(ROOT / "bench" / "peers.py"), str(folder / "job.json")],
@@ -108,6 +129,31 @@ def _peer(found: dict[str, Any], name: str) -> tuple[float | None, str]:
     return None, entry.get("error", found.get("error", "not run"))[:60]
 
 
+def _row(name: str, runs: list[tuple[dict[str, Any], dict[str, tuple[float | None, str]]]], gaps: dict) -> str:
+    """One data set's table row: scores and gaps as the mean over its splits (one split: as they are)."""
+    first = runs[0][0]
+    ours = [r["score"] for r, _ in runs]
+    models = sorted({r["model"] for r, _ in runs})
+    cells = []
+    for key in ("equal", "60", "lazy"):
+        scored = [(theirs[key][0], r["score"]) for r, theirs in runs if theirs[key][0] is not None]
+        if not scored:
+            cells += [runs[0][1][key][1], "–"]
+            continue
+        points = [gap(first["task"], mine, score) for score, mine in scored]
+        gaps[key].append(statistics.mean(points))
+        shown_model = runs[0][1][key][1] if len(runs) == 1 else f"mean of {len(scored)}"
+        spread = "" if len(points) == 1 else f" ({min(points):+.1f}..{max(points):+.1f})"
+        cells += [f"{_shown(statistics.mean(s for s, _ in scored))} ({shown_model})",
+                  _shown(statistics.mean(points), 1) + spread]  # fmt: skip
+    seconds = statistics.mean(r["seconds"] for r, _ in runs)
+    label = models[0] if len(models) == 1 else "/".join(models)
+    return (
+        f"| {name} | {first['task']} | {first['rows']:,} × {first['columns']} | {first['metric']} "
+        f"| {_shown(statistics.mean(ours))} ({label}) | {seconds:.1f} | " + " | ".join(cells) + " |"
+    )
+
+
 def main() -> None:
     """Print the quality table: one row per data set, then the median and worst gaps."""
     from quality_sets import CASES
@@ -116,6 +162,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="names of the data sets to run (default: all)")
     parser.add_argument("--no-peers", action="store_true", help="dropml's side only")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--flaml-runs", type=int, default=3, help="FLAML runs at equal time; its median counts")
+    parser.add_argument("--splits", type=int, default=1, help="holdouts per data set (seeds seed..seed+N-1)")
+    parser.add_argument("--equal-time-only", action="store_true", help="FLAML at equal time only (no 60 s, no Lazy)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     if not args.no_peers and not PEERS_PYTHON.exists():
@@ -126,33 +175,28 @@ def main() -> None:
         "| FLAML 60 s | gap | LazyPredict best | gap |\n" + "|---" * 12 + "|"
     )
     lines, gaps = [header], {"equal": [], "60": [], "lazy": []}
+    peers = [("equal", None), ("60", f"flaml_{LONG_BUDGET_SECONDS:g}"), ("lazy", "lazypredict")]
     for case in cases:
-        with tempfile.TemporaryDirectory(prefix=f"quality-{case.name}-") as folder:
-            try:
-                ours = run_dropml(case, Path(folder))
-            except Exception as err:  # a data set dropml refuses is a row of the table, not the end of it
-                lines.append(f"| {case.name} | {case.task} | – | – | refused: {str(err)[:80]} |" + " – |" * 7)
-                print(lines[-1], file=sys.stderr, flush=True)
-                continue
-            budget = max(1.0, round(ours["seconds"]))
-            found = (
-                {} if args.no_peers else run_peers(Path(folder), ours["task"], [budget, LONG_BUDGET_SECONDS], args.seed)
-            )
-        cells = []
-        for key, peer in (
-            ("equal", f"flaml_{budget:g}"),
-            ("60", f"flaml_{LONG_BUDGET_SECONDS:g}"),
-            ("lazy", "lazypredict"),
-        ):
-            score, model = _peer(found, peer)
-            points = gap(ours["task"], ours["score"], score)
-            if points is not None:
-                gaps[key].append(points)
-            cells += [f"{_shown(score)} ({model})" if score is not None else model, _shown(points, 1)]
-        lines.append(
-            f"| {case.name} | {ours['task']} | {ours['rows']:,} × {ours['columns']} | {ours['metric']} "
-            f"| {_shown(ours['score'])} ({ours['model']}) | {ours['seconds']:.1f} | " + " | ".join(cells) + " |"
-        )
+        runs = []  # per split: dropml's result and the peers' scores by key
+        for seed in range(args.seed, args.seed + args.splits):
+            with tempfile.TemporaryDirectory(prefix=f"quality-{case.name}-") as folder:
+                try:
+                    ours = run_dropml(case, Path(folder), seed)
+                except Exception as err:  # a data set dropml refuses is a row of the table, not the end of it
+                    runs = [err]
+                    break
+                budget = max(1.0, round(ours["seconds"]))
+                budgets = [budget] if args.equal_time_only else [budget, LONG_BUDGET_SECONDS]
+                lazy = not args.equal_time_only
+                found = (
+                    {} if args.no_peers else run_peers(Path(folder), ours["task"], budgets, seed, lazy, args.flaml_runs)
+                )
+            runs.append((ours, {key: _peer(found, name or f"flaml_{budget:g}") for key, name in peers}))
+        if runs and isinstance(runs[0], Exception):
+            lines.append(f"| {case.name} | {case.task} | – | – | refused: {str(runs[0])[:80]} |" + " – |" * 7)
+            print(lines[-1], file=sys.stderr, flush=True)
+            continue
+        lines.append(_row(case.name, runs, gaps))
         print(lines[-1], file=sys.stderr, flush=True)
     summary = []
     for key, label in (("equal", "FLAML at equal time"), ("60", "FLAML 60 s"), ("lazy", "LazyPredict best")):
