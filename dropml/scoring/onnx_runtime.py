@@ -25,6 +25,8 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dropml.scoring.rows import as_frame
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -110,8 +112,6 @@ def predict_frame(
                 matrices[key] = matrix
         feed = {model.input_names[0]: matrix}
     else:
-        from dropml.scoring.rows import as_frame
-
         by_name = as_frame(frame)
         feed = {
             name: by_name[name].to_numpy(dtype=dtype).reshape(-1, 1)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dropml.errors import BadInput
-from dropml.scoring.rows import CheckedRows, NumberRows, as_frame, column_index
+from dropml.scoring.rows import CheckedRows, NumberRows, as_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -325,7 +325,6 @@ def validate_frame(schema: InputSchema, frame: pd.DataFrame) -> pd.DataFrame:
         BadInput: (422) every missing column and every bad value, by row and column;
             (400) an empty frame.
     """
-    import pandas as pd
 
     if frame.shape[0] == 0:
         raise BadInput("body", None, "no rows to score", http_status=400)
@@ -334,7 +333,7 @@ def validate_frame(schema: InputSchema, frame: pd.DataFrame) -> pd.DataFrame:
     if not problems.items:
         block = _numeric_block(schema, frame)
         if block is not None:
-            return pd.DataFrame(block, columns=column_index(tuple(schema.names)), copy=False)
+            return NumberRows(block, schema.names).frame
     data = {}
     for column in schema.columns:
         if column.name in frame.columns:
@@ -414,7 +413,7 @@ def _frame_of(names: list[str], data: dict[str, Any]) -> pd.DataFrame:
 
     arrays = [data[name] for name in names]
     if arrays and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in arrays):
-        return pd.DataFrame(np.column_stack(arrays), columns=column_index(tuple(names)), copy=False)
+        return NumberRows(np.column_stack(arrays), names).frame
     return pd.DataFrame(data, columns=names)
 
 
