@@ -178,12 +178,13 @@ def main() -> None:
     peers = [("equal", None), ("60", f"flaml_{LONG_BUDGET_SECONDS:g}"), ("lazy", "lazypredict")]
     for case in cases:
         runs = []  # per split: dropml's result and the peers' scores by key
+        refused: Exception | None = None
         for seed in range(args.seed, args.seed + args.splits):
             with tempfile.TemporaryDirectory(prefix=f"quality-{case.name}-") as folder:
                 try:
                     ours = run_dropml(case, Path(folder), seed)
                 except Exception as err:  # a data set dropml refuses is a row of the table, not the end of it
-                    runs = [err]
+                    refused = err
                     break
                 budget = max(1.0, round(ours["seconds"]))
                 budgets = [budget] if args.equal_time_only else [budget, LONG_BUDGET_SECONDS]
@@ -192,8 +193,8 @@ def main() -> None:
                     {} if args.no_peers else run_peers(Path(folder), ours["task"], budgets, seed, lazy, args.flaml_runs)
                 )
             runs.append((ours, {key: _peer(found, name or f"flaml_{budget:g}") for key, name in peers}))
-        if runs and isinstance(runs[0], Exception):
-            lines.append(f"| {case.name} | {case.task} | – | – | refused: {str(runs[0])[:80]} |" + " – |" * 7)
+        if refused is not None:
+            lines.append(f"| {case.name} | {case.task} | – | – | refused: {str(refused)[:80]} |" + " – |" * 7)
             print(lines[-1], file=sys.stderr, flush=True)
             continue
         lines.append(_row(case.name, runs, gaps))
