@@ -291,8 +291,12 @@ def test_number_records_stay_a_matrix_and_become_the_frame_a_csv_would_give():
     assert len(rows) == 2
     assert rows.columns == ["width", "count"]
     assert rows.to_numpy("float32").dtype == np.float32
-    from_csv = validate_frame(WIDTH_COUNT, pd.read_csv(io.StringIO("width,count,id\n1.5,3,a\n-2,7,\n")))
+    csv = "width,count,id\n1.5,3,a\n-2,7,\n"
+    from_csv = validate_frame(WIDTH_COUNT, pd.read_csv(io.StringIO(csv)))
     pd.testing.assert_frame_equal(as_frame(rows), from_csv)  # the same values, dtypes and column index
+    by_pandas = pd.read_csv(io.StringIO(csv))[["width", "count"]].astype("float64")  # not through NumberRows
+    by_pandas.columns = pd.Index(["width", "count"], dtype=object)
+    pd.testing.assert_frame_equal(as_frame(rows), by_pandas)
     assert as_frame(rows).columns.dtype == object  # plain strings, as scikit-learn's feature-name check reads them
 
 
