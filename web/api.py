@@ -181,6 +181,7 @@ def record_audit(
             channel=channel,  # type: ignore[arg-type]
             inputs=inputs if small else None,
             outputs=dict(prediction.by_model) if small else None,
+            outside_training_range=prediction.outside_range.counts() if prediction.outside_range is not None else None,
         )
     )
 

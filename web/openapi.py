@@ -95,6 +95,7 @@ _SCHEMAS: dict[str, Any] = {
             "predictions",
             "models",
             "ignored_columns",
+            "outside_training_range",
         ],
         "properties": {
             "request_id": {"type": "string"},
@@ -113,6 +114,16 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "Fields or columns sent that the models do not use (not passed to them).",
+            },
+            "outside_training_range": {
+                "type": "object",
+                "description": "Rows with a number past the range the models were trained on, where their answers "
+                "extrapolate (a flag, not an error): 1-based rows, and per column how many rows.",
+                "required": ["rows", "columns"],
+                "properties": {
+                    "rows": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                    "columns": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+                },
             },
         },
     },

@@ -132,7 +132,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
             status = 422
         else:
             record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, frame)
-            result = _one_record_result(loaded, prediction)
+            result = _one_record_result(loaded, prediction, values)
     fields = [form_field(c, values[c.name], errors.get(c.name)) for c in schema.columns]
     page = render_template(
         "predict.html",
@@ -146,11 +146,17 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
     return page, status
 
 
-def _one_record_result(loaded: LoadedVersion, prediction: Prediction) -> dict[str, Any]:
+def _one_record_result(loaded: LoadedVersion, prediction: Prediction, values: dict[str, str]) -> dict[str, Any]:
     _, rows = _leaderboard(loaded.manifest)
     for row in rows:
         row["prediction"] = prediction.by_model[row["name"]][0]
+    outside = prediction.outside_range.counts() if prediction.outside_range is not None else {}
     return {
+        "outside": [
+            {"name": c.name, "value": values[c.name], "minimum": c.minimum, "maximum": c.maximum}
+            for c in loaded.schema.columns
+            if c.name in outside
+        ],
         "version": prediction.version,
         "champion": prediction.champion,
         "prediction": prediction.champion_predictions[0],
@@ -215,6 +221,8 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         prediction_columns=prediction_columns,
         champion_column=prediction_column(prediction.champion),
         prediction=prediction,
+        outside_rows=len(prediction.outside_range.rows) if prediction.outside_range is not None else 0,
+        outside_columns=prediction.outside_range.counts() if prediction.outside_range is not None else {},
         filename=filename,
         unused=unused,
         download_url=purl("pages.download", project, result_id=result_id),

@@ -57,11 +57,13 @@ def prediction_record(
     inputs: list[dict[str, Any]] | CheckedRows | None = None,
     outputs: dict[str, list[Any] | np.ndarray] | None = None,
     predictions_key: str | None = None,
+    outside_training_range: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """One prediction request as an audit record (inputs and outputs only for small requests).
 
     ``inputs`` may be the checked rows and ``outputs`` arrays: they become JSON
     when the buffer is written (:func:`json_line`), off the request's path.
+    ``outside_training_range``: rows per column whose value lay past the training range (the models extrapolated).
     """
     keep = settings().audit.store_inputs_max_rows
     small = rows <= keep
@@ -82,6 +84,7 @@ def prediction_record(
         "caller": caller,
         "channel": channel,
         "latency_ms": round(latency_ms, 3),
+        "outside_training_range": outside_training_range or {},
     }
 
 

@@ -91,9 +91,15 @@ def score_csv_lines(
         rows=len(checked),
         by_model=by_model,
         seconds=0.0,
+        outside_range=loaded.training_ranges.outside(checked),
     )
     out = neutralise_formulas(results_frame(raw, prediction))  # spreadsheets run =, +, -, @ cells
-    return {"rows": len(out), "columns": list(out.columns), "csv": out.to_csv(index=False, header=with_header)}
+    return {
+        "rows": len(out),
+        "columns": list(out.columns),
+        "csv": out.to_csv(index=False, header=with_header),
+        "outside_training_range": prediction.outside_range.counts() if prediction.outside_range is not None else {},
+    }
 
 
 def _file_problem(message: str) -> dict[str, Any]:
@@ -165,8 +171,14 @@ def _layout(key: str, size: int, schema: InputSchema) -> _Layout:
     )
 
 
-def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int]:
+def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int, dict[str, int]]:
+    """The chunks' results as one file: columns, CSV body, rows, and rows outside the training range per column.
+
+    Raises:
+        BadInput: a chunk found bad values (their rows renumbered for the whole file), or no rows at all.
+    """
     problems: list[dict[str, Any]] = []
+    outside: dict[str, int] = {}
     offset = 0
     columns: list[str] = []
     parts = []
@@ -178,6 +190,8 @@ def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int
         offset += result["rows"]
         columns = columns or result.get("columns", [])
         parts.append(result.get("csv", ""))
+        for column, count in result.get("outside_training_range", {}).items():
+            outside[column] = outside.get(column, 0) + count
     if problems:
         first = problems[0]
         where = f" row {first['row']}" if "row" in first else ""
@@ -185,7 +199,7 @@ def _merge(results: list[dict[str, Any]], key: str) -> tuple[list[str], str, int
         raise BadInput(first["field"], first.get("value"), message, problems=problems, http_status=422)
     if offset == 0:
         raise BadInput("file", key, f"{key} has a header but no rows")
-    return columns, "".join(parts), offset
+    return columns, "".join(parts), offset, outside
 
 
 def predictions_written(test_key: str, test_etag: str, previous_predictions_etag: str | None) -> bool:
@@ -263,7 +277,7 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     if results is None:
         body = (layout.plain or storage.get_bytes(parsed.key).body)[layout.data_start :]
         results = [score_csv_lines(loaded, body, layout.header, names, request_id, with_header=False)]
-    columns, body_text, rows = _merge(results, parsed.key)
+    columns, body_text, rows, outside = _merge(results, parsed.key)
     header_text = io.StringIO()
     csv.writer(header_text, lineterminator="\n").writerow(columns)
     metadata = {
@@ -284,6 +298,7 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         "models": names,
         "source_etag": info.etag,
         "ignored_columns": ignored,
+        "outside_training_range": outside,
     }
     return out_key, live.version, details
 
@@ -305,6 +320,7 @@ def _audit(
             latency_ms=(time.perf_counter() - started) * 1000,
             channel="file",
             predictions_key=out_key,
+            outside_training_range=details.get("outside_training_range"),
         )
     )
     audit.flush()

@@ -11,6 +11,7 @@ imports scikit-learn: a cold start of a fraction of a second).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dropml import registry
 from dropml.errors import BadInput
 from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame
+from dropml.scoring.ranges import TrainingRanges
 from dropml.scoring.rows import as_frame
 
 if TYPE_CHECKING:
@@ -113,6 +115,11 @@ class LoadedVersion:
     def schema(self) -> InputSchema:
         """The input columns every request must match."""
         return self.manifest.input_schema
+
+    @functools.cached_property
+    def training_ranges(self) -> TrainingRanges:
+        """The numeric ranges its models were trained on, to flag rows they extrapolate for (built once)."""
+        return TrainingRanges.of(self.manifest.input_schema)
 
     @property
     def scores_whole_batches(self) -> bool:

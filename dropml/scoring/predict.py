@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from dropml.config import Settings
+    from dropml.scoring.ranges import OutsideRange
     from dropml.scoring.rows import CheckedRows
 
 logger = logging.getLogger(__name__)
 
 Engine = Literal["in-process", "dask"]
+OUTSIDE_COLUMN = "outside_training_range"  # a results file's column: the row's columns past the training range
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Prediction:
     rows: int
     by_model: dict[str, np.ndarray]
     seconds: float
+    outside_range: OutsideRange | None = None  # rows with a value past what training saw (None: not checked)
 
     @property
     def champion_predictions(self) -> np.ndarray:
@@ -53,6 +56,9 @@ class Prediction:
             "rows": self.rows,
             "predictions": self.champion_predictions.tolist(),
             "models": {name: values.tolist() for name, values in self.by_model.items()},
+            "outside_training_range": (
+                self.outside_range.to_json() if self.outside_range is not None else {"rows": [], "columns": {}}
+            ),
         }
 
 
@@ -122,6 +128,7 @@ def predict(
         rows=len(frame),
         by_model=by_model,
         seconds=time.perf_counter() - started,
+        outside_range=loaded.training_ranges.outside(frame),
     )
 
 
@@ -131,7 +138,8 @@ def prediction_column(name: str) -> str:
 
 
 def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
-    """The inputs plus one column per model, the champion's prediction, the version and the request id."""
+    """The inputs plus one column per model, the champion's prediction, the version, the request id, and the
+    row's columns outside the training range (``outside_training_range``, ``;``-joined, empty when none)."""
     import pandas as pd
 
     out = inputs.reset_index(drop=True).copy()
@@ -147,7 +155,8 @@ def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
     extra["champion"] = prediction.champion
     extra["model_version"] = prediction.version
     extra["request_id"] = prediction.request_id or ""
-    for column in ("prediction", "champion", "model_version", "request_id"):
+    extra[OUTSIDE_COLUMN] = prediction.outside_range.labels() if prediction.outside_range is not None else ""
+    for column in ("prediction", "champion", "model_version", "request_id", OUTSIDE_COLUMN):
         if column in out.columns:
             out = out.rename(columns={column: "input_" + column})
     return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)

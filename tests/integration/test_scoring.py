@@ -101,7 +101,7 @@ def test_score_file_writes_inputs_every_model_champion_version_and_request_id(
     out = pd.read_csv(io.BytesIO(written.body))
     assert list(out.columns) == [
         "patient_id", *FEATURES.columns, *(f"pred_{name}" for name in manifest.model_names),
-        "prediction", "champion", "model_version", "request_id",
+        "prediction", "champion", "model_version", "request_id", "outside_training_range",
     ]  # fmt: skip
     assert out["patient_id"].tolist() == data["patient_id"].tolist()
     assert out["prediction"].tolist() == out[f"pred_{manifest.champion}"].tolist()

@@ -114,7 +114,7 @@ def test_csv_body_is_answered_with_csv(published, client):
     out = pd.read_csv(io.BytesIO(response.data))
     assert list(out.columns) == [
         *FEATURES.columns, *(f"pred_{name}" for name in published.model_names),
-        "prediction", "champion", "model_version", "request_id",
+        "prediction", "champion", "model_version", "request_id", "outside_training_range",
     ]  # fmt: skip
     assert len(out) == 4
     assert set(out["model_version"]) == {1}
@@ -124,7 +124,11 @@ def test_csv_body_is_answered_with_csv(published, client):
 def test_json_body_with_accept_csv_gets_csv(published, client):
     response = client.post("/api/v1/predict", json=[RECORD], headers={"Accept": "text/csv"})
     assert response.mimetype == "text/csv"
-    assert response.data.decode().splitlines()[0].endswith("prediction,champion,model_version,request_id")
+    assert (
+        response.data.decode()
+        .splitlines()[0]
+        .endswith("prediction,champion,model_version,request_id,outside_training_range")
+    )
 
 
 def test_schema_problems_are_422_with_one_entry_per_field(published, client):

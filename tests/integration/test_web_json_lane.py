@@ -75,7 +75,7 @@ def _comparable(body: bytes, content_type: str) -> object:
         found = json.loads(body)
         found.pop("request_id", None)
         return found
-    table = pd.read_csv(io.BytesIO(body))
+    table = pd.read_csv(io.BytesIO(body), keep_default_na=False)  # an empty cell is '' (NaN != NaN)
     return table.drop(columns=["request_id"]).to_dict(orient="list")
 
 

@@ -109,7 +109,7 @@ def test_upload_shows_a_table_and_downloads_the_same_results_as_csv(aws, trained
     assert out["note"].tolist() == ["'=1+1", "ok", "'@sum", "'-x", "fine"]
     assert out.columns.tolist() == [
         "note", *FEATURES.columns, *(f"pred_{name}" for name in manifest.model_names),
-        "prediction", "champion", "model_version", "request_id",
+        "prediction", "champion", "model_version", "request_id", "outside_training_range",
     ]  # fmt: skip
     assert out["mean_radius"].tolist() == data["mean_radius"].tolist()
 
