@@ -84,19 +84,18 @@ class TrainingRanges:
 
     def outside(self, rows: CheckedRows) -> OutsideRange:
         """Which values of the checked ``rows`` (a frame or :class:`NumberRows`) lie outside these ranges."""
-        if not self.columns:
-            return OutsideRange(self.columns, np.zeros((len(rows), 0), dtype=bool))
-        values = self._values(rows)
-        with np.errstate(invalid="ignore"):
-            mask = (values < self.minimum) | (values > self.maximum)
-        return OutsideRange(self.columns, mask)
-
-    def _values(self, rows: CheckedRows) -> np.ndarray:
         if isinstance(rows, NumberRows):
             if tuple(rows.columns) == self.columns:
-                return rows.matrix
-            position = {name: i for i, name in enumerate(rows.columns)}
-            return rows.matrix[:, [position[name] for name in self.columns]]
-        return np.column_stack(
-            [rows[name].to_numpy(dtype="float64", na_value=np.nan) for name in self.columns]
-        ).reshape(len(rows), len(self.columns))
+                values = rows.matrix
+            else:
+                position = {name: i for i, name in enumerate(rows.columns)}
+                values = rows.matrix[:, [position[name] for name in self.columns]]
+            with np.errstate(invalid="ignore"):
+                return OutsideRange(self.columns, (values < self.minimum) | (values > self.maximum))
+        # a frame: column by column into one mask (no float copy of the whole block: a 100k-row batch is scored too)
+        mask = np.empty((len(rows), len(self.columns)), dtype=bool, order="F")
+        with np.errstate(invalid="ignore"):
+            for j, name in enumerate(self.columns):
+                column = rows[name].to_numpy(dtype="float64", na_value=np.nan)
+                np.logical_or(column < self.minimum[j], column > self.maximum[j], out=mask[:, j])
+        return OutsideRange(self.columns, mask)

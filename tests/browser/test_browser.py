@@ -64,7 +64,35 @@ def test_fill_the_form_and_see_every_models_prediction(site, published, page, tm
     assert rows.count() == len(published.models)
     assert page.locator("#predictions tr.champion").get_attribute("data-model") == published.champion
     assert "★ champion" in page.locator("#predictions tr.champion").inner_text()
+    assert page.locator("[data-testid=outside-range]").count() == 0  # a training row is inside its range
     page.screenshot(path="/tmp/form.png", full_page=True)
+
+
+def test_a_value_past_the_training_range_is_answered_with_a_visible_notice(site, published, page, tmp_path):
+    largest = published.input_schema.column("mean_area").maximum
+    page.goto(site + "/")
+    for name, value in FEATURES.iloc[0].items():
+        page.get_by_label(name, exact=True).fill(str(value))
+    page.get_by_label("mean_area", exact=True).fill(str(largest * 3))
+    page.click("#predict-button")
+    page.wait_for_selector("#predictions")
+    notice = page.locator("[data-testid=outside-range]")
+    assert notice.is_visible()
+    assert f"mean_area = {largest * 3}" in notice.inner_text()
+    assert f"to {largest:g})" in notice.inner_text()
+
+    upload = tmp_path / "patients.csv"
+    rows = FEATURES.head(4).copy()
+    rows.loc[2, "mean_area"] = largest * 3
+    rows.to_csv(upload, index=False)
+    page.goto(site + "/upload")
+    page.set_input_files("#file", str(upload))
+    page.click("#upload-button")
+    page.wait_for_selector("#results")
+    assert page.locator("[data-testid=outside-range]").inner_text().startswith("1 row with a value outside")
+    column = page.locator("#results thead th").all_text_contents().index("outside_training_range")
+    flagged = [row.locator("td").nth(column).inner_text() for row in page.locator("#results tbody tr").all()]
+    assert flagged == ["", "", "mean_area", ""]
 
 
 def test_a_wrong_value_is_shown_next_to_its_field(site, published, page):
