@@ -139,8 +139,8 @@ def _to_onnx(plain: Pipeline, width: int, task: str) -> bytes:
     from sklearn.pipeline import Pipeline
 
     impute = plain.named_steps["impute"]
-    rest = Pipeline(plain.steps[1:])
-    model = plain.named_steps["model"]
+    model, bounds = _convertible(plain.named_steps["model"])
+    rest = Pipeline([*plain.steps[1:-1], ("model", model)])
     chosen = _converter_options(model, task)
     options = {id(model): chosen} if chosen else None
     _integer_missing_flags_in_tree_converters()
@@ -149,7 +149,45 @@ def _to_onnx(plain: Pipeline, width: int, task: str) -> bytes:
     except Exception as err:  # skl2onnx raises many kinds (RuntimeError, NotImplementedError, TypeError, ...)
         raise NotCompilable(f"skl2onnx could not convert it: {type(err).__name__}: {str(err)[:300]}") from None
     _declare_float_tree_probabilities(onnx_model)
+    if bounds is not None:
+        _with_clipped_output(onnx_model, *bounds)
     return _with_imputation(onnx_model, impute.statistics_).SerializeToString()
+
+
+def _convertible(model: Any) -> tuple[Any, tuple[float, float] | None]:
+    """The model skl2onnx converts, and the range its answers are clipped to after (None: not clipped).
+
+    A :class:`~dropml.training.bounded.BoundedRidgeCV` is converted as the
+    ``RidgeCV`` it extends (same coefficients), its bounds added as a ``Clip``.
+    """
+    from sklearn.linear_model import RidgeCV
+
+    from dropml.training.bounded import BoundedRidgeCV
+
+    if not isinstance(model, BoundedRidgeCV):
+        return model, None
+    ridge = copy.copy(model)
+    ridge.__class__ = RidgeCV  # the fitted attributes are RidgeCV's; skl2onnx finds converters by exact type
+    return ridge, ((model.target_min_, model.target_max_) if model.bounded else None)
+
+
+def _with_clipped_output(onnx_model: Any, low: float, high: float) -> None:
+    """Clip the graph's (first) output to ``[low, high]``, as the bounded model's ``predict`` does."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = onnx_model.graph
+    output = graph.output[0].name
+    unclipped = "unclipped_" + output
+    for node in graph.node:
+        node.output[:] = [unclipped if name == output else name for name in node.output]
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.asarray(low, dtype="float64"), name="clip_low"),
+            numpy_helper.from_array(np.asarray(high, dtype="float64"), name="clip_high"),
+        ]
+    )
+    graph.node.append(helper.make_node("Clip", [unclipped, "clip_low", "clip_high"], [output], name="clip_to_range"))
 
 
 def _converter_options(model: Any, task: str) -> dict[str, Any]:

@@ -31,9 +31,11 @@ RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 
 
 def _linear(task: str) -> BaseEstimator:
-    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(max_iter=1000) if task == "classification" else RidgeCV(alphas=RIDGE_ALPHAS)
+    from dropml.training.bounded import BoundedRidgeCV
+
+    return LogisticRegression(max_iter=1000) if task == "classification" else BoundedRidgeCV(alphas=RIDGE_ALPHAS)
 
 
 def _random_forest(task: str) -> BaseEstimator:
@@ -108,6 +110,7 @@ def build_estimator(
     *,
     balanced: bool = False,
     tree_rows: float | None = None,
+    bounded: bool = True,
 ) -> BaseEstimator:
     """An unfitted estimator for model ``name``: the spec's factory, its params, then ``extra`` (search params).
 
@@ -115,7 +118,10 @@ def build_estimator(
     ``balanced`` ``class_weight="balanced"`` wherever it has that and the spec
     does not set it (training's ``class_weight`` setting). ``tree_rows``
     (:func:`tree_rows_share`) becomes ``max_samples`` of a bootstrap forest
-    whose spec does not set it (training's ``rows_per_tree``). Search params the
+    whose spec does not set it (training's ``rows_per_tree``). ``bounded``
+    becomes the linear regression's ``bounded`` unless its spec sets it: False
+    for time-ordered projects, whose trend must carry on past the training range
+    (:mod:`~dropml.training.bounded`). Search params the
     estimator does not have are skipped (one search space serves both tasks:
     LogisticRegression's ``C`` is no parameter of the regression side's RidgeCV).
 
@@ -140,6 +146,8 @@ def build_estimator(
         params["random_state"] = random_state
     if balanced and "class_weight" in valid and "class_weight" not in params:
         params["class_weight"] = "balanced"
+    if "bounded" in valid and "bounded" not in params:
+        params["bounded"] = bounded
     bootstrap = params.get("bootstrap", valid.get("bootstrap", False))
     if tree_rows is not None and bootstrap and "max_samples" in valid and "max_samples" not in params:
         params["max_samples"] = tree_rows

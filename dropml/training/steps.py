@@ -132,8 +132,9 @@ def configured_estimator(
     """Model ``name``'s unfitted estimator as a run on ``rows`` cleaned rows fits it.
 
     The training settings that shape every estimator apply here, once:
-    ``class_weight`` (:func:`~dropml.training.evaluation.balanced_classes`) and
-    ``rows_per_tree`` (:func:`~dropml.training.models.tree_rows_share`).
+    ``class_weight`` (:func:`~dropml.training.evaluation.balanced_classes`),
+    ``rows_per_tree`` (:func:`~dropml.training.models.tree_rows_share`), and
+    ``time_column`` (a time-ordered project's linear regression is not bounded).
     ``bench/train.py``'s hand-written side builds its estimators here too.
 
     Raises:
@@ -144,7 +145,9 @@ def configured_estimator(
 
     balanced = balanced_classes(conf.class_weight, conf.rank_metric, task)
     tree_rows = models.tree_rows_share(rows, conf.rows_per_tree)
-    return models.build_estimator(name, spec, task, conf.random_state, extra, balanced=balanced, tree_rows=tree_rows)
+    return models.build_estimator(
+        name, spec, task, conf.random_state, extra, balanced=balanced, tree_rows=tree_rows, bounded=not conf.time_column
+    )
 
 
 def build_model_pipeline(

@@ -22,7 +22,7 @@ from support.live_server import serving
 
 from dropml import registry, storage
 from dropml.ops import audit
-from dropml.scoring import score_file
+from dropml.scoring import load_version, score_file, validate_frame
 from dropml.training.job import run_training
 
 CUT = 3000.0  # income: the households at or above it are not trained on
@@ -103,3 +103,20 @@ def test_the_richest_household_is_flagged_on_every_channel(live_engel, engel):
     past = engel["income"] > income.maximum
     assert (scored["outside_training_range"] == "income").tolist() == past.tolist()
     assert _audit_record("engel-file")["outside_training_range"] == {"income": int(past.sum())}
+
+
+def test_the_linear_model_answers_the_richest_household_within_the_spending_it_was_trained_on(live_engel, engel):
+    url, manifest = live_engel
+    linear = next(entry for entry in manifest.models if entry.name == "linear")
+    assert linear.compiled is not None  # served by onnxruntime: the Clip node is in the compiled graph
+    trained_on = engel[engel["income"] < CUT]
+    richest = engel.loc[engel["income"].idxmax()]
+    body = json.dumps({"income": float(richest["income"])}).encode()
+    _, answer = _post(f"{url}/api/v1/predict?project=engel", body, "application/json")
+    said = json.loads(answer)["models"]["linear"][0]
+    assert said == pytest.approx(trained_on["foodexp"].max())  # bounded: the straight line would say ~2,800
+    assert abs(said - richest["foodexp"]) < 300  # and the household spent 1,827
+
+    loaded = load_version("engel", manifest.version)
+    checked = validate_frame(loaded.schema, pd.DataFrame({"income": [float(richest["income"])]}))
+    assert loaded.pipelines["linear"].predict(checked)[0] == pytest.approx(said)  # the pickle agrees

@@ -251,3 +251,28 @@ def test_the_jobs_pipelines_give_the_forest_its_rows_per_tree_and_leave_the_othe
     assert big["random_forest"].max_samples == 0.25
     assert not hasattr(big["gradient_boosting"], "max_samples")
     assert big["extra_trees"].max_samples is None  # no bootstrap: every tree sees every row, as sklearn does
+
+
+def test_the_regression_linear_model_answers_within_its_training_targets_and_like_ridge_inside():
+    from sklearn.linear_model import RidgeCV
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 10, size=(300, 2))  # noqa: N806
+    y = 3 * X[:, 0] - X[:, 1] + rng.normal(size=300)
+    bounded = build_estimator("lin", ModelSpec(estimator="linear"), "regression", 0).fit(X, y)
+    ridge = RidgeCV(alphas=models.RIDGE_ALPHAS).fit(X, y)
+    inside = X[:50]
+    assert np.allclose(bounded.predict(inside), np.clip(ridge.predict(inside), y.min(), y.max()))
+    far = np.array([[100.0, 0.0], [-100.0, 0.0]])  # ridge says about +300 and -300
+    assert bounded.predict(far).tolist() == [y.max(), y.min()]
+    unbounded = ModelSpec(estimator="linear", params={"bounded": False})  # a project can ask for the straight line
+    assert np.allclose(build_estimator("lin", unbounded, "regression", 0).fit(X, y).predict(far), ridge.predict(far))
+
+
+def test_a_time_ordered_projects_linear_regression_carries_its_trend_on():
+    assert _pipeline_model("regression")["linear"].bounded is True
+    from dropml.config import TrainingSettings
+    from dropml.training.steps import configured_estimator
+
+    conf = TrainingSettings(time_column="date", task="regression")
+    assert configured_estimator("linear", conf.models["linear"], conf, "regression", 100).bounded is False
