@@ -138,8 +138,10 @@ def prediction_column(name: str) -> str:
 
 
 def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
-    """The inputs plus one column per model, the champion's prediction, the version, the request id, and the
-    row's columns outside the training range (``outside_training_range``, ``;``-joined, empty when none)."""
+    """The inputs plus one column per model, the champion's prediction, the version and the request id.
+
+    Last, ``outside_training_range``: the row's columns past the range training saw (``;``-joined, '' when none).
+    """
     import pandas as pd
 
     out = inputs.reset_index(drop=True).copy()

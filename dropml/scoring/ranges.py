@@ -5,8 +5,9 @@ number lies past the largest (or below the smallest) value training saw gets
 an answer no holdout score stands behind: a linear model carries its slope on,
 a tree ensemble repeats its edge value, and the two can differ by a factor.
 (Statsmodels' Engel data shows it: one household with 1.8 times the largest
-income in training moved the holdout RMSE of the linear champion from about
-135 to 198; see the README's quality section.) So every answer says which of
+income in training took a straight-line model's holdout RMSE from about 135 to
+198, which is why dropml's linear regression is bounded,
+:mod:`dropml.training.bounded`.) So every answer says which of
 its rows, and which columns, lie outside the training range recorded in the
 version's input schema (``ColumnSchema.minimum``/``maximum``, numeric columns
 only). It is a flag for the caller and the audit, not a refusal: the value is
