@@ -276,3 +276,14 @@ def test_a_time_ordered_projects_linear_regression_carries_its_trend_on():
 
     conf = TrainingSettings(time_column="date", task="regression")
     assert configured_estimator("linear", conf.models["linear"], conf, "regression", 100).bounded is False
+
+
+def test_config_json_ships_the_same_models_as_the_code_defaults():
+    # two places name the default models: config.json (what users read and edit) and TrainingSettings (what a
+    # config.json without "models" gets); a tuning kept in one and not the other would train differently per world
+    from dropml.config import TrainingSettings, load_settings
+
+    shipped = load_settings(environ={}).training.models
+    assert shipped == TrainingSettings().models
+    boosting = build_estimator("gradient_boosting", shipped["gradient_boosting"], "regression", 0)
+    assert boosting.min_samples_leaf == 5
