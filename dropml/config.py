@@ -79,7 +79,7 @@ EXTRA_TREES_MAX_ROWS = 5000
 # score in 15 runs: 12 better (vega-airports RMSE up to 24 % lower, vega-barley 18 %, sm-modechoice macro F1
 # +0.7..+4.0 points, the one set FLAML led by more than 2 over 5 splits), 3 worse (vega-stocks -18.7 % on one
 # split, seattle-weather -2.7 points, barley -1.4 %); 10 was worse than 20 (6 better, 6 worse, net -23 points).
-# Trees stay at max_leaf_nodes (31) leaves, so large data sets fit in the same time.
+# Trees stay at max_leaf_nodes (31) leaves: a fit on 100,000 x 30 took 1.7-1.8 s with 5 and 1.6-1.9 s with 20.
 GRADIENT_BOOSTING_MIN_LEAF = 5
 
 
