@@ -5,6 +5,7 @@
     python bench/quality.py --only sk-wine penguins     # some of them
     python bench/quality.py --no-peers                  # dropml's side only (no venv needed)
     python bench/quality.py --splits 5 --equal-time-only --only sm-engel   # 5 holdouts, FLAML at equal time
+    python bench/quality.py --splits 5 --equal-time-only   # how the target is judged: every set, 5 holdouts (~1 h)
 
 
 For each data set, dropml's training steps run in this process (clean, EDA,
