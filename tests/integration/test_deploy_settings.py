@@ -96,7 +96,7 @@ def test_zappa_settings_command_fills_the_stage_from_the_stacks_outputs(aws, tmp
     assert json.loads(env["DROPML__LAUNCHER__SECURITY_GROUPS"])[1] == "sg-0dask"
     assert env["DROPML__DASK__SCHEDULER_ADDRESS"] == "tcp://scheduler.dropml-prod.dropml.local:8786"
     assert env["DROPML__SERVING__MODEL_TTL_SECONDS"] == "5"  # the stage's own settings are kept
-    assert stage["slim_handler"] is True
+    assert stage["snap_start"] == "PublishedVersions"
 
 
 def test_zappa_settings_command_names_a_missing_stack(aws, tmp_path):

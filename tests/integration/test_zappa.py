@@ -1,4 +1,4 @@
-"""The Flask app behind Zappa's own LambdaHandler (API Gateway v1 and v2 events), and `zappa package dev` offline."""
+"""The Flask app behind Zappa's own LambdaHandler (API Gateway v1 and v2 events), and `zappa package full` offline."""
 
 from __future__ import annotations
 
@@ -112,15 +112,30 @@ def test_api_gateway_v1_and_v2_events_through_zappas_handler(lambda_handler, tra
     assert _json_body(refused)["problems"][0]["field"] in ("mean_texture", "mean_radius")
 
 
-def test_zappa_settings_dev_stage_is_complete():
-    stage = json.loads((ROOT / "zappa_settings.json").read_text())["dev"]
-    assert stage["app_function"] == "web.app.app"
-    assert stage["runtime"] == "python3.12"
-    assert stage["slim_handler"] is True
-    assert stage["keep_warm"] is True
-    assert stage["memory_size"] >= 1024
-    assert stage["timeout_seconds"] <= 30  # API Gateway's own limit
-    assert {"aws_region", "s3_bucket", "environment_variables"} <= set(stage)
+def test_zappa_stages_dev_lean_under_snapstart_and_full_slim_with_scikit_learn():
+    """dev: the zip Lambda loads from its own storage, under SnapStart; full: the slim second function."""
+    stages = json.loads((ROOT / "zappa_settings.json").read_text())
+    dev, full = stages["dev"], stages["full"]
+    assert dev["app_function"] == "web.app.app"
+    assert dev["runtime"] == "python3.12"  # SnapStart takes Python 3.12 and later
+    assert not dev.get("slim_handler", False)
+    assert dev["snap_start"] == "PublishedVersions"
+    assert dev.get("ephemeral_storage", {"Size": 512})["Size"] <= 512  # SnapStart refuses more /tmp
+    assert "provisioned_concurrency" not in dev  # Zappa refuses it beside snap_start
+    # Zappa's keep-warm rule invokes the unqualified function ($LATEST), API Gateway the snapstart alias
+    assert dev["keep_warm"] is False
+    # Zappa's handler.py builds its handler (and so imports the app) at Init only when this is in the
+    # function's own environment: under SnapStart that Init is what the snapshot holds
+    assert dev["aws_environment_variables"]["INSTANTIATE_LAMBDA_HANDLER_ON_IMPORT"] == "true"
+    assert {"sklearn", "scipy", "onnx", "skl2onnx", "joblib"} <= set(dev["exclude"])
+    assert dev["prebuild_script"] == "web.lambda_build.compile_bytecode"
+    assert not {"__pycache__", "*.pyc"} & set(dev["exclude"])  # the build's bytecode ships
+    assert dev["memory_size"] >= 1024
+    assert dev["timeout_seconds"] <= 30  # API Gateway's own limit
+    assert {"aws_region", "s3_bucket", "environment_variables"} <= set(dev)
+    assert full["extends"] == "dev"
+    assert (full["slim_handler"], full["snap_start"], full["keep_warm"]) == (True, "None", True)
+    assert not {"sklearn", "scipy", "joblib"} & set(full["exclude"])
 
 
 def _package_dir(tmp_path: Path) -> Path:
@@ -135,13 +150,14 @@ def _package_dir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_zappa_package_dev_builds_offline(tmp_path):
-    """`zappa package dev` with the venv activated (VIRTUAL_ENV), run from a project copy outside the venv.
+def test_zappa_package_full_builds_offline(tmp_path):
+    """`zappa package full` (the slim stage with scikit-learn) with the venv activated, from a project copy.
 
     In `make test` the venv is .venv INSIDE the project, which zappa mishandles
     (it copies it, and names the handler module after it): packaging a copy of
     the project in a temp dir avoids both; `exclude` in zappa_settings.json also
-    lists .venv and every dev-only package for packaging from the real tree.
+    lists .venv and every dev-only package for packaging from the real tree. The
+    lean `dev` stage is built in its runtime's venv by tests/integration/test_zappa_runtime.py.
     """
     zappa = Path(sys.prefix) / "bin" / "zappa"
     if not zappa.exists():
@@ -151,11 +167,11 @@ def test_zappa_package_dev_builds_offline(tmp_path):
     env.pop("AWS_ENDPOINT_URL", None)
     handler_zip = tmp_path / "handler.zip"
     result = subprocess.run(
-        [str(zappa), "package", "dev", "-o", str(handler_zip)],
+        [str(zappa), "package", "full", "-o", str(handler_zip)],
         cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    archives = list(project.glob("dropml-web-dev-*.tar.gz"))
+    archives = list(project.glob("dropml-web-full-*.tar.gz"))
     assert len(archives) == 1, result.stdout[-1000:]
     with zipfile.ZipFile(handler_zip) as handler:
         names = set(handler.namelist())
@@ -169,7 +185,7 @@ def test_zappa_package_dev_builds_offline(tmp_path):
     assert not {"moto", "playwright", "pytest", "samcli", "pyarrow", "tests", ".venv", "keras", "jaxlib"} & members
     packed = archives[0].stat().st_size
     print(
-        f"\nzappa package dev: handler zip {handler_zip.stat().st_size / 2**20:.1f} MiB, project archive "
+        f"\nzappa package full: handler zip {handler_zip.stat().st_size / 2**20:.1f} MiB, project archive "
         f"{packed / 2**20:.1f} MiB packed / {unpacked / 2**20:.1f} MiB unpacked (python {sys.version.split()[0]})"
     )
     assert unpacked < 500 * 2**20  # fits the 2048 MB ephemeral storage slim_handler unpacks into, with room
