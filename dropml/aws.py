@@ -91,6 +91,21 @@ def _session(credentials: Credentials | None, region: str | None = None) -> Any:
     )
 
 
+def load_service_models(services: tuple[str, ...]) -> None:
+    """Load botocore's models of ``services`` into the default session, without making a client.
+
+    Why: under Lambda SnapStart, work done at Init is in the snapshot (web/snapstart.py); the session's loader
+    keeps what it read, so the first request's clients skip reading those JSON files. No credential is resolved
+    and no connection opened here (a client would resolve credentials, which must not be in a snapshot).
+    """
+    with _clients_lock:
+        session = _client_sessions.get(None)
+        if session is None:
+            session = _client_sessions[None] = _session(None)
+    for service in services:
+        session._session.get_service_model(service)
+
+
 def boto3_session() -> Any:
     """A boto3 session in the configured region with this context's credentials (for awswrangler)."""
     return _session(_credentials.get(), settings().storage.region)
