@@ -96,3 +96,13 @@ class ConfigError(DropmlError):
     """config.json or an environment override is invalid; the message names key and value."""
 
     code = "config_error"
+
+
+class NeedsScikitLearn(DropmlError):
+    """A version with a model that only scikit-learn can serve, loaded where scikit-learn is not installed.
+
+    The lean Lambda package leaves scikit-learn out; the message names the models and where they can be served.
+    """
+
+    code = "needs_scikit_learn"
+    http_status = 503

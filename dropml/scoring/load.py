@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dropml import registry
 from dropml.errors import BadInput
+from dropml.scoring.engines import require_scikit_learn
 from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame
 from dropml.scoring.ranges import TrainingRanges
 from dropml.scoring.rows import as_frame
@@ -159,6 +160,7 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
         NotFound: no such version, or an artifact is missing.
         ChecksumMismatch: an artifact differs from the manifest.
         BadInput: the manifest is malformed.
+        NeedsScikitLearn: a model has no compiled form and scikit-learn is not installed.
     """
     started = time.perf_counter()
     manifest = manifest or registry.read_manifest(project, version)
@@ -183,8 +185,10 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
                 logger.warning("compiled model not loaded", extra={"model": entry.name, "error": str(err)[:300]})
                 continue
             compiled[entry.name] = CompiledPredictor(model, entry.compiled.input_columns)
+    uncompiled = [name for name in blobs if name not in compiled]
+    require_scikit_learn(manifest, uncompiled)  # the lean Lambda package has none: refuse with where to serve it
     pipelines = LazyPipelines(blobs)
-    pipelines.unpickle([name for name in blobs if name not in compiled])  # now, not on a request after a swap
+    pipelines.unpickle(uncompiled)  # now, not on a request after a swap
     seconds = time.perf_counter() - started
     logger.info(
         "model version loaded",
