@@ -1,147 +1,150 @@
-"""The deployable web package, built as web/README.md says, answers a request under its runtime's Python.
+"""The deployable web package, built as web/README.md says, fits Lambda and answers under its runtime's Python.
 
-`zappa package dev` runs in a virtualenv of the stage's runtime (python3.12; zappa packages the ACTIVE
-venv, so its compiled wheels, pydantic_core among them, are the runtime's). The project archive is
-unpacked and Zappa's own handler is imported and called in a fresh `python3.12 -I`, which reads a
-version the real training code made from the stand-in and predicts, without importing pandas or
-scikit-learn. It prints the unpacked size and the import-to-first-answer time.
+`zappa package dev` runs in a virtualenv of the stage's runtime (python3.12; Zappa packages the ACTIVE venv,
+so its compiled wheels are the runtime's). The package is stored in the stand-in's S3, fetched and unzipped as
+Lambda lays out a function's code, and Zappa's own handler is imported and called in a fresh, isolated
+python3.12 that writes no bytecode (Lambda's code folder is read-only), with only what the Lambda runtime
+provides beside it (tests/support/lambda_package.py). It answers a version the real training code made of
+examples/breast_cancer.csv (every model compiled) on every channel, without scikit-learn; and it refuses a
+version with a model that has no compiled form, naming the stage that serves it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import os
-import re
-import shutil
-import subprocess
-import tarfile
-import zipfile
-from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
+import joblib
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from support import lambda_package
+from support.lambda_package import LAMBDA_CODE_LIMIT
 
-from tests.conftest import EVENTS, ROOT
+from dropml import aws, registry
+from dropml.registry import byom
+from dropml.scoring.engines import FULL_STAGE
+from tests.conftest import EXAMPLES
 
-STAGE = json.loads((ROOT / "zappa_settings.json").read_text())["dev"]
-RUNTIME = STAGE["runtime"]  # "python3.12"
-VENVS = ROOT / ".cache" / "zappa-runtime"
+if TYPE_CHECKING:
+    from pathlib import Path
 
-ANSWER = """
-import faulthandler, json, sys, time
-faulthandler.dump_traceback_later(240, exit=True)  # a hang fails with where it hung, not a silent timeout
-started = time.perf_counter()
-sys.path.insert(0, sys.argv[1])
-sys.path.append(sys.argv[3])  # what the Lambda runtime provides (boto3, botocore, s3transfer), after the package
-import handler  # Zappa's handler.py from the handler zip, with the generated zappa_settings.py
-imported = time.perf_counter()
-ctx = type("Ctx", (), {"get_remaining_time_in_millis": lambda self: 30000, "aws_request_id": "r1",
-                       "function_name": "dropml-web-dev", "memory_limit_in_mb": 2048,
-                       "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:dropml-web-dev"})()
-answer = handler.lambda_handler(json.loads(open(sys.argv[2]).read()), ctx)
-answered = time.perf_counter()
-print(json.dumps({"python": sys.version.split()[0], "status": answer["statusCode"], "body": answer["body"],
-                  "import_s": imported - started, "first_answer_s": answered - imported,
-                  "imported": sorted({"pandas", "sklearn"} & set(sys.modules))}))
-"""
+CODE_BUCKET = "dropml-zappa-test-code"  # what `dropml deploy zappa-settings` writes into s3_bucket
+NOT_SERVING = {"sklearn", "scipy", "onnx", "skl2onnx", "joblib", "pyarrow", "boto3", "botocore", "matplotlib"}
 
 
-def _runtime_python() -> str:
-    """The stage's runtime interpreter: pyenv's or on PATH (make test installs it when the machine lacks it)."""
-    version = RUNTIME.removeprefix("python")
-    candidates = [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/{RUNTIME}"))]
-    candidates += [found] if (found := shutil.which(RUNTIME)) else []
-    for candidate in candidates:  # a pyenv shim exists even when its version is not selected: it must run
-        if subprocess.run([candidate, "--version"], capture_output=True, check=False).returncode == 0:
-            return candidate
-    pytest.fail(f"{RUNTIME} (zappa_settings.json runtime) is not installed: make test installs it")
+@pytest.fixture(scope="module")
+def lean_package(tmp_path_factory: pytest.TempPathFactory) -> lambda_package.Package:
+    """`zappa package dev` in the runtime venv, once for this module (a venv on first use, then ~1 min)."""
+    return lambda_package.build("dev", tmp_path_factory.mktemp("zappa-dev"), CODE_BUCKET)
 
 
-def _runtime_venv() -> Path:
-    """A venv of the runtime with '.[web]' and zappa installed as web/README.md says (cached by the pins' hash)."""
-    pins = hashlib.sha256(
-        b"editable" + (ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()
-    )
-    venv = VENVS / f"{RUNTIME}-{pins.hexdigest()[:12]}"
-    if (venv / ".installed").exists():
-        return venv
-    shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([_runtime_python(), "-m", "venv", str(venv)], check=True, timeout=300)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True, timeout=600)
-    # editable, as web/README.md says: a plain install copies dropml into site-packages, and Zappa packs that copy
-    # over the project's own files, so code changed since the install would ship stale (this test caught it)
-    subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[web]", "zappa"], check=True, timeout=1800)
-    (venv / ".installed").touch()
-    return venv
+def _runtime_env(aws_endpoint: str) -> dict[str, str]:
+    """The stand-in's endpoint and credentials, the data bucket, and models checked on every request."""
+    from dropml.config import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPML__", "PYTHON"))}
+    env.update(AWS_ENDPOINT_URL=aws_endpoint, DROPML__STORAGE__BUCKET=settings().storage.bucket)
+    env["DROPML__SERVING__MODEL_TTL_SECONDS"] = "0"
+    return env
+
+
+def _cold_start(package, events, tmp_path: Path, endpoint: str) -> lambda_package.ColdStart:
+    s3 = aws.client("s3")
+    lambda_package.upload(package, s3)
+    return lambda_package.start_cold(package, events, tmp_path, _runtime_env(endpoint), s3)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # a runtime venv on first use, zappa package, a session's training
-def test_the_package_answers_a_prediction_under_the_runtimes_python(aws, trained_versions, tmp_path):
-    venv = _runtime_venv()
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("dropml", "web"):
-        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("zappa_settings.json", "config.json", "pyproject.toml"):
-        shutil.copy(ROOT / name, project / name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DROPML__"))}
-    env.update(VIRTUAL_ENV=str(venv), PATH=f"{venv / 'bin'}:{env['PATH']}")
-    handler_zip = tmp_path / "handler.zip"
-    built = subprocess.run(
-        [str(venv / "bin" / "zappa"), "package", "dev", "-o", str(handler_zip)],
-        cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
-    [archive] = project.glob("dropml-web-dev-*.tar.gz")
-
-    unpacked = tmp_path / "unpacked"
-    with tarfile.open(archive) as tar:
-        tar.extractall(unpacked, filter="data")
-    with zipfile.ZipFile(handler_zip) as handler:
-        handler.extract("handler.py", unpacked)
-        settings_text = handler.read("zappa_settings.py").decode()
-    # the function would fetch ARCHIVE_PATH from S3 into /tmp; it is unpacked here instead
-    (unpacked / "zappa_settings.py").write_text(re.sub(r"(?m)^ARCHIVE_PATH\s*=.*$", "", settings_text))
-    size = sum(f.stat().st_size for f in unpacked.rglob("*") if f.is_file())
-    assert not (unpacked / "pyarrow").exists()  # the one rule: not packaged, and the stage never imports it
-
-    # the Lambda runtime provides boto3, botocore and s3transfer (zappa_settings.json excludes them)
-    provided = tmp_path / "lambda-runtime"
-    provided.mkdir()
-    site = next((venv / "lib").glob("python3.*/site-packages"))
-    for name in ("boto3", "botocore", "s3transfer"):
-        assert not (unpacked / name).exists(), name
-        (provided / name).symlink_to(site / name)
+@pytest.mark.timeout(2400)  # a runtime venv on first use, zappa package, a session's training
+def test_the_lean_package_fits_lambda_and_answers_every_channel_without_scikit_learn(
+    aws, trained_versions, lean_package, tmp_path
+):
+    package = lean_package
+    # Lambda loads it from its own code storage: a zip under the 250 MB unzipped quota, no slim handler
+    assert not package.slim
+    assert package.unpacked_bytes <= LAMBDA_CODE_LIMIT, f"{package.unpacked_bytes:,} B unzipped: {package.sizes}"
+    assert not NOT_SERVING & set(package.sizes), NOT_SERVING & set(package.sizes)
+    assert {"web", "dropml", "flask", "onnxruntime", "pandas", "numpy", "handler.py"} <= set(package.sizes)
 
     manifest = trained_versions.write()
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("DROPML__")}
-    run_env.update(
-        AWS_ENDPOINT_URL=aws.endpoint,
-        DROPML__STORAGE__BUCKET=os.environ.get("DROPML__STORAGE__BUCKET", "") or _bucket(),
-        DROPML__SERVING__MODEL_TTL_SECONDS="0",
-    )
-    ran = subprocess.run(
-        [_runtime_python(), "-I", "-c", ANSWER, str(unpacked), str(EVENTS / "apigw_v1_predict.json"), str(provided)],
-        cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    result = json.loads(ran.stdout.strip().splitlines()[-1])
-    assert result["python"].startswith(RUNTIME.removeprefix("python") + ".")
-    assert result["status"] == 200, result["body"][:500]
-    body = json.loads(result["body"])
-    assert (body["model_version"], body["champion"], body["predictions"]) == (1, manifest.champion, ["malignant"])
-    # a JSON record of numbers, every model compiled: onnxruntime reads its matrix, the audit record its rows,
-    # so the cold function never imports pandas or scikit-learn (a third of a fresh process's first answer)
-    assert result["imported"] == [], f"the first JSON answer imported {result['imported']}"
+    assert all(model.compiled is not None for model in manifest.models)
+    frame = pd.read_csv(EXAMPLES / "breast_cancer.csv").drop(columns=["target"])
+    record = frame.iloc[0].to_dict()
+    form = urlencode({f"col:{name}": value for name, value in record.items()})
+    events = [
+        ("json", lambda_package.api_event("POST", "/api/v1/predict", json.dumps(record), "application/json")),
+        ("csv", lambda_package.api_event("POST", "/api/v1/predict", frame.head(3).to_csv(index=False), "text/csv")),
+        ("form", lambda_package.api_event("POST", "/", form, "application/x-www-form-urlencoded")),
+    ]
+    run = _cold_start(package, events, tmp_path, aws.endpoint)
+
+    answers = {name: run.steps[name] for name, _ in events}
+    assert {name: a["status"] for name, a in answers.items()} == {"json": 200, "csv": 200, "form": 200}
+    one = json.loads(answers["json"]["body"])
+    assert (one["model_version"], one["champion"], one["predictions"]) == (1, manifest.champion, ["malignant"])
+    assert json.loads(answers["csv"]["body"])["predictions"] == ["malignant", "malignant", "malignant"]
+    assert "malignant" in answers["form"]["body"]
+    assert manifest.champion in answers["form"]["body"]
+    # a JSON record of numbers, every model compiled: onnxruntime reads its matrix, so the cold function imports
+    # neither pandas nor scikit-learn; the CSV body and the page need pandas, never scikit-learn or scipy
+    assert not {"sklearn", "scipy", "pandas", "joblib"} & set(answers["json"]["imported"]), answers["json"]
+    for name in ("csv", "form"):
+        assert not {"sklearn", "scipy", "joblib"} & set(answers[name]["imported"]), (name, answers[name]["imported"])
     print(
-        f"\n{RUNTIME} package: {size / 2**20:.1f} MiB unpacked; import {result['import_s']:.2f} s, "
-        f"first answer {result['first_answer_s']:.2f} s after import (python {result['python']})"
+        f"\n{lambda_package.RUNTIME} lean package: {package.zipped_bytes / 1e6:.1f} MB zipped, "
+        f"{package.unpacked_bytes / 1e6:.1f} MB unzipped ({package.unpacked_bytes / LAMBDA_CODE_LIMIT:.0%} of "
+        f"Lambda's limit); code fetch {run.code_fetch_s:.2f} s + unzip {run.code_unpack_s:.2f} s, spawn to Init "
+        f"{run.process_s:.2f} s, JSON {answers['json']['seconds']:.2f} s, CSV {answers['csv']['seconds']:.2f} s, "
+        f"form {answers['form']['seconds']:.2f} s"
     )
 
 
-def _bucket() -> str:
-    from dropml.config import settings
+def _uncompilable_pickle() -> bytes:
+    """A pipeline ONNX has no converter for (a FunctionTransformer), so only scikit-learn can serve it."""
+    frame = pd.read_csv(EXAMPLES / "breast_cancer.csv")
+    model = make_pipeline(FunctionTransformer(np.log1p), LogisticRegression(max_iter=2000))
+    model.fit(frame[["mean_radius", "mean_texture"]], frame["target"])
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
 
-    return settings().storage.bucket
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_the_lean_package_refuses_a_version_only_scikit_learn_serves_and_names_the_full_stage(
+    aws, lean_package, tmp_path
+):
+    schema = {
+        "target": "target",
+        "task": "classification",
+        "columns": [{"name": c, "dtype": "float64", "kind": "numeric"} for c in ("mean_radius", "mean_texture")],
+    }
+    manifest = byom.register_model("registered", _uncompilable_pickle(), json.dumps(schema))
+    registry.promote("registered", manifest.version)
+    assert manifest.models[0].compiled is None
+    record = {"mean_radius": 14.0, "mean_texture": 19.0}
+    project = {"project": "registered"}
+    events = [
+        ("json", lambda_package.api_event("POST", "/api/v1/predict", json.dumps(record), "application/json", project)),
+        ("health", lambda_package.api_event("GET", "/api/v1/health", query=project)),
+    ]
+    run = _cold_start(lean_package, events, tmp_path, aws.endpoint)
+
+    refused = run.steps["json"]
+    assert refused["status"] == 503, refused
+    message = json.loads(refused["body"])["message"]
+    assert "'registered'" in message, message
+    assert "no compiled form" in message, message
+    assert f"zappa deploy {FULL_STAGE}" in message, message
+    assert not {"sklearn", "scipy", "joblib"} & set(refused["imported"])
+    health = json.loads(run.steps["health"]["body"])
+    assert (run.steps["health"]["status"], health["status"]) == (503, "no_model")
+    assert "NeedsScikitLearn" in health["reason"], health
+    print(f"\nthe lean package on a version only scikit-learn serves: {refused['status']} {message}\nhealth: {health}")
