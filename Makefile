@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality clean docs validate sam sam-build browser runtime-python iam-simulator
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart clean docs validate sam sam-build browser runtime-python iam-simulator
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ bench-mlflow: $(MLFLOW_VENV)/.installed  ## install MLflow's scoring server for 
 bench: $(STAMP) bench-mlflow  ## print the benchmark tables
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py --mlflow-python $(MLFLOW_VENV)/bin/python $(SERVE_BENCH_ARGS)
+
+bench-coldstart: $(STAMP) runtime-python  ## cold starts of the Lambda package, as Lambda starts it (zappa package, python3.12)
+	$(BIN)/python bench/coldstart.py $(COLDSTART_BENCH_ARGS)
 
 PEERS_VENV := .cache/bench-peers
 PEERS := $(PEERS_VENV)/.installed
