@@ -78,18 +78,22 @@ def test_the_lean_package_fits_lambda_and_answers_every_channel_without_scikit_l
     frame = pd.read_csv(EXAMPLES / "breast_cancer.csv").drop(columns=["target"])
     record = frame.iloc[0].to_dict()
     form = urlencode({f"col:{name}": value for name, value in record.items()})
+    semicolons = frame.head(2).to_csv(index=False, sep=";")  # as a European spreadsheet saves a CSV
     events = [
         ("json", lambda_package.api_event("POST", "/api/v1/predict", json.dumps(record), "application/json")),
         ("csv", lambda_package.api_event("POST", "/api/v1/predict", frame.head(3).to_csv(index=False), "text/csv")),
         ("form", lambda_package.api_event("POST", "/", form, "application/x-www-form-urlencoded")),
+        # its delimiter is detected by clevercsv, which imports regex (the old package left regex out)
+        ("csv;", lambda_package.api_event("POST", "/api/v1/predict", semicolons, "text/csv")),
     ]
     run = _cold_start(package, events, tmp_path, aws.endpoint)
 
     answers = {name: run.steps[name] for name, _ in events}
-    assert {name: a["status"] for name, a in answers.items()} == {"json": 200, "csv": 200, "form": 200}
+    assert {name: a["status"] for name, a in answers.items()} == {"json": 200, "csv": 200, "form": 200, "csv;": 200}
     one = json.loads(answers["json"]["body"])
     assert (one["model_version"], one["champion"], one["predictions"]) == (1, manifest.champion, ["malignant"])
     assert json.loads(answers["csv"]["body"])["predictions"] == ["malignant", "malignant", "malignant"]
+    assert json.loads(answers["csv;"]["body"])["predictions"] == ["malignant", "malignant"]
     assert "malignant" in answers["form"]["body"]
     assert manifest.champion in answers["form"]["body"]
     # a JSON record of numbers, every model compiled: onnxruntime reads its matrix, so the cold function imports
