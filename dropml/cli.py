@@ -105,7 +105,7 @@ def _connect(endpoint_url: str | None) -> None:
     running = connection.running_local_world()
     if running is not None and endpoint_url in (None, running.endpoint):
         from dropml.config import settings
-        from dropml.pipeline import launcher
+        from dropml.jobs import launcher
 
         connection.use_environment(running.environment)
         launcher.register_installed(settings().launcher.kind)
@@ -183,14 +183,15 @@ def audit(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Walk a prediction back to its model version, training data, code version and config; or summarise a day."""
+    from dropml import audit as audit_trail
     from dropml.errors import BadInput
-    from dropml.ops import audit as audit_trail
+    from dropml.usecases.trace import trace_prediction
 
     _connect(endpoint_url)
     if day:
         typer.echo(audit_trail.summarize_day(day).to_string(index=False))
     elif request_id:
-        _print_json(audit_trail.trace_prediction(request_id))
+        _print_json(trace_prediction(request_id))
     else:
         raise BadInput("request_id", None, "give a request id, or --day YYYY-MM-DD for a summary")
 
@@ -240,9 +241,8 @@ def status(
     notifications: Annotated[int, typer.Option(min=0, help="How many recent notifications to show.")] = 5,
 ) -> None:
     """Live version per project, recent versions, queue depths (DLQs included), last notifications."""
-    from dropml import registry
+    from dropml import notify, queues, registry
     from dropml.config import settings
-    from dropml.ops import notify, queues
 
     _connect(endpoint_url)
     projects = sorted(set(registry.list_projects()) | set(settings().projects))
@@ -272,7 +272,7 @@ def redrive(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Move dead letters back to the queue they came from, after the cause is fixed."""
-    from dropml.ops import queues
+    from dropml import queues
 
     _connect(endpoint_url)
     for name, count in queues.redrive(queue).items():

@@ -11,8 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from dropml import notify, security
 from dropml.errors import BadInput
-from dropml.ops import notify, operations, security
+from dropml.ops import operations
 from web.openapi import error_response
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")

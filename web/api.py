@@ -23,9 +23,8 @@ from urllib.parse import quote
 import orjson
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from dropml import registry
+from dropml import audit, registry
 from dropml.errors import BadInput, NotFound, TooLarge
-from dropml.ops import audit
 from dropml.scoring import ScoringInput, ignored_columns, predict, results_frame, validate_frame
 from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.request_shapes import check_row_count, input_from_json

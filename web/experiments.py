@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from dropml import notify
 from dropml.errors import BadInput
 from dropml.ops import experiments as store
-from dropml.ops import notify
 from web.admin import API_KEY_PARAMETER, AUTH_ERRORS, check_admin_key, json_object
 from web.openapi import error_response
 

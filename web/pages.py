@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, render_template, request, url_for
 
-from dropml import registry, storage
+from dropml import audit, registry, storage
 from dropml.errors import BadInput, NotFound, TooLarge
-from dropml.ops import audit
 from dropml.scoring import (
     frame_from_records,
     ignored_columns,

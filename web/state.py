@@ -99,7 +99,7 @@ def flush_audit_if_asked(conf: Settings) -> None:
     """Write this invocation's audit records now when ``audit.flush_every_request`` (Lambda freezes after it)."""
     if not conf.audit.flush_every_request:
         return
-    from dropml.ops import audit
+    from dropml import audit
 
     try:
         audit.flush()

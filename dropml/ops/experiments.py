@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from dropml import registry, storage
+from dropml.clock import utc_now
 from dropml.errors import BadInput, Conflict, NotFound
 from dropml.ops.operations import checked_overrides
 from dropml.registry import project_settings
@@ -102,7 +103,7 @@ def archive(name: str, version: int, by: str = "admin") -> dict[str, Any]:
         raise Conflict(f"v{version} of {name!r} is live; promote or roll back to another version before archiving it")
     storage.put_json(
         keys.archive_marker_key(name, version),
-        {"project": name, "version": version, "archived_at": registry.utc_now(), "by": by},
+        {"project": name, "version": version, "archived_at": utc_now(), "by": by},
     )
     return {"name": name, "version": manifest.version, "archived": True}
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from dropml import registry
+from dropml import notify, registry
 from dropml.errors import BadInput, ConfigError, DropmlError
-from dropml.ops import notify
 from dropml.storage import keys
 
 if TYPE_CHECKING:
@@ -122,7 +121,8 @@ def retrain(project: str, key: str | None = None, overrides: Any = None, by: str
         LaunchFailed: the job did not start.
     """
     from dropml import storage
-    from dropml.pipeline import launcher, triggers
+    from dropml.jobs import launcher
+    from dropml.pipeline import triggers
     from dropml.registry import project_settings
 
     checked = checked_overrides(keys.validate_project(project), overrides)

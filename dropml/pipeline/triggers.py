@@ -1,6 +1,6 @@
 """What each function does with one event: start a job for a data file, or publish a version.
 
-The handlers in ``functions/`` parse their event (``dropml.pipeline.events``) and make
+The handlers in ``functions/`` parse their event (``dropml.events``) and make
 one call in here; this is the only place that decides "valid, not too big,
 not seen before, then start it", so no logic is repeated between handlers.
 """
@@ -10,24 +10,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from dropml import aws, registry, storage
+from dropml import aws, notify, registry, storage
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError, NotFound, TooLarge
+from dropml.jobs import idempotency, launcher
+from dropml.jobs.job import DATA_KIND, NOUN, Job
 from dropml.logs import correlation
-from dropml.ops import notify
-from dropml.pipeline import idempotency, launcher
 from dropml.registry import project_settings
 from dropml.storage import keys
 
 if TYPE_CHECKING:
-    from dropml.pipeline.events import S3Object, ScheduleRequest
+    from dropml.events import S3Object, ScheduleRequest
 
 logger = logging.getLogger(__name__)
-
-Job = Literal["train", "score"]
-WHAT = {"train": "training", "score": "scoring"}
 
 
 @dataclass(frozen=True)
@@ -51,14 +48,14 @@ def size_limit(job: Job) -> int:
 
 
 def _check(job: Job, key: str, size: int) -> keys.DataKey:
-    data = keys.parse_data_key(key, kind=launcher.DATA_KIND[job])
+    data = keys.parse_data_key(key, kind=DATA_KIND[job])
     limit = size_limit(job)
     if size > limit:
         setting = "max_training_bytes" if job == "train" else "max_scoring_bytes"
         raise TooLarge(
             "size",
             size,
-            f"{key} is {size:,} bytes; {WHAT[job]} accepts at most {limit:,} (storage.{setting}): split or sample "
+            f"{key} is {size:,} bytes; {NOUN[job]} accepts at most {limit:,} (storage.{setting}): split or sample "
             f"the file, or raise the limit (DROPML__STORAGE__{setting.upper()}) with the task's memory to match",
         )
     return data
@@ -93,7 +90,7 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
         idempotency.release(job, event_token)
         raise
     idempotency.complete(job, event_token, key=key, etag=etag, task=task, run_id=run_id)
-    notify.announce(job, "succeeded", f"{WHAT[job]} started for {key}", project=data.project, key=key, task=task)
+    notify.announce(job, "succeeded", f"{NOUN[job]} started for {key}", project=data.project, key=key, task=task)
     return Started(job=job, key=key, task=task)
 
 
@@ -130,7 +127,7 @@ def newest_data_file(job: Job, project: str) -> storage.ObjectInfo:
     Raises:
         NotFound: the project has no such file.
     """
-    kind = launcher.DATA_KIND[job]
+    kind = DATA_KIND[job]
     prefix = keys.data_prefix(kind, project)
     newest: dict[str, Any] | None = None
     for page in aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=storage.bucket(), Prefix=prefix):

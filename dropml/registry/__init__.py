@@ -17,7 +17,6 @@ from dropml.registry.versions import (
     read_artifact,
     read_artifacts,
     read_manifest,
-    utc_now,
     verify_artifacts,
     write_version,
 )
@@ -39,7 +38,6 @@ __all__ = [
     "read_artifacts",
     "read_manifest",
     "rollback",
-    "utc_now",
     "verify_artifacts",
     "write_version",
 ]

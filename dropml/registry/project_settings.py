@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from dropml import storage
+from dropml.clock import utc_now
 from dropml.errors import NotFound
-from dropml.registry.versions import utc_now
 from dropml.storage import keys
 
 

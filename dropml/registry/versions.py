@@ -14,13 +14,13 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from dropml import aws, storage
+from dropml.clock import utc_now
 from dropml.errors import BadInput, ChecksumMismatch, NotFound
 from dropml.faults import failpoint
 from dropml.manifest import Artifact, Manifest
@@ -30,11 +30,6 @@ logger = logging.getLogger(__name__)
 
 MAX_CLAIM_ATTEMPTS = 1000
 Key = TypeVar("Key")
-
-
-def utc_now() -> str:
-    """The current UTC time as an ISO 8601 string (how every record is stamped)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ── versions ──────────────────────────────────────────────────────────────────

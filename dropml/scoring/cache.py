@@ -24,9 +24,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dropml import registry
+from dropml import notify, registry
 from dropml.errors import NoLiveModel
-from dropml.ops import notify
 from dropml.scoring.version_cache import loaded_version
 
 if TYPE_CHECKING:

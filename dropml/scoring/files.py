@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dropml import registry, storage
+from dropml import audit, notify, registry, storage
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, DropmlError, NoLiveModel, NotFound, TooLarge
 from dropml.logs import correlation, current_correlation_id
-from dropml.ops import audit, notify
 from dropml.scoring import dask_executor
 from dropml.scoring.csv_input import plain_csv_bytes
 from dropml.scoring.load import LoadedVersion, predict_in_process

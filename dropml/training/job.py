@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dropml import logs, registry
+from dropml import audit, logs, notify
+from dropml.clock import utc_now
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError
 from dropml.faults import failpoint
 from dropml.manifest import CodeVersion
-from dropml.ops import audit, notify
 from dropml.storage import keys
 from dropml.training.package import write_trained_version
 from dropml.training.steps import RUN_ID, TrainedVersion, train
@@ -70,7 +70,7 @@ class _Run:
             "code": CodeVersion.running().model_dump(),
             "config": self.conf.model_dump(mode="json") if self.conf else None,
             "started_at": self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "finished_at": registry.utc_now(),
+            "finished_at": utc_now(),
             "duration_seconds": round(time.perf_counter() - self.clock, 3),
             "correlation_id": logs.current_correlation_id(),
             **extra,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropml import logs
-from dropml.pipeline import events, triggers
+from dropml import events, logs
+from dropml.pipeline import triggers
 
 logs.configure()
 

@@ -20,8 +20,7 @@ import pytest
 from fakes import FAST_TRAINING
 from support.live_server import serving
 
-from dropml import registry, storage
-from dropml.ops import audit
+from dropml import audit, registry, storage
 from dropml.scoring import load_version, score_file, validate_frame
 from dropml.training.job import run_training
 

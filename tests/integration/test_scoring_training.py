@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import registry, storage
+from dropml import audit, registry, storage
 from dropml.config import load_settings
-from dropml.ops import audit
 from dropml.scoring import load_version, score_file
 from dropml.training.job import run_training
 from web import create_app

@@ -18,9 +18,8 @@ import pandas as pd
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import registry, storage
+from dropml import audit, registry, storage
 from dropml.config import load_settings, reset_settings_cache
-from dropml.ops import audit
 from dropml.scoring import dask_executor, load_version, predict, score_file, validate_frame, version_cache
 from dropml.training.job import run_training
 from web import create_app
