@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from dropml import notify, security
 from dropml.errors import BadInput
-from dropml.ops import operations
+from dropml.usecases import live, runs
 from web.openapi import error_response
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -55,20 +55,20 @@ def _version_field(document: dict[str, Any]) -> int:
     return version
 
 
-def _live(change: operations.LiveChange) -> Response:
+def _live(change: live.LiveChange) -> Response:
     return jsonify({"project": change.project, "live_version": change.version, "was": change.was})
 
 
 @admin.post("/projects/<project>/promote")
 def promote_route(project: str) -> Response:
     """Make a published version live (the same checksum checks as publishing)."""
-    return _live(operations.promote(project, _version_field(json_object()), by=g.admin_key_id))
+    return _live(live.promote(project, _version_field(json_object()), by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/rollback")
 def rollback_route(project: str) -> Response:
     """Make the newest earlier version that was once live, live again."""
-    return _live(operations.rollback(project, by=g.admin_key_id))
+    return _live(live.rollback(project, by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/retrain")
@@ -78,7 +78,7 @@ def retrain_route(project: str) -> tuple[Response, int]:
     key = document.get("key")
     if key is not None and not isinstance(key, str):
         raise BadInput("key", key, f"key must be an S3 key under train/ (got {key!r})")
-    started = operations.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
+    started = runs.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
     return jsonify({"project": project, "key": started.key, "task": started.task, "status": "training"}), 202
 
 

@@ -76,7 +76,7 @@ def list_versions(project: str) -> list[int]:
 
 def list_projects() -> list[str]:
     """Every project that has at least one folder under ``models/``."""
-    return sorted(p for p in storage.list_folders("models/") if keys.PROJECT_NAME_PATTERN.match(p))
+    return sorted(p for p in storage.list_folders(keys.MODELS_PREFIX) if keys.PROJECT_NAME_PATTERN.match(p))
 
 
 def read_manifest(project: str, version: int) -> Manifest:

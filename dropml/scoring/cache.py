@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from dropml import notify, registry
 from dropml.errors import NoLiveModel
 from dropml.scoring.version_cache import loaded_version
+from dropml.storage import keys
 
 if TYPE_CHECKING:
     from dropml.registry import LiveVersion
@@ -98,7 +99,7 @@ class ModelCache:
             return f"project {self.project!r}: the live model version cannot be read right now"
         return (
             f"project {self.project!r} has no published model yet; put a training CSV under "
-            f"train/{'' if self.project == 'default' else self.project + '/'} to train one"
+            f"{keys.data_prefix('train', self.project)} to train one"
         )
 
     def _refresh_in_background(self) -> None:

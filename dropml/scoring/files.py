@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from dropml import audit, notify, registry, storage
 from dropml.config import settings as global_settings
-from dropml.errors import BadInput, DropmlError, NoLiveModel, NotFound, TooLarge
+from dropml.errors import BadInput, DropmlError, NoLiveModel, NotFound
 from dropml.logs import correlation, current_correlation_id
 from dropml.scoring import dask_executor
 from dropml.scoring.csv_input import plain_csv_bytes
@@ -35,6 +35,7 @@ from dropml.scoring.validate import (
 )
 from dropml.scoring.version_cache import loaded_version
 from dropml.storage import keys
+from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
     from dropml.config import Settings
@@ -250,12 +251,7 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     if live is None:
         raise NoLiveModel(f"project {parsed.project!r} has no live model to score {parsed.key} with")
     info = storage.head(parsed.key)
-    if info.size > conf.storage.max_scoring_bytes:
-        raise TooLarge(
-            "file",
-            parsed.key,
-            f"{parsed.key} is {info.size} bytes, over storage.max_scoring_bytes ({conf.storage.max_scoring_bytes})",
-        )
+    check_data_size(parsed.key, info.size)
     if _already_scored(out_key, info.etag, live.version):
         logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
         return out_key, live.version, {"skipped": True}

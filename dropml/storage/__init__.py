@@ -1,4 +1,9 @@
-"""S3 objects: read, write, list, copy and byte ranges of the data bucket, with missing keys as ``NotFound``."""
+"""S3 objects: read, write, list, copy and byte ranges of the data bucket, with missing keys as ``NotFound``.
+
+- :mod:`~dropml.storage.keys`: the bucket's layout, every key built and parsed
+- :mod:`~dropml.storage.limits`: the largest data file each prefix accepts
+- :mod:`~dropml.storage.csv_format`: how a CSV file is written (encoding, delimiter, decimal mark), detected
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from dropml import aws
 from dropml.config import settings
-from dropml.errors import NotFound
+from dropml.errors import BadInput, NotFound
+from dropml.storage import keys
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +41,16 @@ class ObjectInfo:
     size: int
     etag: str
     metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """An object as a listing names it: key, size, ETag and when it was last written."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -148,24 +165,48 @@ def get_json(key: str) -> Any:
     return json.loads(get_bytes(key).body)
 
 
-def list_keys(prefix: str, start_after: str | None = None) -> Iterator[str]:
-    """Every key under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
+def list_objects(prefix: str, start_after: str | None = None) -> Iterator[ListedObject]:
+    """Every object under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
     paginator = aws.client("s3").get_paginator("list_objects_v2")
     extra = {"StartAfter": start_after} if start_after else {}
     for page in paginator.paginate(Bucket=bucket(), Prefix=prefix, **extra):
         for item in page.get("Contents", []):
-            yield item["Key"]
+            yield ListedObject(item["Key"], int(item["Size"]), str(item["ETag"]).strip('"'), item["LastModified"])
+
+
+def list_keys(prefix: str, start_after: str | None = None) -> Iterator[str]:
+    """Every key under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
+    return (found.key for found in list_objects(prefix, start_after))
 
 
 def newest_key(prefix: str, suffix: str = "") -> str | None:
     """The most recently written key under ``prefix`` ending with ``suffix`` (None when there is none)."""
-    paginator = aws.client("s3").get_paginator("list_objects_v2")
-    newest: tuple[Any, str] | None = None
-    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(suffix) and (newest is None or item["LastModified"] >= newest[0]):
-                newest = (item["LastModified"], item["Key"])
-    return newest[1] if newest else None
+    newest: ListedObject | None = None
+    for found in list_objects(prefix):
+        if found.key.endswith(suffix) and (newest is None or found.last_modified >= newest.last_modified):
+            newest = found
+    return newest.key if newest else None
+
+
+def newest_data_file(kind: Literal["train", "test"], project: str) -> ObjectInfo:
+    """The most recently written data file of ``project`` under ``train/`` or ``test/`` (ties: the greater key).
+
+    Raises:
+        NotFound: the project has no such file.
+    """
+    prefix = keys.data_prefix(kind, project)
+    newest: ListedObject | None = None
+    for found in list_objects(prefix):
+        try:
+            if keys.parse_data_key(found.key, kind=kind).project != project:
+                continue  # train/<other project>/x.csv under the default project's prefix
+        except BadInput:
+            continue
+        if newest is None or (found.last_modified, found.key) > (newest.last_modified, newest.key):
+            newest = found
+    if newest is None:
+        raise NotFound(f"project {project!r} has no {kind} file under s3://{bucket()}/{prefix}")
+    return ObjectInfo(newest.key, newest.size, newest.etag, {})
 
 
 def list_folders(prefix: str) -> list[str]:

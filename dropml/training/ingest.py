@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dropml import storage
-from dropml.config import settings
-from dropml.errors import BadInput, TooLarge
+from dropml.errors import BadInput
 from dropml.storage.csv_format import PLAIN, CsvFormat, detect_csv_format
+from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,22 +24,6 @@ class TrainingData:
     size: int
     frame: pd.DataFrame
     csv_format: CsvFormat = PLAIN  # encoding, delimiter and decimal mark found (the data-quality report shows them)
-
-
-def check_size(key: str, size: int, limit: int) -> None:
-    """Refuse a file over the training size limit, before a byte of it is read.
-
-    Raises:
-        TooLarge: ``size`` exceeds ``limit`` (names both).
-    """
-    if size > limit:
-        raise TooLarge(
-            "file",
-            key,
-            f"{key} is {size:,} bytes, over the training limit of {limit:,} bytes (storage.max_training_bytes): "
-            "sample the file, or raise the limit (DROPML__STORAGE__MAX_TRAINING_BYTES) with the stack's "
-            "TrainingMemory to match",
-        )
 
 
 def parse_training_csv(body: bytes, source: str) -> tuple[pd.DataFrame, CsvFormat]:
@@ -79,7 +63,7 @@ def load_training_data(key: str) -> TrainingData:
         BadInput: unreadable as CSV (see :func:`parse_training_csv`).
     """
     info = storage.head(key)
-    check_size(key, info.size, settings().storage.max_training_bytes)
+    check_data_size(key, info.size)
     found = storage.get_bytes(key)
     frame, csv_format = parse_training_csv(found.body, key)
     return TrainingData(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dropml import events, logs
-from dropml.pipeline import triggers
+from dropml.usecases import triggers
 
 logs.configure()
 

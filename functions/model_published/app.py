@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from dropml import events, logs
-from dropml.pipeline import triggers
+from dropml.usecases import live
 
 logs.configure()
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch → ``{"batchItemFailures": [...]}``."""
-    return events.process_s3_batch(event, context, "publish", triggers.publish)
+    return events.process_s3_batch(event, context, "publish", live.publish)

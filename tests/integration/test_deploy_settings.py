@@ -11,7 +11,7 @@ from dropml.aws import client as aws_client
 from dropml.config import load_settings, reset_settings_cache
 from dropml.jobs import launcher
 from dropml.local import jobs, world
-from dropml.ops import deploy
+from dropml.usecases import deploy
 from tests.conftest import ROOT
 
 KEY = "admin-key-for-the-deploy-test"

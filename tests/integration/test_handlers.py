@@ -105,7 +105,7 @@ def test_malformed_message_does_not_fail_the_good_ones_in_its_batch(stack, launc
     ("name", "field", "words"),
     [
         ("sqs_s3_put_train_bad_key.json", "key", "'..' part"),
-        ("sqs_s3_put_train_too_large.json", "size", "(storage.max_training_bytes): split or sample"),
+        ("sqs_s3_put_train_too_large.json", "size", "(storage.max_training_bytes): sample the file"),
     ],
 )
 def test_permanent_bad_input_is_announced_and_dropped(stack, launches, name, field, words):

@@ -458,5 +458,7 @@ def test_file_over_max_scoring_bytes_is_too_large_before_reading_it(diabetes, mo
     with pytest.raises(TooLarge) as caught:
         score_file("test/diabetes/big.csv")
     assert caught.value.field == "file"
-    assert f"is {len(body)} bytes, over storage.max_scoring_bytes (1024)" in str(caught.value)
+    assert f"is {len(body):,} bytes, over the scoring limit of 1,024 bytes (storage.max_scoring_bytes)" in str(
+        caught.value
+    )
     assert list(storage.list_keys("predictions/")) == []
