@@ -248,20 +248,6 @@ def predict_for(project: str) -> Response:
     return response
 
 
-def _model_rows(manifest: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": entry.name,
-            "estimator": entry.estimator,
-            "rank": entry.rank,
-            "metrics": entry.metrics,
-            "baseline": entry.baseline,
-            "champion": entry.name == manifest.champion,
-        }
-        for entry in sorted(manifest.models, key=lambda e: e.rank)
-    ]
-
-
 @api.get("/models")
 def models_route() -> Response:
     """The live version's leaderboard and every published version of the project."""
@@ -277,7 +263,7 @@ def models_route() -> Response:
             "target": manifest.target,
             "rank_metric": manifest.rank_metric,
             "created_at": manifest.created_at,
-            "models": _model_rows(manifest),
+            "models": manifest.leaderboard(),
             "input_schema": manifest.input_schema.model_dump(mode="json"),
             "versions": registry.list_versions(project),
         }

@@ -87,24 +87,6 @@ def form_field(column: ColumnSchema, value: str, error: str | None) -> dict[str,
     return field
 
 
-def _leaderboard(manifest: Manifest) -> tuple[list[str], list[dict[str, Any]]]:
-    metric_names: list[str] = []
-    for entry in manifest.models:
-        metric_names += [m for m in entry.metrics if m not in metric_names]
-    rows = [
-        {
-            "name": e.name,
-            "estimator": e.estimator,
-            "rank": e.rank,
-            "metrics": e.metrics,
-            "baseline": e.baseline,
-            "champion": e.name == manifest.champion,
-        }
-        for e in sorted(manifest.models, key=lambda e: e.rank)
-    ]
-    return metric_names, rows
-
-
 # ── the one-record form ──────────────────────────────────────────────────────
 
 
@@ -146,7 +128,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
 
 
 def _one_record_result(loaded: LoadedVersion, prediction: Prediction, values: dict[str, str]) -> dict[str, Any]:
-    _, rows = _leaderboard(loaded.manifest)
+    rows = loaded.manifest.leaderboard()
     for row in rows:
         row["prediction"] = prediction.by_model[row["name"]][0]
     outside = prediction.outside_range.counts() if prediction.outside_range is not None else {}
@@ -262,7 +244,6 @@ def models(project: str | None = None) -> str:
     if asked and not asked.isdigit():
         raise BadInput("version", asked, f"version must be a number (got {asked!r})")
     manifest = state().manifest(project, int(asked)) if asked else live.manifest
-    metric_names, rows = _leaderboard(manifest)
     versions = []
     for number in reversed(registry.list_versions(project)[-20:]):
         version_manifest = state().manifest(project, number)
@@ -290,8 +271,8 @@ def models(project: str | None = None) -> str:
         project=project,
         loaded=live,
         manifest=manifest,
-        metric_names=metric_names,
-        rows=rows,
+        metric_names=manifest.metric_names,
+        rows=manifest.leaderboard(),
         versions=versions,
         holdout_names=holdout_names,
         images=[r for r in reports if r["image"]],

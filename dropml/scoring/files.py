@@ -35,6 +35,8 @@ from dropml.scoring.validate import (
 )
 from dropml.scoring.version_cache import loaded_version
 from dropml.storage import keys
+from dropml.storage.csv_format import PLAIN
+from dropml.storage.csv_reader import read_csv_bytes
 from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
@@ -64,22 +66,18 @@ def score_csv_lines(
     written back as read (an integer stays an integer; columns the models do
     not use, as text).
     """
-    import pandas as pd
-
     schema_names = set(loaded.schema.names)
     if not body.strip():
         return {"rows": 0, "columns": [], "csv": ""}
     extra_text = {name: str for name in header if name not in schema_names}
     raw = None
     try:
-        raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text, index_col=False)
+        raw = read_csv_bytes(body, "the file", PLAIN, header=None, names=header, dtype=extra_text, index_col=False)
         check_csv_rows(body, raw, "the file", header_lines=0)
         checked = validate_frame(loaded.schema, raw)
     except BadInput as err:  # returned, not raised: this may run on a Dask worker
         return {"rows": 0 if raw is None else len(raw), "problems": err.problems}
-    except UnicodeDecodeError as err:
-        return _file_problem(f"not UTF-8 text (byte {err.start}: {err.reason})")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+    except ValueError as err:  # a value pandas cannot hold as read
         return _file_problem(f"not valid CSV: {str(err).strip()}")
     by_model = predict_in_process(loaded, checked, names)
     prediction = Prediction(

@@ -3,29 +3,23 @@
 - :mod:`~dropml.storage.keys`: the bucket's layout, every key built and parsed
 - :mod:`~dropml.storage.limits`: the largest data file each prefix accepts
 - :mod:`~dropml.storage.csv_format`: how a CSV file is written (encoding, delimiter, decimal mark), detected
+- :mod:`~dropml.storage.csv_reader`: the one CSV reader, which reads a file the way it is written
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from dropml import aws
 from dropml.config import settings
 from dropml.errors import BadInput, NotFound
 from dropml.storage import keys
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from dropml.storage.csv_format import CsvFormat
-
 LOOKAHEAD_BYTES = 64 * 1024  # read past a range's end in steps this big to find its last line's newline
-BINARY_SNIFF_BYTES = 8192
 
 
 def bucket() -> str:
@@ -271,44 +265,3 @@ def copy(source_key: str, target_key: str) -> None:
 def delete(key: str) -> None:
     """Delete one object (no error when it is already gone)."""
     aws.client("s3").delete_object(Bucket=bucket(), Key=key)
-
-
-def read_csv_bytes(body: bytes, source: str, csv_format: CsvFormat | None = None, **kwargs: Any) -> pd.DataFrame:
-    """Parse CSV bytes into a data frame, in ``csv_format`` (detected when None); ``source`` names the file in errors.
-
-    Raises:
-        BadInput: empty, binary, undecodable or malformed CSV.
-    """
-    import pandas as pd
-
-    from dropml.errors import BadInput
-    from dropml.storage.csv_format import detect_csv_format
-
-    if not body or body.isspace():  # not strip(): that copies a big body
-        raise BadInput("file", source, f"{source} is empty")
-    if csv_format is None:
-        check_text(body, source)
-        csv_format = detect_csv_format(body)
-    try:
-        return pd.read_csv(io.BytesIO(body), **csv_format.read_csv_options(), **kwargs)
-    except UnicodeError as err:
-        raise BadInput("file", source, f"{source} is not {csv_format.encoding} text ({err})") from None
-    except pd.errors.EmptyDataError:
-        raise BadInput("file", source, f"{source} has no columns") from None
-    except pd.errors.ParserError as err:
-        raise BadInput("file", source, f"{source} is not valid CSV: {str(err).strip()}") from None
-
-
-def check_text(body: bytes, source: str) -> None:
-    """Refuse a binary file (NUL bytes in its first 8 KiB, unless it is UTF-16 with a byte order mark).
-
-    Raises:
-        BadInput: names the file and says it is not text.
-    """
-    from dropml.errors import BadInput
-    from dropml.storage.csv_format import UTF16_BOMS
-
-    if b"\x00" in body[:BINARY_SNIFF_BYTES] and not body.startswith(UTF16_BOMS):
-        raise BadInput(
-            "file", source, f"{source} is not a text CSV file (it contains binary NUL bytes); save it as CSV text"
-        )

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from dropml import storage
 from dropml.errors import BadInput
-from dropml.storage.csv_format import PLAIN, CsvFormat, detect_csv_format
+from dropml.storage.csv_format import PLAIN, CsvFormat
+from dropml.storage.csv_reader import checked_format, read_csv_bytes
 from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
@@ -34,11 +35,8 @@ def parse_training_csv(body: bytes, source: str) -> tuple[pd.DataFrame, CsvForma
     Raises:
         BadInput: empty, binary, malformed, or a header without rows.
     """
-    if not body or body.isspace():
-        raise BadInput("file", source, f"{source} is empty")
-    storage.check_text(body, source)
-    csv_format = detect_csv_format(body)
-    frame = storage.read_csv_bytes(body, source, csv_format, skipinitialspace=True)
+    csv_format = checked_format(body, source)
+    frame = read_csv_bytes(body, source, csv_format, skipinitialspace=True)
     if len(frame.columns) < 2:
         raise BadInput(
             "file",

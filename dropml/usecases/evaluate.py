@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropml import registry, scoring, storage
+from dropml import registry, scoring
 from dropml.errors import BadInput, NoLiveModel
 from dropml.scoring.metrics import compute_metrics
+from dropml.storage.csv_reader import read_csv_bytes
 
 
 def evaluate(name: str, csv_body: bytes, source: str = "upload.csv") -> dict[str, Any]:
@@ -21,7 +22,7 @@ def evaluate(name: str, csv_body: bytes, source: str = "upload.csv") -> dict[str
         raise NoLiveModel(f"experiment {name!r} has no live version to evaluate")
     loaded = scoring.loaded_version(name, live.version)  # the one cache: never unpickled per request
     manifest = loaded.manifest
-    frame = storage.read_csv_bytes(csv_body, source)
+    frame = read_csv_bytes(csv_body, source)
     labels = _labels(frame, manifest.target, manifest.config, source)
     keep = labels.notna().to_numpy()
     if keep.sum() == 0:
