@@ -26,6 +26,7 @@ from dropml.errors import BadInput, DropmlError
 from dropml.storage import keys
 from dropml.usecases import deploy, live, projects, runs
 from dropml.usecases import status as status_report
+from dropml.usecases.register import register_model
 from dropml.usecases.trace import trace_prediction
 
 if TYPE_CHECKING:
@@ -200,21 +201,19 @@ def register(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Wrap a pre-trained model (and scaler) into the next version of a project."""
-    from dropml import registry
-    from dropml.registry import byom
-
     _connect(endpoint_url)
-    manifest = byom.register_model(
+    manifest = register_model(
         project,
         model.read_bytes(),
         schema.read_text(),
         scaler.read_bytes() if scaler else None,
         model_file_name=model.name,
         labelled_csv=data.read_bytes() if data else None,
+        labelled_source=data.name if data else "labelled.csv",
     )
     typer.echo(f"{project}: registered {model.name} as v{manifest.version}")
     if make_live:
-        registry.promote(project, manifest.version)
+        live.promote(project, manifest.version)
         typer.echo(f"{project}: v{manifest.version} is live")
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from dropml import notify, security
+from dropml import security
 from dropml.errors import BadInput
-from dropml.usecases import live, runs
+from dropml.usecases import live, register, runs
 from web.openapi import error_response
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -85,8 +85,6 @@ def retrain_route(project: str) -> tuple[Response, int]:
 @admin.post("/projects/<project>/register")
 def register_route(project: str) -> tuple[Response, int]:
     """Wrap an uploaded pre-trained model (+ scaler) and schema.json into the next version."""
-    from dropml.registry import byom
-
     files = request.files
     if "model" not in files or "schema" not in files:
         raise BadInput(
@@ -95,21 +93,15 @@ def register_route(project: str) -> tuple[Response, int]:
             "send multipart/form-data with files 'model' and 'schema' (and optionally 'scaler' and 'data')",
         )
     scaler = files["scaler"].read() if "scaler" in files else None
-    labelled = files["data"].read() if "data" in files else None
-    manifest = byom.register_model(
+    data = files.get("data")
+    manifest = register.register_model(
         project,
         files["model"].read(),
         files["schema"].read().decode("utf-8", "replace"),
         scaler,
         model_file_name=files["model"].filename or "model.pkl",
-        labelled_csv=labelled,
-    )
-    notify.announce(
-        "register",
-        "succeeded",
-        f"{project} v{manifest.version} registered",
-        project,
-        manifest.version,
+        labelled_csv=data.read() if data else None,
+        labelled_source=(data.filename if data else None) or "labelled.csv",
         by=g.admin_key_id,
     )
     return jsonify({"project": project, "version": manifest.version, "champion": manifest.champion}), 201
