@@ -17,8 +17,10 @@ from werkzeug.exceptions import HTTPException
 from dropml import logs
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, DropmlError, NoLiveModel
+from dropml.usecases.predict import flush_audit_if_asked
+from dropml.usecases.serving import Serving
 from web.json_provider import OrjsonProvider
-from web.state import REQUEST_ID_HEADER, WebState, flush_audit_if_asked, request_id
+from web.state import REQUEST_ID_HEADER, request_id
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -126,7 +128,7 @@ def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = conf.serving.max_body_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = conf.serving.max_body_bytes
-    app.extensions["dropml"] = WebState(conf, **cache_options)
+    app.extensions["dropml"] = Serving(conf, **cache_options)
     app.register_blueprint(api)
     app.register_blueprint(admin)
     app.register_blueprint(experiments)

@@ -11,6 +11,7 @@ from dropml.config import settings as global_settings
 from dropml.scoring import dask_executor
 from dropml.scoring.load import LoadedVersion, ModelChoice, predict_in_process
 from dropml.scoring.rows import as_frame
+from dropml.scoring.validate import neutralise_formulas
 
 if TYPE_CHECKING:
     import numpy as np
@@ -162,3 +163,8 @@ def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
         if column in out.columns:
             out = out.rename(columns={column: "input_" + column})
     return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+
+
+def results_csv(results: pd.DataFrame) -> str:
+    """A :func:`results_frame` as CSV for a spreadsheet: text cells (and names) that look like formulas neutralised."""
+    return neutralise_formulas(results).to_csv(index=False)
