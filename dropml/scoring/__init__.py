@@ -18,8 +18,7 @@ Public names: :func:`load_version`, :func:`loaded_version`, :class:`LoadedVersio
 :class:`ModelCache`, :class:`ModelCaches`, :func:`validate_frame`, :func:`frame_from_records`,
 :func:`records_from_split`, :func:`input_from_json`, :class:`ScoringInput`, :func:`ignored_columns`,
 :func:`neutralise_formulas`, :func:`predict`,
-:class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`,
-:func:`score_file`.
+:class:`Prediction`, :func:`choose_engine`, :func:`prediction_column`, :func:`results_frame`.
 
 Only ``numpy`` is imported with this package; pandas loads when something needs
 a DataFrame (a CSV, a page, a scikit-learn pipeline: a JSON record of numbers
@@ -28,7 +27,6 @@ pipeline is unpickled or a big batch arrives (cold start).
 """
 
 from dropml.scoring.cache import ModelCache, ModelCaches
-from dropml.scoring.files import score_file
 from dropml.scoring.load import LoadedVersion, load_version
 from dropml.scoring.predict import Prediction, choose_engine, predict, prediction_column, results_frame
 from dropml.scoring.request_shapes import input_from_json
@@ -59,6 +57,5 @@ __all__ = [
     "prediction_column",
     "records_from_split",
     "results_frame",
-    "score_file",
     "validate_frame",
 ]

@@ -12,16 +12,12 @@ import codecs
 import csv
 import io
 import logging
-import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dropml import audit, notify, registry, storage
-from dropml.config import settings as global_settings
-from dropml.errors import BadInput, DropmlError, NoLiveModel, NotFound
-from dropml.logs import correlation, current_correlation_id
+from dropml import registry, storage
+from dropml.errors import BadInput, NoLiveModel, NotFound
 from dropml.scoring import dask_executor
 from dropml.scoring.csv_input import plain_csv_bytes
 from dropml.scoring.load import LoadedVersion, predict_in_process
@@ -243,7 +239,40 @@ def _score_on_dask(
     return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
 
 
-def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
+@dataclass(frozen=True)
+class ScoredFile:
+    """A scored file: where its predictions are, the version that made them, and what the audit records.
+
+    ``skipped``: those predictions were already written for this upload and version (nothing rewritten).
+    """
+
+    predictions_key: str
+    version: int
+    details: dict[str, Any]
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the predictions were already there (a duplicate event)."""
+        return bool(self.details.get("skipped"))
+
+
+def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) -> ScoredFile:
+    """Score ``test/[<p>/]<name>.csv`` with every model of p's live version into ``predictions/[<p>/]<name>.csv``.
+
+    The output holds the file's columns, ``pred_<model>`` per model, ``prediction``
+    (the champion's), ``champion``, ``model_version`` and ``request_id``. Idempotent:
+    when that object already records the same source ETag and model version,
+    nothing is rewritten. Files of more than ``dask.batch_threshold`` rows
+    (estimated from the first 64 KiB) are scored on Dask, each worker reading
+    its own byte range from S3.
+
+    Raises:
+        BadInput: bad rows/columns (422, every problem listed with its row).
+        TooLarge: the file is over ``storage.max_scoring_bytes``.
+        NotFound: no such file.
+        NoLiveModel: the project has no live version.
+        ChecksumMismatch: the live version's artifacts were tampered with.
+    """
     out_key = keys.predictions_key(parsed.project, parsed.name)
     live = registry.live_version(parsed.project)
     if live is None:
@@ -252,7 +281,7 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
     check_data_size(parsed.key, info.size)
     if _already_scored(out_key, info.etag, live.version):
         logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
-        return out_key, live.version, {"skipped": True}
+        return ScoredFile(out_key, live.version, {"skipped": True})
     loaded = loaded_version(parsed.project, live.version)
     layout = _layout(parsed.key, info.size, loaded.schema)
     # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
@@ -293,80 +322,4 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         "ignored_columns": ignored,
         "outside_training_range": outside,
     }
-    return out_key, live.version, details
-
-
-def _audit(
-    parsed: keys.DataKey, request_id: str, version: int | None, out_key: str, details: dict[str, Any], started: float
-) -> None:
-    """Write the file's audit record now: a scoring job's process ends right after it."""
-    audit.record_prediction(
-        audit.prediction_record(
-            request_id=request_id,
-            project=parsed.project,
-            model_version=version or 0,
-            champion=details["champion"],
-            models=details["models"],
-            engine=details["engine"],
-            rows=details["rows"],
-            inputs_sha256=f"s3-etag:{details['source_etag']}",  # read where it lies: S3's ETag names the bytes
-            latency_ms=(time.perf_counter() - started) * 1000,
-            channel="file",
-            predictions_key=out_key,
-            outside_training_range=details.get("outside_training_range"),
-        )
-    )
-    audit.flush()
-
-
-def score_file(data_key: str, request_id: str | None = None) -> str:
-    """Score ``test/[<p>/]<name>.csv`` with every model of project p's live version; returns the predictions key.
-
-    Writes ``predictions/[<p>/]<name>.csv``: the file's columns, ``pred_<model>``
-    per model, ``prediction`` (the champion's), ``champion``, ``model_version``
-    and ``request_id``. Idempotent: when that object already records the same
-    source ETag and model version, nothing is rewritten. Files of more than
-    ``dask.batch_threshold`` rows (estimated from the first 64 KiB) are scored
-    on Dask, each worker reading its own byte range from S3. Success and
-    failure are announced on SNS (event ``scoring``).
-
-    Raises:
-        BadInput: not a ``test/`` key, or bad rows/columns (422, every problem listed with its row).
-        TooLarge: the file is over ``storage.max_scoring_bytes``.
-        NotFound: no such file.
-        NoLiveModel: the project has no live version.
-        ChecksumMismatch: the live version's artifacts were tampered with.
-    """
-    parsed = keys.parse_data_key(data_key, kind="test")
-    request_id = request_id or current_correlation_id() or uuid.uuid4().hex
-    conf = global_settings()
-    started = time.perf_counter()
-    with correlation(request_id):
-        try:
-            out_key, version, details = _score(parsed, request_id, conf)
-        except Exception as err:
-            expected = isinstance(err, DropmlError)  # bad input or no live model: the message says it all
-            logger.warning("scoring failed", extra={"key": data_key, "error": str(err)[:1000]}, exc_info=not expected)
-            notify.announce(
-                "scoring",
-                "failed",
-                f"scoring {data_key} failed",
-                project=parsed.project,
-                key=data_key,
-                error=str(err)[:1000],
-                error_type=type(err).__name__,
-            )
-            raise
-        if not details.get("skipped"):
-            _audit(parsed, request_id, version, out_key, details, started)
-            notify.announce(
-                "scoring",
-                "succeeded",
-                f"scored {data_key} with {parsed.project} v{version}",
-                project=parsed.project,
-                version=version,
-                key=data_key,
-                predictions_key=out_key,
-                **details,
-            )
-    return out_key
+    return ScoredFile(out_key, live.version, details)

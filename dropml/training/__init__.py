@@ -5,8 +5,9 @@ One module per step, each a function with its own tests:
 ``schema`` (what serving must send) → ``eda`` / ``report`` (plots, HTML) →
 ``features`` / ``selection`` (the pipeline's ``preprocess`` and ``select``
 steps) → ``models`` (estimator registry, search) → ``evaluation`` (splits,
-metrics, leaderboard) → ``job`` (:func:`dropml.training.job.run_training`,
-which publishes a version manifest-last).
+metrics, leaderboard) → ``package`` (the version's files, through the registry's
+one writer, manifest last). A run of them, audited and announced, is the use
+case :func:`dropml.usecases.train.run_training`.
 
 Time-ordered projects (``time_column``, optional ``group_column``): the label
 is the target column's value ``horizon`` steps ahead per group, so the target

@@ -23,8 +23,8 @@ from support.versions import EXAMPLES
 from dropml import registry, storage
 from dropml.config import load_settings
 from dropml.errors import BadInput
-from dropml.scoring import score_file
 from dropml.usecases import register
+from dropml.usecases.score_file import score_file
 from web import create_app
 from web.openapi import openapi_document
 

@@ -31,7 +31,7 @@ from support.versions import DIABETES as DIABETES_CSV
 from dropml import local, storage
 from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, TooLarge
-from dropml.scoring import score_file
+from dropml.usecases.score_file import score_file
 from tests.integration import test_web_live
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,9 @@ from fakes import FAST_TRAINING
 
 from dropml import audit, registry, storage
 from dropml.config import load_settings
-from dropml.scoring import load_version, score_file
-from dropml.training.job import run_training
+from dropml.scoring import load_version
+from dropml.usecases.score_file import score_file
+from dropml.usecases.train import run_training
 from web import create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -20,8 +20,9 @@ from fakes import FAST_TRAINING
 
 from dropml import audit, registry, storage
 from dropml.config import load_settings, reset_settings_cache
-from dropml.scoring import dask_executor, load_version, predict, score_file, validate_frame, version_cache
-from dropml.training.job import run_training
+from dropml.scoring import dask_executor, load_version, predict, validate_frame, version_cache
+from dropml.usecases.score_file import score_file
+from dropml.usecases.train import run_training
 from web import create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

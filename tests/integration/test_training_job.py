@@ -20,7 +20,7 @@ from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, ConfigError, TooLarge
 from dropml.storage import keys
-from dropml.training.job import run_training
+from dropml.usecases.train import run_training
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
