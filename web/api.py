@@ -163,7 +163,7 @@ def predict_for(project: str) -> Response:
     started = time.perf_counter()
     models = models_choice()
     check_body_size()
-    loaded = state().cache(project).get()  # one reference: the whole answer comes from this version
+    loaded = state().live_model(project).get()  # one reference: the whole answer comes from this version
     given, body_was_csv = checked_input(loaded)
     channel = "csv" if body_was_csv else "json"
     body = g.get("request_body", b"")
@@ -185,7 +185,7 @@ def predict_for(project: str) -> Response:
 def models_route() -> Response:
     """The live version's leaderboard and every published version of the project."""
     project = project_name()
-    loaded = state().cache(project).get()
+    loaded = state().live_model(project).get()
     manifest = loaded.manifest
     return jsonify(
         {
@@ -224,10 +224,10 @@ def forecast_route() -> Response:
 def health_route() -> tuple[Response, int]:
     """Whether the app can answer for the project, with which version, and why not when degraded."""
     project = project_name()
-    cache = state().cache(project)
+    live_model = state().live_model(project)
     with contextlib.suppress(Exception):  # the status below says why
-        cache.get()
-    status = cache.status()
+        live_model.get()
+    status = live_model.status()
     return jsonify(status), (503 if status["status"] == "no_model" else 200)
 
 

@@ -100,7 +100,7 @@ class JsonLane:
         conf = self.web.settings
         project = keys.validate_project(args.get("project") or conf.serving.default_project)
         models = checked_models_choice(args.get("models", "all"))
-        loaded = self.web.cache(project).get()  # one reference: the whole answer comes from this version
+        loaded = self.web.live_model(project).get()  # one reference: the whole answer comes from this version
         given = predict.checked_json(loaded, orjson.loads(body), conf)
         prediction = predict.score_request(
             loaded, given, models, body, "json", request_id=rid, started=started, conf=conf

@@ -81,7 +81,7 @@ def form_field(column: ColumnSchema, value: str, error: str | None) -> dict[str,
 def predict_form(project: str | None = None) -> tuple[str, int] | str:
     """A form generated from the live version's input schema; posting it shows every model's prediction."""
     project = project_name(project)
-    loaded = state().cache(project).get()
+    loaded = state().live_model(project).get()
     schema = loaded.schema
     values = {c.name: "" for c in schema.columns}
     errors: dict[str, str] = {}
@@ -146,7 +146,7 @@ def _uploaded_csv() -> tuple[bytes, str]:
 def upload(project: str | None = None) -> tuple[str, int] | str:
     """Score an uploaded CSV: an HTML table (champion marked) and a link to the same results as CSV."""
     project = project_name(project)
-    loaded = state().cache(project).get()
+    loaded = state().live_model(project).get()
     context: dict[str, Any] = {"project": project, "loaded": loaded, "projects": state().projects()}
     if request.method == "GET":
         return render_template("upload.html", **context)
@@ -194,7 +194,7 @@ def download(result_id: str, project: str | None = None) -> Response:
 def models(project: str | None = None) -> str:
     """The live version (or ``?version=N``): leaderboard, EDA plots and report, manifest, every version."""
     project = project_name(project)
-    live = state().cache(project).get()
+    live = state().live_model(project).get()
     asked = request.args.get("version", "")
     if asked and not asked.isdigit():
         raise BadInput("version", asked, f"version must be a number (got {asked!r})")

@@ -29,7 +29,7 @@ from dropml.scoring.validate import (
     neutralise_formulas,
     validate_frame,
 )
-from dropml.scoring.version_cache import loaded_version
+from dropml.scoring.version_cache import cached_version
 from dropml.storage import keys
 from dropml.storage.csv_format import PLAIN
 from dropml.storage.csv_reader import read_csv_bytes
@@ -282,7 +282,7 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
     if _already_scored(out_key, info.etag, live.version):
         logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
         return ScoredFile(out_key, live.version, {"skipped": True})
-    loaded = loaded_version(parsed.project, live.version)
+    loaded = cached_version(parsed.project, live.version)
     layout = _layout(parsed.key, info.size, loaded.schema)
     # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
     engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf, loaded)

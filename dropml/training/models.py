@@ -1,4 +1,4 @@
-"""Step 6a: the estimator registry (name → factory per task) and random search candidates.
+"""Step 6a: the estimator catalogue (name → factory per task) and random search candidates.
 
 config.json names estimators (``"estimator": "random_forest"``); this module
 turns a name plus params into an unfitted scikit-learn estimator. Adding a

@@ -19,7 +19,7 @@ def evaluate(name: str, csv_body: bytes, source: str = "upload.csv") -> dict[str
     live = registry.live_version(name)
     if live is None:
         raise NoLiveModel(f"experiment {name!r} has no live version to evaluate")
-    loaded = scoring.loaded_version(name, live.version)  # the one cache: never unpickled per request
+    loaded = scoring.cached_version(name, live.version)  # the one cache: never unpickled per request
     manifest = loaded.manifest
     scores = labelled_scores(
         csv_body,

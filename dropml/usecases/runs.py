@@ -15,7 +15,6 @@ from typing import Any
 
 from dropml import notify, registry, storage
 from dropml.errors import BadInput, DropmlError, NotFound
-from dropml.jobs import launcher
 from dropml.registry import project_settings
 from dropml.scoring.files import predictions_written
 from dropml.storage import keys
@@ -133,6 +132,7 @@ def retrain(project: str, key: str | None = None, overrides: Any = None, by: str
 
     Raises:
         BadInput: bad overrides, or a key that is not training data of the project.
+        TooLarge: the file is over the training limit.
         NotFound: no such key, or the project has no training file.
         LaunchFailed: the job did not start.
     """
@@ -143,7 +143,8 @@ def retrain(project: str, key: str | None = None, overrides: Any = None, by: str
     run_id = f"train-{uuid.uuid4().hex[:16]}"
     started_at = datetime.now(UTC)
     live_before = _live_number(project)
-    task = launcher.launch("train", found.key, project_settings.run_overrides(project, checked) or None, run_id)
+    overrides_now = project_settings.run_overrides(project, checked) or None
+    task = triggers.launch_checked("train", found.key, found.size, overrides_now, run_id)
     notify.announce(
         "train", "succeeded", f"retrain of {project} started", project, key=found.key, task=task, by=by, run_id=run_id
     )

@@ -3,7 +3,7 @@
 The web app makes one :class:`Serving` per app; every view and the JSON lane
 read the live version, the manifests, the project list and the reports
 through it. Nothing here loads at construction: the first request for a
-project loads its live version (:class:`~dropml.scoring.cache.ModelCache`).
+project loads its live version (:class:`~dropml.scoring.live_model.LiveModel`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from dropml import registry, storage
 from dropml.errors import NotFound
-from dropml.scoring.cache import ModelCaches
+from dropml.scoring.live_model import LiveModels
 
 if TYPE_CHECKING:
     from dropml.config import Settings
     from dropml.manifest import Manifest
-    from dropml.scoring.cache import ModelCache
+    from dropml.scoring.live_model import LiveModel
 
 PROJECTS_TTL_SECONDS = 30.0
 MANIFESTS_KEPT = 64
@@ -40,16 +40,16 @@ class Report:
 class Serving:
     """Per-app serving state (the web app keeps it in ``app.extensions["dropml"]``)."""
 
-    def __init__(self, conf: Settings, **cache_options: Any) -> None:
+    def __init__(self, conf: Settings, **live_model_options: Any) -> None:
         self.settings = conf
-        self.caches = ModelCaches(conf.serving.model_ttl_seconds, **cache_options)
+        self.live_models = LiveModels(conf.serving.model_ttl_seconds, **live_model_options)
         self._manifests: dict[tuple[str, int], Manifest] = {}
         self._projects: tuple[float, list[str]] = (float("-inf"), [])
         self._lock = threading.Lock()
 
-    def cache(self, project: str) -> ModelCache:
-        """The live-model cache of ``project``."""
-        return self.caches.for_project(project)
+    def live_model(self, project: str) -> LiveModel:
+        """The live model of ``project``: its live version, hot-swapped."""
+        return self.live_models.for_project(project)
 
     def manifest(self, project: str, version: int) -> Manifest:
         """A version's manifest, read from S3 once (versions are immutable).

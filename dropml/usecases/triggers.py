@@ -1,9 +1,11 @@
 """Start a job for a data file: on its upload under ``train/`` or ``test/``, on a schedule, or on request.
 
-Every way a job starts comes here (the two trigger functions, the schedules,
-an admin retrain, a project's patch), so "valid, not too big, not seen
-before, then start it and say so" is decided once. The handlers in
-``functions/`` parse their event (:mod:`dropml.events`) and make one call in here.
+Every job dropml starts is launched here: the two trigger functions and the
+schedules (:func:`start_job`: valid, not too big, not seen before, then start
+it and say so), a project's creation or patch, and an operator's retrain
+(:func:`launch_checked`, by :mod:`dropml.usecases.runs`, which says so
+itself). The handlers in ``functions/`` parse their event
+(:mod:`dropml.events`) and make one call in here.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ class Started:
     def to_dict(self) -> dict[str, Any]:
         """The JSON a scheduled invocation returns."""
         return {"job": self.job, "key": self.key, "task": self.task, "duplicate": self.duplicate}
+
+
+def launch_checked(job: Job, key: str, size: int, overrides: dict[str, Any] | None, run_id: str) -> str:
+    """Check a data file (its key's layout, its size) and launch ``job`` on it; returns the task (ARN or local:<pid>).
+
+    Raises:
+        BadInput: the key is outside the layout (field ``key``).
+        TooLarge: the file is over its prefix's limit (field ``file``).
+        LaunchFailed: the job did not start.
+    """
+    _check(job, key, size)
+    return launcher.launch(job, key, overrides, correlation_id=run_id)
 
 
 def _check(job: Job, key: str, size: int) -> keys.DataKey:

@@ -82,7 +82,7 @@ def test_big_files_on_dask_use_the_cached_version(trained, monkeypatch, caplog):
     monkeypatch.setenv("DROPML__DASK__PARTITION_ROWS", "100")
     reset_settings_cache()
     data = pd.read_csv(DIABETES)
-    loaded = version_cache.loaded_version(PROJECT, trained)
+    loaded = version_cache.cached_version(PROJECT, trained)
 
     storage.put_bytes(f"test/{PROJECT}/all.csv", data.to_csv(index=False).encode(), "text/csv")
     out_key = score_file(f"test/{PROJECT}/all.csv")
