@@ -22,13 +22,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import numpy as np
+
 from dropml import aws, storage
 from dropml.config import settings
 from dropml.errors import BadInput, NotFound
 from dropml.storage import keys
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,6 @@ def _json_value(value: Any) -> Any:
     records = getattr(value, "records", None)
     if callable(records):  # before pandas: a Lambda that flushes per request never imports it for this
         return records()
-    import numpy as np
 
     if isinstance(value, np.ndarray):
         return value.tolist()

@@ -6,9 +6,13 @@ nothing whose sha256 differs from what the manifest records.
 
 from __future__ import annotations
 
+import platform
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+import dropml
 
 MODEL_LIBRARIES = (
     "scikit-learn",
@@ -97,11 +101,6 @@ class CodeVersion(_Doc):
     @classmethod
     def running(cls) -> CodeVersion:
         """The dropml version, git commit, Python and model-library versions of this process."""
-        import platform
-        from importlib.metadata import PackageNotFoundError, version
-
-        import dropml
-
         libraries = {}
         for name in MODEL_LIBRARIES:
             try:

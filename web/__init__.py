@@ -30,7 +30,12 @@ from dropml.config import settings as global_settings
 from dropml.errors import BadInput, DropmlError, NoLiveModel
 from dropml.usecases.predict import flush_audit_if_asked
 from dropml.usecases.serving import Serving
+from web.admin import admin
+from web.api import api
+from web.experiments import experiments
+from web.json_lane import JsonLane
 from web.json_provider import OrjsonProvider
+from web.pages import pages
 from web.state import REQUEST_ID_HEADER, request_id
 
 if TYPE_CHECKING:
@@ -128,11 +133,6 @@ def create_app(settings: Settings | None = None, **live_model_options: Any) -> F
     ``live_model_options`` go to every project's :class:`dropml.scoring.LiveModel`
     (e.g. ``retry_failed_seconds``).
     """
-    from web.admin import admin
-    from web.api import api
-    from web.experiments import experiments
-    from web.pages import pages
-
     conf = settings or global_settings()
     logs.configure()
     app = Flask(__name__)
@@ -147,7 +147,5 @@ def create_app(settings: Settings | None = None, **live_model_options: Any) -> F
     _register_error_handlers(app)
     _register_request_hooks(app)
     if conf.serving.json_lane:
-        from web.json_lane import JsonLane
-
         app.wsgi_app = JsonLane(app.wsgi_app, app.extensions["dropml"])  # type: ignore[method-assign]
     return app

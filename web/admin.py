@@ -15,6 +15,7 @@ from dropml import security
 from dropml.errors import BadInput
 from dropml.usecases import live, register, runs
 from web.openapi import error_response
+from web.state import state
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 API_KEY_HEADER = "X-API-Key"
@@ -28,8 +29,6 @@ def require_admin_key() -> None:
 
 def check_admin_key(action: str) -> str:
     """The caller's admin key id, if its ``X-API-Key`` is the app's admin key (401/403 otherwise)."""
-    from web.state import state
-
     presented = request.headers.get(API_KEY_HEADER)
     return security.check_admin(presented, action, request.remote_addr or "", state().settings.admin_api_key)
 

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 from dropml.errors import BadInput
 from dropml.usecases import evaluate, projects
 from web.admin import API_KEY_PARAMETER, AUTH_ERRORS, check_admin_key, json_object
+from web.api import check_body_size, predict_for
 from web.openapi import error_response
 
 experiments = Blueprint("experiments", __name__, url_prefix="/api/v1/experiments")
@@ -62,16 +63,12 @@ def archive_route(name: str, version: int) -> Response:
 @experiments.post("/<name>/predict")
 def predict_route(name: str) -> Response:
     """Score records with the experiment's live version (the same bodies as /api/v1/predict)."""
-    from web.api import predict_for
-
     return predict_for(name)
 
 
 @experiments.post("/<name>/evaluate")
 def evaluate_route(name: str) -> Response:
     """Score a labelled CSV (text/csv body or a multipart 'file') and return every model's metrics."""
-    from web.api import check_body_size
-
     check_body_size()
     upload = request.files.get("file")
     body = upload.read() if upload is not None else request.get_data(cache=True)

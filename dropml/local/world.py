@@ -30,6 +30,7 @@ import yaml
 
 from dropml import aws, connection, notify
 from dropml.config import settings
+from dropml.local.moto_server import ensure_bucket
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 LOCAL_ACCOUNT = "123456789012"
@@ -279,8 +280,6 @@ def _create_queues(template: dict[str, Any], visibility_timeout: int) -> dict[st
 
 
 def _configure_bucket(template: dict[str, Any], queues: dict[str, Queue]) -> str:
-    from dropml.local import ensure_bucket
-
     name = ensure_bucket()
     s3 = aws.client("s3")
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})

@@ -17,6 +17,7 @@ import json
 import uuid
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropml.errors import BadInput
@@ -140,8 +141,6 @@ def sample_frame(schema: InputSchema) -> Any:
 
 def columns_as_array(frame: Any, columns: list[str]) -> Any:
     """The schema's columns, in schema order, as a plain array: what a model fitted on arrays expects."""
-    import numpy as np
-
     return np.asarray(frame[columns]) if hasattr(frame, "columns") else np.asarray(frame)
 
 

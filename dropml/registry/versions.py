@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -166,7 +167,6 @@ def read_artifacts(artifacts: Mapping[Key, Artifact]) -> dict[Key, bytes]:
     """
     if len(artifacts) <= 1:
         return {name: read_artifact(artifact) for name, artifact in artifacts.items()}
-    from concurrent.futures import ThreadPoolExecutor
 
     aws.client("s3")  # made once here, not raced for by the readers
     with ThreadPoolExecutor(max_workers=min(8, len(artifacts)), thread_name_prefix="dropml-artifacts") as pool:

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from dropml.config import settings as global_settings
 from dropml.scoring import dask_executor
 from dropml.scoring.load import LoadedVersion, ModelChoice, predict_in_process
@@ -14,7 +16,6 @@ from dropml.scoring.rows import as_frame
 from dropml.scoring.validate import neutralise_formulas
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from dropml.config import Settings
@@ -84,8 +85,6 @@ def predict_on_dask(
         BadInput: a model refused the input.
         DaskUnavailable: no client, or Dask lost the batch (the caller scores it in process).
     """
-    import numpy as np
-
     parts = dask_executor.map_partitions(predict_in_process, loaded, frame, names, conf=conf)
     return {name: np.concatenate([part[name] for part in parts]) for name in names}
 

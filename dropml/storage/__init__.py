@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,8 +143,6 @@ def put_bytes(
 
 def put_json(key: str, document: Any, if_absent: bool = False) -> str:
     """Write ``document`` as pretty JSON; see :func:`put_bytes`."""
-    import json
-
     body = json.dumps(document, indent=2, sort_keys=False, default=str).encode()
     return put_bytes(key, body, "application/json", if_absent=if_absent)
 
@@ -154,8 +153,6 @@ def get_json(key: str) -> Any:
     Raises:
         NotFound: no such object.
     """
-    import json
-
     return json.loads(get_bytes(key).body)
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from dropml.errors import BadInput, ConfigError
 from dropml.scoring.metrics import LOWER_IS_BETTER, compute_metrics, metric_names
+from dropml.training.parallel import Plan, run_tasks
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -237,7 +238,6 @@ def cross_validated(
 
     ``work_seconds``: the CPU time the folds are expected to take (small work runs in this process).
     """
-    from dropml.training.parallel import Plan, run_tasks
 
     tasks = fold_tasks(pipeline, features, labels, split, task)
     return mean_fold_scores(run_tasks(tasks, Plan.for_tasks(cpus, len(tasks), work_seconds)), task)

@@ -22,6 +22,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropml.errors import BadInput
 from dropml.manifest import FALSE_TEXTS, TRUE_TEXTS
+from dropml.training.clean import first_words
 
 # "days" is the time itself (days since 1970-01-01, fractional): one split places a row in time, where the
 # calendar parts need several (vega-stocks, monthly prices: holdout RMSE 31.3 -> 23.0 in bench/quality.py).
@@ -236,7 +237,6 @@ class FirstWord(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
         """The first word of every value of every column."""
-        from dropml.training.clean import first_words
 
         return pd.DataFrame({name: first_words(X[name]).astype(object) for name in X.columns}, index=X.index)
 

@@ -10,6 +10,7 @@ row's time with ``ahead`` set.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +118,6 @@ def forecast(project: str, file_name: str | None = None) -> Forecast:
 
 
 def _number(value: Any) -> float | None:
-    import math
 
     try:
         number = float(value)
