@@ -9,7 +9,6 @@ leaves no manifest and is invisible to everything that lists versions.
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -184,20 +183,14 @@ def verify_artifacts(manifest: Manifest) -> None:
         ChecksumMismatch: an artifact differs from the manifest.
         NotFound: an artifact is missing.
     """
-    from botocore.exceptions import ClientError
-
-    s3 = aws.client("s3")
     for name, artifact in manifest.artifacts.items():
-        digest = hashlib.sha256()
         try:
-            body = s3.get_object(Bucket=storage.bucket(), Key=artifact.key)["Body"]
-        except ClientError:
+            digest = storage.streamed_sha256(artifact.key)
+        except NotFound:
             raise NotFound(f"artifact {name!r} is missing: {artifact.key}") from None
-        for chunk in body.iter_chunks(1024 * 1024):
-            digest.update(chunk)
-        if digest.hexdigest() != artifact.sha256:
+        if digest != artifact.sha256:
             raise ChecksumMismatch(
-                f"artifact {name!r} ({artifact.key}): sha256 {digest.hexdigest()[:12]}… "
+                f"artifact {name!r} ({artifact.key}): sha256 {digest[:12]}… "
                 f"does not match the manifest's {artifact.sha256[:12]}…"
             )
 

@@ -20,6 +20,7 @@ from dropml.config import settings
 from dropml.errors import BadInput, NotFound
 from dropml.storage import keys
 
+STREAM_CHUNK_BYTES = 1024 * 1024
 LOOKAHEAD_BYTES = 64 * 1024  # read past a range's end in steps this big to find its last line's newline
 
 
@@ -111,6 +112,26 @@ def get_bytes(key: str) -> ObjectBytes:
         raise
     body = resp["Body"].read()
     return ObjectBytes(key, body, resp["ETag"].strip('"'), sha256_hex(body), resp.get("Metadata", {}))
+
+
+def streamed_sha256(key: str) -> str:
+    """The hex sha256 of an object, read in 1 MiB chunks: a pickle of hundreds of MB is never held in memory.
+
+    Raises:
+        NotFound: no such object.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        body = aws.client("s3").get_object(Bucket=bucket(), Key=key)["Body"]
+    except ClientError as err:
+        if _is_missing(err):
+            raise NotFound(f"s3://{bucket()}/{key} does not exist") from None
+        raise
+    digest = hashlib.sha256()
+    for chunk in body.iter_chunks(STREAM_CHUNK_BYTES):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def put_bytes(
