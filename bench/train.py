@@ -126,7 +126,7 @@ def measure_job(csv: Path) -> dict[str, float]:
     from dropml import local, storage
     from dropml.local import world
     from dropml.training import eda, parallel
-    from dropml.training.job import run_training
+    from dropml.usecases.train import run_training
 
     eda._pyplot()
     server = local.start_moto(in_process=True)

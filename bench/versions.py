@@ -2,7 +2,7 @@
 
 ``bench/serve.py`` and ``bench/load.py`` upload ``examples/breast_cancer.csv``
 under ``train/`` of their moto server and run
-:func:`dropml.training.job.run_training` on it, so they time the pipelines a
+:func:`dropml.usecases.train.run_training` on it, so they time the pipelines a
 user gets, not hand-built ones. No poller runs there, so the publish Lambda's
 part (making the version live) is a :func:`dropml.registry.promote` call.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropml import registry, storage
 from dropml.storage import keys
-from dropml.training.job import run_training
+from dropml.usecases.train import run_training
 
 if TYPE_CHECKING:
     from dropml.manifest import Manifest

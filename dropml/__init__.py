@@ -1,7 +1,18 @@
 """dropml: tabular CSVs in S3 to ranked, versioned, live-served scikit-learn models.
 
-The entry points (functions/, training_job/, web/) stay thin; everything they
-share lives in this package. Importing it is cheap: heavy libraries (pandas,
+The entry points (functions/, training_job/, web/, :mod:`dropml.cli`) stay
+thin; everything they share lives in this package, in three layers, each
+importing only those below it (tests/unit/test_import_graph.py checks it):
+
+- services: :mod:`~dropml.config`, :mod:`~dropml.errors`, :mod:`~dropml.logs`, :mod:`~dropml.faults`,
+  :mod:`~dropml.clock`, :mod:`~dropml.aws`, :mod:`~dropml.connection`, :mod:`~dropml.manifest`,
+  :mod:`dropml.storage`, :mod:`~dropml.notify`, :mod:`~dropml.audit`, :mod:`dropml.jobs`,
+  :mod:`~dropml.events`, :mod:`~dropml.security`, :mod:`~dropml.queues`
+- domain: :mod:`dropml.registry` < :mod:`dropml.scoring` < :mod:`dropml.training`
+- use cases: :mod:`dropml.usecases`
+
+:mod:`dropml.local` (the local world, dev install only) sits beside them and
+nothing imports it. Importing this package is cheap: heavy libraries (pandas,
 scikit-learn, dask) are imported only by the modules that need them.
 """
 

@@ -1,9 +1,11 @@
-"""AWS clients: the only place dropml makes boto3 clients (S3, SQS, SSM, SNS, ECS, ...).
+"""AWS clients (S3, SQS, SSM, SNS, ECS, ...) for every dropml module outside the local world, made here.
 
-Clients are made lazily (never at import, so endpoint overrides and test
-stand-ins apply) and cached per process. Retries use botocore's ``standard``
-mode, configured once here, so a blip of the AWS API (or the local stand-in
-restarting) is retried with backoff.
+awswrangler gets its session from here too (:func:`boto3_session`); only the
+local world's IAM setup (:mod:`dropml.local.roles`, acting as the account's
+deployer) makes sessions of its own. Clients are made lazily (never at import,
+so endpoint overrides and test stand-ins apply) and cached per process.
+Retries use botocore's ``standard`` mode, configured once here, so a blip of
+the AWS API (or the local stand-in restarting) is retried with backoff.
 """
 
 from __future__ import annotations

@@ -10,15 +10,24 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from dropml.errors import DropmlError
+from dropml import audit as audit_trail
+from dropml import connection, logs, queues
+from dropml.errors import BadInput, DropmlError
+from dropml.storage import keys
+from dropml.usecases import deploy, live, projects, runs
+from dropml.usecases import status as status_report
+from dropml.usecases.register import register_model
+from dropml.usecases.trace import trace_prediction
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -30,8 +39,6 @@ PLUGIN_GROUP = "dropml.cli"  # entry points: a name → a typer.Typer attached a
 
 def _plugins() -> dict[str, EntryPoint]:
     """The command groups installed packages declare for the ``dropml`` CLI, by name."""
-    from importlib.metadata import entry_points
-
     return {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
 
 
@@ -95,22 +102,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _connect(endpoint_url: str | None) -> None:
     """Point dropml at a running local world, else at ``endpoint_url``, else leave it on AWS.
 
-    A local world (``make demo``, ``dropml local up``) running from this directory is joined when no
-    endpoint is given or the given one is its own: its environment (endpoint, credentials, topic,
-    launcher kind) is applied and its launcher registered, so ``dropml train --set`` starts the job as
-    the world starts its own. Finding it reads a state file only, never imports ``dropml.local``.
+    Finding a running world reads a state file only, never imports ``dropml.local`` (see
+    :func:`dropml.connection.connect`).
     """
-    from dropml import connection
-
-    running = connection.running_local_world()
-    if running is not None and endpoint_url in (None, running.endpoint):
-        from dropml.config import settings
-        from dropml.pipeline import launcher
-
-        connection.use_environment(running.environment)
-        launcher.register_installed(settings().launcher.kind)
-    elif endpoint_url:
-        connection.use_environment({"AWS_ENDPOINT_URL": endpoint_url})
+    connection.connect(endpoint_url)
 
 
 def _clear_errors(command: F) -> F:
@@ -139,10 +134,8 @@ def promote(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Make a published version live, after the same checksum checks as publishing."""
-    from dropml.ops import operations
-
     _connect(endpoint_url)
-    change = operations.promote(project, version)
+    change = live.promote(project, version)
     was = f"v{change.was}" if change.was else "nothing"
     typer.echo(f"{project}: v{change.version} is live (was {was}); champion {change.champion}")
 
@@ -151,10 +144,8 @@ def promote(
 @_clear_errors
 def rollback(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
     """Make the newest earlier version that was once live, live again."""
-    from dropml.ops import operations
-
     _connect(endpoint_url)
-    change = operations.rollback(project)
+    change = live.rollback(project)
     typer.echo(f"{project}: rolled back from v{change.was} to v{change.version}")
 
 
@@ -162,10 +153,8 @@ def rollback(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
 @_clear_errors
 def history(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
     """Every change of a project's live version (SSM parameter history), oldest first."""
-    from dropml import registry
-
     _connect(endpoint_url)
-    entries = registry.history(project)
+    entries = live.history(project)
     if not entries:
         typer.echo(f"{project}: never published")
         return
@@ -183,14 +172,11 @@ def audit(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Walk a prediction back to its model version, training data, code version and config; or summarise a day."""
-    from dropml.errors import BadInput
-    from dropml.ops import audit as audit_trail
-
     _connect(endpoint_url)
     if day:
         typer.echo(audit_trail.summarize_day(day).to_string(index=False))
     elif request_id:
-        _print_json(audit_trail.trace_prediction(request_id))
+        _print_json(trace_prediction(request_id))
     else:
         raise BadInput("request_id", None, "give a request id, or --day YYYY-MM-DD for a summary")
 
@@ -215,21 +201,19 @@ def register(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Wrap a pre-trained model (and scaler) into the next version of a project."""
-    from dropml import registry
-    from dropml.registry import byom
-
     _connect(endpoint_url)
-    manifest = byom.register_model(
+    manifest = register_model(
         project,
         model.read_bytes(),
         schema.read_text(),
         scaler.read_bytes() if scaler else None,
         model_file_name=model.name,
         labelled_csv=data.read_bytes() if data else None,
+        labelled_source=data.name if data else "labelled.csv",
     )
     typer.echo(f"{project}: registered {model.name} as v{manifest.version}")
     if make_live:
-        registry.promote(project, manifest.version)
+        live.promote(project, manifest.version)
         typer.echo(f"{project}: v{manifest.version} is live")
 
 
@@ -240,28 +224,22 @@ def status(
     notifications: Annotated[int, typer.Option(min=0, help="How many recent notifications to show.")] = 5,
 ) -> None:
     """Live version per project, recent versions, queue depths (DLQs included), last notifications."""
-    from dropml import registry
-    from dropml.config import settings
-    from dropml.ops import notify, queues
-
     _connect(endpoint_url)
-    projects = sorted(set(registry.list_projects()) | set(settings().projects))
+    found = status_report.status(notifications)
     typer.echo("projects:")
-    for project in projects or ["(none yet)"]:
-        if project == "(none yet)":
-            typer.echo("  (none yet)")
-            break
-        live = registry.live_version(project)
-        versions = registry.list_versions(project)
-        shown = ", ".join(f"v{v}" for v in versions[-5:]) or "none"
-        typer.echo(f"  {project:<20} live: {('v' + str(live.version)) if live else '-':<6} versions: {shown}")
+    if not found.projects:
+        typer.echo("  (none yet)")
+    for project in found.projects:
+        shown = ", ".join(f"v{v}" for v in project.recent_versions) or "none"
+        live_shown = f"v{project.live}" if project.live else "-"
+        typer.echo(f"  {project.name:<20} live: {live_shown:<6} versions: {shown}")
     typer.echo("queues (waiting / in flight):")
-    for queue in queues.stack_queues():
+    for queue in found.queues:
         marker = f"  <- dead letters of {queue.dead_letter_of}" if queue.dead_letter_of and queue.waiting else ""
         typer.echo(f"  {queue.logical_id:<28} {queue.waiting:>6} / {queue.in_flight:<6}{marker}")
     typer.echo("  (re-drive dead letters after a fix: dropml redrive)")
     typer.echo("last notifications:")
-    for message in notify.recent(notifications):
+    for message in found.announcements:
         typer.echo(f"  {message.get('time', '')}  {message.get('subject', '')}")
 
 
@@ -272,16 +250,12 @@ def redrive(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Move dead letters back to the queue they came from, after the cause is fixed."""
-    from dropml.ops import queues
-
     _connect(endpoint_url)
     for name, count in queues.redrive(queue).items():
         typer.echo(f"{name}: {count} message(s) re-driven")
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    from dropml.errors import BadInput
-
     overrides: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -296,8 +270,6 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
 
 def _wait(what: str, done: Callable[[], Any], timeout: float) -> Any:
     """Poll ``done`` with a progress line until it returns something truthy, or time out (exit 1)."""
-    import time
-
     started = time.monotonic()
     with typer.progressbar(length=int(timeout), label=what, show_eta=False) as bar:
         while (result := done()) is None or result is False:
@@ -335,37 +307,23 @@ def train(
     --target, --task and --set become the project's stored settings: every
     later run uses them, including plain S3 uploads under train/<project>/.
     """
-    from dropml import registry
-    from dropml.errors import BadInput
-    from dropml.ops import operations
-    from dropml.storage import keys
-
     _connect(endpoint_url)
     keys.validate_project(project)
     if file is not None and key:
         raise BadInput("--key", key, "--file uploads a file and trains on it, --key retrains on one in S3: give one")
     settings = {**_parse_settings(set_), **{k: v for k, v in (("target", target), ("task", task)) if v is not None}}
-    before = registry.live_version(project)
     if settings:
-        stored = operations.configure(project, settings)
+        stored = projects.configure(project, settings)
         typer.echo(f"{project}: stored settings {json.dumps(stored, sort_keys=True)}")
     if file is not None:
-        upload = operations.upload_data("train", project, file.name, file.read_bytes())
-        typer.echo(f"uploaded {file} to {upload.key}; its S3 event starts the training (run {upload.run_id})")
-        watch = upload.watch()
+        run = runs.upload_training_data(project, file.name, file.read_bytes())
+        typer.echo(f"uploaded {file} to {run.key}; its S3 event starts the training (run {run.run_id})")
     else:
-        started = operations.retrain(project, key)
-        typer.echo(f"training started on {started.key}: {started.task} (run {started.run_id})")
-        watch = started.watch()
+        run = runs.retrain(project, key)
+        typer.echo(f"training started on {run.key}: {run.task} (run {run.run_id})")
     if wait:
-
-        def newer() -> Any:
-            watch.raise_if_failed()
-            live = registry.live_version(project)
-            return live if live and (before is None or live.version > before.version) else None
-
-        live = _wait(f"waiting for a new live version of {project}", newer, timeout)
-        typer.echo(f"{project}: v{live.version} is live")
+        live_now = _wait(f"waiting for a new live version of {project}", run.new_live_version, timeout)
+        typer.echo(f"{project}: v{live_now.version} is live")
 
 
 @app.command()
@@ -378,26 +336,13 @@ def predict(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Score a file on demand: it goes under test/ and its S3 event scores it; the predictions are saved here."""
-    from dropml import storage
-    from dropml.ops import operations
-    from dropml.scoring import files
-    from dropml.storage import keys
-
     _connect(endpoint_url)
-    result_key = keys.predictions_key(keys.validate_project(project), file.name)
-    previous = storage.head(result_key).etag if storage.exists(result_key) else None
-    upload = operations.upload_data("score", project, file.name, file.read_bytes())
-    typer.echo(f"uploaded {file} to {upload.key}; its S3 event scores it")
-    watch = upload.watch()
-
-    def written() -> Any:
-        watch.raise_if_failed()
-        return files.predictions_written(upload.key, upload.etag, previous)
-
-    _wait(f"waiting for {result_key}", written, timeout)
+    run = runs.upload_scoring_data(project, file.name, file.read_bytes())
+    typer.echo(f"uploaded {file} to {run.key}; its S3 event scores it")
+    _wait(f"waiting for {run.predictions_key}", run.predictions_ready, timeout)
     destination = out or file.with_name(f"{file.stem}.predictions.csv")
-    destination.write_bytes(storage.get_bytes(result_key).body)
-    typer.echo(f"predictions: s3://{storage.bucket()}/{result_key} -> {destination}")
+    destination.write_bytes(run.predictions())
+    typer.echo(f"predictions: {run.predictions_url} -> {destination}")
 
 
 deploy_app = typer.Typer(
@@ -418,9 +363,6 @@ def zappa_settings(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Fill a Zappa stage from the stack's outputs: role, bucket, topic, launcher, Dask address, body limit."""
-    from dropml import connection
-    from dropml.ops import deploy
-
     environment = {"DROPML__STORAGE__REGION": region} if region else {}
     if endpoint_url:
         environment["AWS_ENDPOINT_URL"] = endpoint_url
@@ -431,8 +373,6 @@ def zappa_settings(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (the ``dropml`` console script)."""
-    from dropml import logs
-
     logs.configure(os.environ.get("DROPML_LOG_LEVEL", "WARNING"))
     app(args=argv if argv is not None else sys.argv[1:], prog_name="dropml")
 

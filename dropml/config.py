@@ -177,7 +177,7 @@ class ServingSettings(_Section):
 
     model_ttl_seconds: float = Field(5.0, ge=0.0)
     # behind API Gateway + Lambda the body must fit Lambda's 6 MB payload after base64: the Zappa stage sets
-    # 4,400,000 (dropml.ops.deploy.API_GATEWAY_MAX_BODY_BYTES); gunicorn and the local world take 10 MiB
+    # 4,400,000 (dropml.usecases.deploy.API_GATEWAY_MAX_BODY_BYTES); gunicorn and the local world take 10 MiB
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # pyarrow's CSV reader for bodies >= 1 MiB; false where pyarrow is not installed (the Zappa package)
     fast_csv_read: bool = True

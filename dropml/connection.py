@@ -7,7 +7,8 @@ forgets the cached settings and clients. A running local world (``make demo``,
 its pid, endpoint and the environment a process applies to join it (endpoint,
 region, credentials, the topic's ARN, the launcher kind). Reading that file
 needs nothing from :mod:`dropml.local`, so the ``dropml`` CLI finds a running
-world on an install without the local world's dev dependencies.
+world on an install without the local world's dev dependencies
+(:func:`connect`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dropml import aws
-from dropml.config import reset_settings_cache
+from dropml.config import reset_settings_cache, settings
+from dropml.jobs import launcher
 
 LOCAL_WORLD_STATE = Path(".dropml") / "local.json"
 
@@ -39,6 +41,22 @@ def use_environment(environment: Mapping[str, str]) -> None:
     os.environ.update(environment)
     reset_settings_cache()
     aws.reset_clients()
+
+
+def connect(endpoint_url: str | None) -> None:
+    """Point this process at a running local world, else at ``endpoint_url``, else leave it on AWS.
+
+    A local world running from this directory is joined when no endpoint is
+    given or the given one is its own: its environment (endpoint, credentials,
+    topic, launcher kind) is applied and its launcher registered, so a job this
+    process starts (``dropml train --set``) starts as the world starts its own.
+    """
+    running = running_local_world()
+    if running is not None and endpoint_url in (None, running.endpoint):
+        use_environment(running.environment)
+        launcher.register_installed(settings().launcher.kind)
+    elif endpoint_url:
+        use_environment({"AWS_ENDPOINT_URL": endpoint_url})
 
 
 def running_local_world(state_file: Path = LOCAL_WORLD_STATE) -> RunningLocalWorld | None:

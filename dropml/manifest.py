@@ -6,9 +6,13 @@ nothing whose sha256 differs from what the manifest records.
 
 from __future__ import annotations
 
+import platform
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+import dropml
 
 MODEL_LIBRARIES = (
     "scikit-learn",
@@ -24,6 +28,13 @@ MODEL_LIBRARIES = (
 MANIFEST_FORMAT = 1
 
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime"]
+# How a boolean column's values are written. Training reads a text column of these words as a boolean column;
+# the pipelines and the request checks also read 1 and 0 (and 1.0, 0.0: what a spreadsheet or pandas writes
+# for them in a column that also holds a decimal). Case is ignored.
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+TRUE_TEXTS = TRUE_WORDS | {"1", "1.0"}
+FALSE_TEXTS = FALSE_WORDS | {"0", "0.0"}
 
 
 class _Doc(BaseModel):
@@ -90,11 +101,6 @@ class CodeVersion(_Doc):
     @classmethod
     def running(cls) -> CodeVersion:
         """The dropml version, git commit, Python and model-library versions of this process."""
-        import platform
-        from importlib.metadata import PackageNotFoundError, version
-
-        import dropml
-
         libraries = {}
         for name in MODEL_LIBRARIES:
             try:
@@ -173,3 +179,25 @@ class Manifest(_Doc):
     def model_names(self) -> list[str]:
         """Model names in leaderboard order (champion first)."""
         return [m.name for m in sorted(self.models, key=lambda m: m.rank)]
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """The models as leaderboard rows, best rank first: name, estimator, rank, metrics, baseline, champion."""
+        return [
+            {
+                "name": entry.name,
+                "estimator": entry.estimator,
+                "rank": entry.rank,
+                "metrics": entry.metrics,
+                "baseline": entry.baseline,
+                "champion": entry.name == self.champion,
+            }
+            for entry in sorted(self.models, key=lambda e: e.rank)
+        ]
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Every metric some model of this version has, in the order they first appear (the leaderboard's columns)."""
+        names: list[str] = []
+        for entry in self.models:
+            names += [name for name in entry.metrics if name not in names]
+        return names

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from support.versions import TrainedVersions
 
-from dropml import local
+from dropml import local, notify
 from dropml.aws import reset_clients
 from dropml.config import reset_settings_cache
 from dropml.local import jobs, world
-from dropml.ops import notify
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"

@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 
 from dropml import logs
 from dropml.errors import DropmlError
+from dropml.storage import keys
+from dropml.usecases import score_file, train
 
 logger = logging.getLogger("training_job")
 
@@ -25,7 +27,7 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2, 64
 
 
 class UsageError(DropmlError):
-    """Arguments the job cannot use (bad JSON overrides, no scoring module)."""
+    """Arguments the job cannot use (a missing or unknown argument, bad JSON overrides)."""
 
     code = "usage"
 
@@ -76,10 +78,7 @@ def parse_overrides(text: str | None) -> dict[str, Any] | None:
 def run_job(args: argparse.Namespace, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """Run the chosen job; returns the JSON line to print."""
     if args.job == "train":
-        from dropml.storage import keys
-        from dropml.training.job import run_training
-
-        manifest = run_training(args.key, overrides, args.run_id)
+        manifest = train.run_training(args.key, overrides, args.run_id)
         return {
             "job": "train",
             "project": manifest.project,
@@ -88,11 +87,7 @@ def run_job(args: argparse.Namespace, overrides: dict[str, Any] | None) -> dict[
             "champion": manifest.champion,
             "run_id": manifest.run_id,
         }
-    try:
-        from dropml.scoring import score_file
-    except ImportError as err:
-        raise UsageError(f"scoring is not available in this build (dropml.scoring: {err})") from None
-    return {"job": "score", "key": args.key, "predictions": score_file(args.key, request_id=args.request_id)}
+    return {"job": "score", "key": args.key, "predictions": score_file.score_file(args.key, request_id=args.request_id)}
 
 
 def main(argv: list[str] | None = None) -> int:

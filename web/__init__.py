@@ -3,7 +3,18 @@
 ``create_app(settings=None)`` builds a Flask app (flaskr's factory pattern);
 ``web/app.py`` holds ``app = create_app()`` for Zappa and gunicorn. Nothing
 heavy happens at import or in the factory: no S3/SSM call, no model load, no
-Dask client; the first request for a project loads its live version.
+Dask client; the first request for a project loads its live version. The
+views parse the request, call a use case (:mod:`dropml.usecases`) and shape
+the answer.
+
+- :mod:`~web.api`: ``/api/v1`` predict (JSON or CSV), models, forecast, health, the OpenAPI document
+- :mod:`~web.json_lane`: plain JSON predict requests answered in front of Flask, by the same use case
+- :mod:`~web.admin`: ``/api/v1/admin`` promote, roll back, retrain, register (admin key)
+- :mod:`~web.experiments`: ``/api/v1/experiments``, projects managed over the API
+- :mod:`~web.pages`: the HTML form, CSV upload, models, forecast and report pages
+- :mod:`~web.state`: the app's serving state and what a request says about itself (id, project, models)
+- :mod:`~web.openapi`, :mod:`~web.json_provider`, :mod:`~web.charts`: the API's document, orjson, SVG charts
+- :mod:`~web.app`: the WSGI app for Zappa and gunicorn
 """
 
 from __future__ import annotations
@@ -17,8 +28,15 @@ from werkzeug.exceptions import HTTPException
 from dropml import logs
 from dropml.config import settings as global_settings
 from dropml.errors import BadInput, DropmlError, NoLiveModel
+from dropml.usecases.predict import flush_audit_if_asked
+from dropml.usecases.serving import Serving
+from web.admin import admin
+from web.api import api
+from web.experiments import experiments
+from web.json_lane import JsonLane
 from web.json_provider import OrjsonProvider
-from web.state import REQUEST_ID_HEADER, WebState, flush_audit_if_asked, request_id
+from web.pages import pages
+from web.state import REQUEST_ID_HEADER, request_id
 
 if TYPE_CHECKING:
     from flask.typing import ResponseReturnValue
@@ -109,24 +127,19 @@ def _register_request_hooks(app: Flask) -> None:
             correlation.__exit__(None, None, None)
 
 
-def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
+def create_app(settings: Settings | None = None, **live_model_options: Any) -> Flask:
     """Build the app; ``settings`` overrides config.json (tests use short TTLs, small limits).
 
-    ``cache_options`` go to every project's :class:`dropml.scoring.ModelCache`
+    ``live_model_options`` go to every project's :class:`dropml.scoring.LiveModel`
     (e.g. ``retry_failed_seconds``).
     """
-    from web.admin import admin
-    from web.api import api
-    from web.experiments import experiments
-    from web.pages import pages
-
     conf = settings or global_settings()
     logs.configure()
     app = Flask(__name__)
     app.json = OrjsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = conf.serving.max_body_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = conf.serving.max_body_bytes
-    app.extensions["dropml"] = WebState(conf, **cache_options)
+    app.extensions["dropml"] = Serving(conf, **live_model_options)
     app.register_blueprint(api)
     app.register_blueprint(admin)
     app.register_blueprint(experiments)
@@ -134,7 +147,5 @@ def create_app(settings: Settings | None = None, **cache_options: Any) -> Flask:
     _register_error_handlers(app)
     _register_request_hooks(app)
     if conf.serving.json_lane:
-        from web.json_lane import JsonLane
-
         app.wsgi_app = JsonLane(app.wsgi_app, app.extensions["dropml"])  # type: ignore[method-assign]
     return app

@@ -11,9 +11,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from dropml import security
 from dropml.errors import BadInput
-from dropml.ops import notify, operations, security
+from dropml.usecases import live, register, runs
 from web.openapi import error_response
+from web.state import state
 
 admin = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 API_KEY_HEADER = "X-API-Key"
@@ -27,8 +29,6 @@ def require_admin_key() -> None:
 
 def check_admin_key(action: str) -> str:
     """The caller's admin key id, if its ``X-API-Key`` is the app's admin key (401/403 otherwise)."""
-    from web.state import state
-
     presented = request.headers.get(API_KEY_HEADER)
     return security.check_admin(presented, action, request.remote_addr or "", state().settings.admin_api_key)
 
@@ -54,20 +54,20 @@ def _version_field(document: dict[str, Any]) -> int:
     return version
 
 
-def _live(change: operations.LiveChange) -> Response:
+def _live(change: live.LiveChange) -> Response:
     return jsonify({"project": change.project, "live_version": change.version, "was": change.was})
 
 
 @admin.post("/projects/<project>/promote")
 def promote_route(project: str) -> Response:
     """Make a published version live (the same checksum checks as publishing)."""
-    return _live(operations.promote(project, _version_field(json_object()), by=g.admin_key_id))
+    return _live(live.promote(project, _version_field(json_object()), by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/rollback")
 def rollback_route(project: str) -> Response:
     """Make the newest earlier version that was once live, live again."""
-    return _live(operations.rollback(project, by=g.admin_key_id))
+    return _live(live.rollback(project, by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/retrain")
@@ -77,15 +77,13 @@ def retrain_route(project: str) -> tuple[Response, int]:
     key = document.get("key")
     if key is not None and not isinstance(key, str):
         raise BadInput("key", key, f"key must be an S3 key under train/ (got {key!r})")
-    started = operations.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
+    started = runs.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
     return jsonify({"project": project, "key": started.key, "task": started.task, "status": "training"}), 202
 
 
 @admin.post("/projects/<project>/register")
 def register_route(project: str) -> tuple[Response, int]:
     """Wrap an uploaded pre-trained model (+ scaler) and schema.json into the next version."""
-    from dropml.registry import byom
-
     files = request.files
     if "model" not in files or "schema" not in files:
         raise BadInput(
@@ -94,21 +92,15 @@ def register_route(project: str) -> tuple[Response, int]:
             "send multipart/form-data with files 'model' and 'schema' (and optionally 'scaler' and 'data')",
         )
     scaler = files["scaler"].read() if "scaler" in files else None
-    labelled = files["data"].read() if "data" in files else None
-    manifest = byom.register_model(
+    data = files.get("data")
+    manifest = register.register_model(
         project,
         files["model"].read(),
         files["schema"].read().decode("utf-8", "replace"),
         scaler,
         model_file_name=files["model"].filename or "model.pkl",
-        labelled_csv=labelled,
-    )
-    notify.announce(
-        "register",
-        "succeeded",
-        f"{project} v{manifest.version} registered",
-        project,
-        manifest.version,
+        labelled_csv=data.read() if data else None,
+        labelled_source=(data.filename if data else None) or "labelled.csv",
         by=g.admin_key_id,
     )
     return jsonify({"project": project, "version": manifest.version, "champion": manifest.champion}), 201

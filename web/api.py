@@ -4,7 +4,7 @@ Request bodies accepted by POST /predict (``Content-Type: application/json``):
 one record as an object; a batch as a list of objects; MLflow's scoring-server
 shapes ``{"dataframe_split": {"columns", "data"}}``, ``{"dataframe_records": [...]}``,
 ``{"instances": [...]}`` and ``{"inputs": ...}`` (read by
-:mod:`dropml.scoring.request_shapes`). A ``text/csv`` body is
+:mod:`dropml.scoring.request_shapes`, through :mod:`dropml.usecases.predict`). A ``text/csv`` body is
 answered with CSV. ``predictions`` in the answer is the champion's list (as
 MLflow answers), ``models`` holds every asked model's list, ``ignored_columns``
 the fields the models do not use (ignored in every shape, as MLflow does; a
@@ -22,14 +22,11 @@ from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import UnsupportedMediaType
 
-from dropml import registry
 from dropml.errors import BadInput, NotFound, TooLarge
-from dropml.ops import audit
-from dropml.scoring import ScoringInput, ignored_columns, predict, results_frame, validate_frame
-from dropml.scoring.csv_input import read_scoring_csv
-from dropml.scoring.request_shapes import check_row_count, input_from_json
-from dropml.scoring.validate import neutralise_formulas
+from dropml.usecases import predict
+from dropml.usecases.forecast import forecast
 from web.json_provider import OPTIONS
 from web.openapi import openapi_document
 from web.state import models_choice, project_name, request_id, state
@@ -37,9 +34,9 @@ from web.state import models_choice, project_name, request_id, state
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dropml.config import Settings
-    from dropml.scoring import LoadedVersion, Prediction
-    from dropml.scoring.rows import CheckedRows
+    from dropml.scoring.load import LoadedVersion
+    from dropml.scoring.predict import Prediction
+    from dropml.scoring.validate import ScoringInput
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -113,16 +110,11 @@ def checked_input(loaded: LoadedVersion) -> tuple[ScoringInput, bool]:
         BadInput: empty body, bad JSON/CSV, schema problems.
         TooLarge: body or row count over the limits.
     """
-    from werkzeug.exceptions import UnsupportedMediaType
-
     mimetype = request.mimetype
     if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
-        raw = read_scoring_csv(_read_body(), loaded.schema, "the CSV body")
-        check_row_count(len(raw), state().settings.serving.max_batch_rows)
-        return ScoringInput(validate_frame(loaded.schema, raw), ignored_columns(loaded.schema, raw.columns), raw), True
+        return predict.checked_csv(loaded, _read_body(), state().settings), True
     if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):
-        document = _parse_json(_read_body())
-        return input_from_json(loaded.schema, document, state().settings.serving.max_batch_rows), False
+        return predict.checked_json(loaded, _parse_json(_read_body()), state().settings), False
     raise UnsupportedMediaType(
         f"send Content-Type: application/json or text/csv (got {mimetype or 'no content type'!r})"
     )
@@ -133,9 +125,8 @@ def checked_input(loaded: LoadedVersion) -> tuple[ScoringInput, bool]:
 
 def csv_answer(frame: pd.DataFrame, prediction: Prediction, filename: str = "predictions.csv") -> Response:
     """The inputs (as sent) plus every prediction as CSV (text cells that look like formulas neutralised)."""
-    body = neutralise_formulas(results_frame(frame, prediction)).to_csv(index=False)
     return Response(
-        body,
+        predict.answer_csv(frame, prediction),
         mimetype=CONTENT_TYPE_CSV,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -149,65 +140,6 @@ def _wants_csv(body_was_csv: bool) -> bool:
         best == CONTENT_TYPE_CSV
         and request.accept_mimetypes[CONTENT_TYPE_CSV] > request.accept_mimetypes[CONTENT_TYPE_JSON]
     )
-
-
-def record_audit(
-    prediction: Prediction,
-    body_sha: str,
-    channel: str,
-    started: float,
-    inputs: CheckedRows | None = None,
-    conf: Settings | None = None,
-) -> None:
-    """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
-
-    The rows and outputs are queued as the frame and arrays they are: the
-    buffer turns them into JSON when it writes, not while the caller waits.
-    ``conf`` defaults to the current app's settings.
-    """
-    conf = conf or state().settings
-    small = prediction.rows <= conf.audit.store_inputs_max_rows
-    audit.record_prediction(
-        audit.prediction_record(
-            request_id=prediction.request_id or "",
-            project=prediction.project,
-            model_version=prediction.version,
-            champion=prediction.champion,
-            models=list(prediction.by_model),
-            engine=prediction.engine,
-            rows=prediction.rows,
-            inputs_sha256=body_sha,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            channel=channel,  # type: ignore[arg-type]
-            inputs=inputs if small else None,
-            outputs=dict(prediction.by_model) if small else None,
-            outside_training_range=prediction.outside_range.counts() if prediction.outside_range is not None else None,
-        )
-    )
-
-
-def score_request(
-    loaded: LoadedVersion,
-    given: ScoringInput,
-    models: str,
-    body: bytes,
-    channel: str,
-    *,
-    request_id: str,
-    started: float,
-    conf: Settings,
-) -> Prediction:
-    """Score a checked request with ``loaded`` and queue its audit record: the one scoring step of /predict.
-
-    Shared by the Flask route and :mod:`web.json_lane`, so both score, and
-    audit, a request the same way.
-
-    Raises:
-        BadInput: a bad ``models`` choice, or a model refused the input.
-    """
-    prediction = predict(loaded, given.rows, models=models, request_id=request_id, conf=conf)  # type: ignore[arg-type]
-    record_audit(prediction, audit.hash_inputs(body), channel, started, given.rows, conf)
-    return prediction
 
 
 def answer_headers(prediction: Prediction) -> dict[str, str]:
@@ -231,12 +163,12 @@ def predict_for(project: str) -> Response:
     started = time.perf_counter()
     models = models_choice()
     check_body_size()
-    loaded = state().cache(project).get()  # one reference: the whole answer comes from this version
+    loaded = state().live_model(project).get()  # one reference: the whole answer comes from this version
     given, body_was_csv = checked_input(loaded)
     channel = "csv" if body_was_csv else "json"
     body = g.get("request_body", b"")
     conf = state().settings
-    prediction = score_request(
+    prediction = predict.score_request(
         loaded, given, models, body, channel, request_id=request_id(), started=started, conf=conf
     )
     headers = answer_headers(prediction)
@@ -249,25 +181,11 @@ def predict_for(project: str) -> Response:
     return response
 
 
-def _model_rows(manifest: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": entry.name,
-            "estimator": entry.estimator,
-            "rank": entry.rank,
-            "metrics": entry.metrics,
-            "baseline": entry.baseline,
-            "champion": entry.name == manifest.champion,
-        }
-        for entry in sorted(manifest.models, key=lambda e: e.rank)
-    ]
-
-
 @api.get("/models")
 def models_route() -> Response:
     """The live version's leaderboard and every published version of the project."""
     project = project_name()
-    loaded = state().cache(project).get()
+    loaded = state().live_model(project).get()
     manifest = loaded.manifest
     return jsonify(
         {
@@ -278,9 +196,9 @@ def models_route() -> Response:
             "target": manifest.target,
             "rank_metric": manifest.rank_metric,
             "created_at": manifest.created_at,
-            "models": _model_rows(manifest),
+            "models": manifest.leaderboard(),
             "input_schema": manifest.input_schema.model_dump(mode="json"),
-            "versions": registry.list_versions(project),
+            "versions": state().versions(project),
         }
     )
 
@@ -299,8 +217,6 @@ def model_version_route(version: int) -> Response:
 @api.get("/forecast")
 def forecast_route() -> Response:
     """Each group's actual and predicted values over time, from a predictions file (default: the newest)."""
-    from dropml.scoring.forecast import forecast
-
     return jsonify(forecast(project_name(), request.args.get("file")).to_json())
 
 
@@ -308,10 +224,10 @@ def forecast_route() -> Response:
 def health_route() -> tuple[Response, int]:
     """Whether the app can answer for the project, with which version, and why not when degraded."""
     project = project_name()
-    cache = state().cache(project)
+    live_model = state().live_model(project)
     with contextlib.suppress(Exception):  # the status below says why
-        cache.get()
-    status = cache.status()
+        live_model.get()
+    status = live_model.status()
     return jsonify(status), (503 if status["status"] == "no_model" else 200)
 
 

@@ -7,7 +7,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dropml.scoring.forecast import ForecastSeries
+    from dropml.usecases.forecast import ForecastSeries
 
 WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_Y = 640, 220, 72, 16, 28
 COLOURS = {"actual": "#2563eb", "predicted": "#ea580c"}

@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from dropml.errors import BadInput
-from dropml.ops import experiments as store
-from dropml.ops import notify
+from dropml.usecases import evaluate, projects
 from web.admin import API_KEY_PARAMETER, AUTH_ERRORS, check_admin_key, json_object
+from web.api import check_body_size, predict_for
 from web.openapi import error_response
 
 experiments = Blueprint("experiments", __name__, url_prefix="/api/v1/experiments")
@@ -28,21 +28,19 @@ def create_route() -> tuple[Response, int]:
     name, data_key = document.get("name"), document.get("data_key")
     if not isinstance(name, str) or not isinstance(data_key, str):
         raise BadInput("name", name, "send a JSON object with 'name' and 'data_key' (and optionally 'overrides')")
-    created = store.create(name, data_key, document.get("overrides"))
-    notify.announce("experiment", "succeeded", f"experiment {name} created", name, data_key=created["data_key"], by=by)
-    return jsonify(created), 202
+    return jsonify(projects.create(name, data_key, document.get("overrides"), by=by)), 202
 
 
 @experiments.get("")
 def list_route() -> Response:
     """Every experiment with its live version and number of versions."""
-    return jsonify({"experiments": store.list_all()})
+    return jsonify({"experiments": projects.list_all()})
 
 
 @experiments.get("/<name>")
 def show_route(name: str) -> Response:
     """One experiment: its overrides and every version with metrics."""
-    return jsonify(store.describe(name))
+    return jsonify(projects.describe(name))
 
 
 @experiments.patch("/<name>")
@@ -52,39 +50,30 @@ def patch_route(name: str) -> tuple[Response, int]:
     overrides = json_object().get("overrides")
     if not isinstance(overrides, dict) or not overrides:
         raise BadInput("overrides", overrides, "send a JSON object with a non-empty 'overrides' object")
-    updated = store.update(name, overrides)
-    notify.announce("experiment", "succeeded", f"experiment {name} patched, retraining", name, by=by)
-    return jsonify(updated), 202
+    return jsonify(projects.update(name, overrides, by=by)), 202
 
 
 @experiments.delete("/<name>/versions/<int:version>")
 def archive_route(name: str, version: int) -> Response:
     """Archive a version that is not live (artifacts kept; it can no longer be made live)."""
     by = check_admin_key("experiments.archive")
-    archived = store.archive(name, version, by=by)
-    notify.announce("archive", "succeeded", f"{name} v{version} archived", name, version, by=by)
-    return jsonify(archived)
+    return jsonify(projects.archive(name, version, by=by))
 
 
 @experiments.post("/<name>/predict")
 def predict_route(name: str) -> Response:
     """Score records with the experiment's live version (the same bodies as /api/v1/predict)."""
-    from web.api import predict_for
-
     return predict_for(name)
 
 
 @experiments.post("/<name>/evaluate")
 def evaluate_route(name: str) -> Response:
     """Score a labelled CSV (text/csv body or a multipart 'file') and return every model's metrics."""
-    from web.api import check_body_size
-
     check_body_size()
     upload = request.files.get("file")
     body = upload.read() if upload is not None else request.get_data(cache=True)
     source = upload.filename if upload is not None and upload.filename else "the CSV body"
-    result: dict[str, Any] = store.evaluate(name, body, source)
-    return jsonify(result)
+    return jsonify(evaluate.evaluate(name, body, source))
 
 
 _NAME = {

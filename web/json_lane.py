@@ -7,8 +7,8 @@ objects) takes longer than the checks and the prediction together. This lane
 sits in front of Flask through Flask's own middleware hook (``app.wsgi_app``),
 so gunicorn, Zappa's handler and the test client all pass through it, and it
 answers such a request with the very functions the Flask route uses:
-:func:`web.api.checked_input`'s JSON reader (:func:`dropml.scoring.input_from_json`),
-:func:`web.api.score_request` (predict and audit), :func:`web.api.json_answer_body`
+:func:`dropml.usecases.predict.checked_json` (the JSON reader of :func:`web.api.checked_input`),
+:func:`dropml.usecases.predict.score_request` (predict and audit), :func:`web.api.json_answer_body`
 and :func:`web.api.answer_headers`. What it skips is HTTP plumbing, not a rule.
 
 It takes a request only when nothing in it needs Flask: the path, ``POST``,
@@ -30,15 +30,15 @@ from urllib.parse import parse_qsl
 import orjson
 
 from dropml import logs
-from dropml.scoring.request_shapes import input_from_json
 from dropml.storage import keys
-from web.api import CONTENT_TYPE_JSON, answer_headers, json_answer_body, score_request
-from web.state import REQUEST_ID_HEADER, checked_models_choice, flush_audit_if_asked, request_id_for
+from dropml.usecases import predict
+from web.api import CONTENT_TYPE_JSON, answer_headers, json_answer_body
+from web.state import REQUEST_ID_HEADER, checked_models_choice, request_id_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from web.state import WebState
+    from dropml.usecases.serving import Serving
 
 PREDICT_PATH = "/api/v1/predict"
 JSON_ACCEPTS = frozenset({"", "*/*", CONTENT_TYPE_JSON})  # Accept values that leave the answer JSON
@@ -48,7 +48,7 @@ QUERY_KEYS = frozenset({"project", "models"})
 class JsonLane:
     """WSGI middleware: answers plain JSON predict requests itself and hands every other request to Flask."""
 
-    def __init__(self, flask_wsgi: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]], web: WebState):
+    def __init__(self, flask_wsgi: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]], web: Serving):
         self.flask_wsgi = flask_wsgi
         self.web = web
 
@@ -100,9 +100,11 @@ class JsonLane:
         conf = self.web.settings
         project = keys.validate_project(args.get("project") or conf.serving.default_project)
         models = checked_models_choice(args.get("models", "all"))
-        loaded = self.web.cache(project).get()  # one reference: the whole answer comes from this version
-        given = input_from_json(loaded.schema, orjson.loads(body), conf.serving.max_batch_rows)
-        prediction = score_request(loaded, given, models, body, "json", request_id=rid, started=started, conf=conf)
+        loaded = self.web.live_model(project).get()  # one reference: the whole answer comes from this version
+        given = predict.checked_json(loaded, orjson.loads(body), conf)
+        prediction = predict.score_request(
+            loaded, given, models, body, "json", request_id=rid, started=started, conf=conf
+        )
         payload = json_answer_body(prediction, given.ignored)
         headers = [
             ("Content-Type", CONTENT_TYPE_JSON),
@@ -110,5 +112,5 @@ class JsonLane:
             *answer_headers(prediction).items(),
             (REQUEST_ID_HEADER, rid),
         ]
-        flush_audit_if_asked(conf)
+        predict.flush_audit_if_asked(conf)
         return payload, headers

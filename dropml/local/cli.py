@@ -17,6 +17,7 @@ import typer
 
 from dropml import connection
 from dropml.errors import DropmlError
+from dropml.local import running
 
 app = typer.Typer(
     help="The embedded local world: moto, the template's resources, the poller.",
@@ -28,8 +29,6 @@ app = typer.Typer(
 @app.command("up")
 def up(port: Annotated[int, typer.Option(min=0, max=65535, help="moto's port (0: a free one).")] = 0) -> None:
     """Start the local world in the foreground until Ctrl-C; other dropml commands find it."""
-    from dropml.local import running
-
     try:
         world = running.start(port=port)
     except DropmlError as err:

@@ -19,7 +19,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from dropml.pipeline import launcher
+from dropml import notify
+from dropml.jobs import launcher
 from dropml.storage import keys
 
 KIND = "local"
@@ -91,8 +92,6 @@ def _announce_abnormal_exit(job: LocalJob) -> None:
     The local counterpart of the template's ECS task-state rule; exit codes
     0, 1 and 2 the job announced itself.
     """
-    from dropml.ops import notify
-
     code = job.process.wait()
     if code in launcher.JOB_EXIT_CODES:
         return

@@ -24,7 +24,7 @@ from typing import Any
 from dropml import aws
 from dropml.aws import Credentials
 from dropml.config import settings
-from dropml.pipeline.events import failed_message_ids
+from dropml.events import failed_message_ids
 
 logger = logging.getLogger(__name__)
 

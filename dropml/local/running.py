@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dropml import aws, connection
+from dropml import aws, connection, notify
 from dropml.config import settings
 from dropml.errors import Conflict
 from dropml.local import iam_check, jobs, poller, roles, world
 from dropml.local.moto_server import MotoServer, local_environment, start_moto, use_endpoint
-from dropml.ops import notify
 
 LAUNCHER_KIND_ENV = "DROPML__LAUNCHER__KIND"
 SUBNETS_ENV = "DROPML__LAUNCHER__SUBNETS"

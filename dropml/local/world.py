@@ -10,7 +10,7 @@ consumes which queue, so the local poller calls the same handlers.
 Physical names locally: the bucket, cluster and task family come from config
 (which the template's naming matches for stack ``dropml``), the topic and the
 parameter from the template's names; a queue is named ``<stack>-<LogicalId>``,
-CloudFormation's name without its random suffix, so :mod:`dropml.ops.queues`
+CloudFormation's name without its random suffix, so :mod:`dropml.queues`
 finds the stack's queues by the same rule in both worlds. The topic's ARN is
 not known to config in advance (in the cloud the stack passes it): building
 points config at it through ``DROPML__NOTIFICATIONS__TOPIC_ARN``.
@@ -28,9 +28,9 @@ from typing import Any
 
 import yaml
 
-from dropml import aws, connection
+from dropml import aws, connection, notify
 from dropml.config import settings
-from dropml.ops import notify
+from dropml.local.moto_server import ensure_bucket
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 LOCAL_ACCOUNT = "123456789012"
@@ -280,8 +280,6 @@ def _create_queues(template: dict[str, Any], visibility_timeout: int) -> dict[st
 
 
 def _configure_bucket(template: dict[str, Any], queues: dict[str, Queue]) -> str:
-    from dropml.local import ensure_bucket
-
     name = ensure_bucket()
     s3 = aws.client("s3")
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})

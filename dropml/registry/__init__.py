@@ -1,9 +1,11 @@
 """The model registry: versions written once (manifest last), the live version per project, and who set it.
 
+It imports neither scoring nor training: both write and read versions through it.
+
 - :mod:`~dropml.registry.versions`: the one writer of a version, and reading, listing and checking versions
 - :mod:`~dropml.registry.live`: the live-version pointer in SSM, publish, promote, roll back, history
-- :mod:`~dropml.registry.project_settings`: training settings stored per project (target, task, overrides)
-- :mod:`~dropml.registry.byom`: bring your own model, written as a version like a trained one
+- :mod:`~dropml.registry.project_settings`: training settings stored per project (checked, merged, used per run)
+- :mod:`~dropml.registry.byom`: a registered (bring-your-own) model's schema and pipeline, written as a version
 """
 
 from dropml.registry.live import HistoryEntry, LiveVersion, history, live_version, promote, publish, rollback
@@ -17,7 +19,6 @@ from dropml.registry.versions import (
     read_artifact,
     read_artifacts,
     read_manifest,
-    utc_now,
     verify_artifacts,
     write_version,
 )
@@ -39,7 +40,6 @@ __all__ = [
     "read_artifacts",
     "read_manifest",
     "rollback",
-    "utc_now",
     "verify_artifacts",
     "write_version",
 ]

@@ -1,13 +1,13 @@
-"""Bring your own model: wrap a pre-trained model (pickle, Keras .h5/.keras, ONNX) into a dropml version.
+"""A registered version: a pre-trained model (pickle, Keras .h5/.keras, ONNX), its schema, and how it is written.
 
 The model (and optional scaler) become one Pipeline ``preprocess → select →
 model`` like every trained version, so it is served, audited, promoted and
-rolled back the same way. A Keras or ONNX model is the pipeline's
-:class:`~dropml.scoring.external_model.ExternalModel`, which applies the
-schema's features, scaler and sequence window itself. A model that does not
-load, or does not predict on a sample row built from its schema (output shape
-included), is refused before anything is written. Labelled rows given at
-registration are scored by the training's evaluation into holdout metrics.
+rolled back the same way (:func:`wrap_model` for a pickle; a Keras or ONNX
+model is the pipeline's :class:`~dropml.scoring.external_model.ExternalModel`).
+:func:`write_registered_version` writes it through the one version writer,
+manifest last. Proving the model predicts its schema
+(:mod:`dropml.scoring.registered`) and registering it
+(:mod:`dropml.usecases.register`) happen above the registry.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import json
 import uuid
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropml.errors import BadInput
 from dropml.manifest import Artifact, CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
-from dropml.registry import versions as registry
-from dropml.registry.versions import VersionFile
+from dropml.registry.versions import VersionFile, write_version
 from dropml.storage import keys
 
 MODEL_NAME = "registered"
@@ -106,7 +106,12 @@ def parse_schema(text: str, source: str = "schema.json") -> ModelSchema:
     return schema
 
 
-def _unpickle(body: bytes, what: str) -> Any:
+def unpickle(body: bytes, what: str) -> Any:
+    """The object pickled in ``body`` (a scikit-learn model or scaler); ``what`` names the file in errors.
+
+    Raises:
+        BadInput: the bytes do not unpickle.
+    """
     import joblib
 
     try:
@@ -136,8 +141,6 @@ def sample_frame(schema: InputSchema) -> Any:
 
 def columns_as_array(frame: Any, columns: list[str]) -> Any:
     """The schema's columns, in schema order, as a plain array: what a model fitted on arrays expects."""
-    import numpy as np
-
     return np.asarray(frame[columns]) if hasattr(frame, "columns") else np.asarray(frame)
 
 
@@ -163,48 +166,52 @@ def model_format(file_name: str) -> str:
     return FORMAT_BY_SUFFIX.get(suffix, "pickle")
 
 
-def register_model(
+def _rank_metric(metrics: dict[str, float]) -> str:
+    holdout = [name for name in metrics if name.startswith("holdout_")]
+    return (holdout or list(metrics) or ["none"])[0]
+
+
+def _pickled(pipeline: Any) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    return buffer.getvalue()
+
+
+def _leaderboard(estimator: str, metrics: dict[str, float]) -> bytes:
+    import pandas as pd
+
+    row = {"rank": 1, "model": MODEL_NAME, "estimator": estimator, "baseline": False, "champion": True, **metrics}
+    return pd.DataFrame([row]).to_csv(index=False).encode()
+
+
+def write_registered_version(
     project: str,
-    model_bytes: bytes,
-    schema_text: str,
-    scaler_pickle: bytes | None = None,
-    model_file_name: str = "model.pkl",
-    labelled_csv: bytes | None = None,
+    pipeline: Any,
+    estimator: str,
+    schema: ModelSchema,
+    model_file: tuple[str, bytes],
+    model_format_name: str,
+    scaler_given: bool,
+    metrics: dict[str, float],
 ) -> Manifest:
-    """Register a pre-trained model (and scaler) as the next version of ``project``; returns its manifest.
+    """Write a checked serving ``pipeline`` as the next version of ``project``; returns its manifest.
 
-    ``model_file_name``'s suffix tells the format (.h5/.keras Keras, .onnx ONNX,
-    else a pickle). ``labelled_csv`` (the schema's columns plus the target)
-    gives the leaderboard holdout metrics, computed like a trained model's.
-    The version is published by its manifest's put, exactly like a trained one.
-
-    Raises:
-        BadInput: the model, the scaler, the schema or the labelled rows are unusable, or the model fails on
-            a sample row of its schema (or its output does not fit the schema).
+    ``model_file`` is the file as handed over (its name and bytes): a Keras or ONNX file is kept beside the
+    pipeline built from it (checksummed too). The version is published by its manifest's put, exactly like
+    a trained one.
     """
-    keys.validate_project(project)
-    schema = parse_schema(schema_text)
+    model_file_name, model_bytes = model_file
     input_schema = InputSchema(columns=schema.columns)
-    fmt = model_format(model_file_name)
-    scaler = _unpickle(scaler_pickle, "scaler.pkl") if scaler_pickle else None
-    if fmt == "pickle":
-        model = _unpickle(model_bytes, model_file_name)
-        pipeline = checked_pipeline(model, scaler, input_schema)
-        estimator = type(model).__name__
-    else:
-        pipeline = checked_external_pipeline(fmt, model_bytes, scaler, schema, model_file_name)
-        estimator = pipeline.named_steps["model"].estimator_name
-    metrics = dict(schema.metrics)
-    if labelled_csv is not None:
-        metrics.update(holdout_metrics(pipeline, schema, input_schema, labelled_csv))
     files = [
         VersionFile(MODEL_NAME, f"{MODEL_NAME}.pkl", _pickled(pipeline), "application/octet-stream"),
         VersionFile("leaderboard", keys.LEADERBOARD_NAME, _leaderboard(estimator, metrics), "text/csv"),
     ]
-    if fmt != "pickle":  # the file as handed over, beside the pipeline built from it (checksummed too)
+    if model_format_name != "pickle":
         files.append(VersionFile("source_model", f"source-{model_file_name}", model_bytes, "application/octet-stream"))
     run_id = f"register-{uuid.uuid4().hex[:12]}"
-    config: dict[str, Any] = {"registered": True, "scaler": scaler is not None, "format": fmt}
+    config: dict[str, Any] = {"registered": True, "scaler": scaler_given, "format": model_format_name}
     config["model_file"] = model_file_name
     if schema.sequence is not None:
         config["sequence"] = schema.sequence.model_dump()
@@ -228,111 +235,4 @@ def register_model(
             champion=MODEL_NAME,
         )
 
-    return registry.write_version(project, run_id, lambda _version, _created: files, manifest_for)
-
-
-def _rank_metric(metrics: dict[str, float]) -> str:
-    holdout = [name for name in metrics if name.startswith("holdout_")]
-    return (holdout or list(metrics) or ["none"])[0]
-
-
-def checked_pipeline(model: Any, scaler: Any | None, schema: InputSchema) -> Any:
-    """The serving pipeline of a registered model, after proving it predicts a sample row of its schema.
-
-    Raises:
-        BadInput: the model has no ``predict``, or fails on a row its own schema allows.
-    """
-    if not hasattr(model, "predict"):
-        raise BadInput(
-            "model.pkl", type(model).__name__, f"model.pkl holds a {type(model).__name__}, which has no predict()"
-        )
-    pipeline = wrap_model(model, scaler, schema)
-    _predicts_a_sample(pipeline, schema, "model.pkl", type(model).__name__)
-    return pipeline
-
-
-def checked_external_pipeline(
-    fmt: str, model_bytes: bytes, scaler: Any | None, schema: ModelSchema, file_name: str
-) -> Any:
-    """The serving pipeline of a Keras/ONNX model, after proving it loads and fits its schema on a sample row.
-
-    Raises:
-        BadInput: the model does not load, the scaler does not fit the features, or the model's output
-            does not fit the schema (one value per row, or one score per class).
-    """
-    from sklearn.pipeline import Pipeline
-
-    from dropml.scoring.external_model import ExternalModel, Sequence, load_runtime_model
-
-    load_runtime_model(fmt, model_bytes, file_name)  # a file that does not load is refused by its name
-    if schema.task == "classification" and not schema.classes:
-        raise BadInput("schema.classes", None, "schema.json: classes is required for a Keras/ONNX classifier")
-    sequence = Sequence(**schema.sequence.model_dump()) if schema.sequence else None
-    model = ExternalModel(
-        fmt,
-        model_bytes,
-        schema.feature_columns(),
-        schema.task,
-        schema.classes,
-        scaler,
-        sequence,
-        schema.scaled_output,
-    )
-    pipeline = Pipeline([("preprocess", "passthrough"), ("select", "passthrough"), ("model", model)])
-    _predicts_a_sample(pipeline, InputSchema(columns=schema.columns), file_name, model.estimator_name)
-    return pipeline
-
-
-def _predicts_a_sample(pipeline: Any, schema: InputSchema, what: str, estimator: str) -> None:
-    from dropml.scoring.external_model import OutputShapeError
-
-    try:
-        pipeline.predict(sample_frame(schema))
-    except OutputShapeError as err:
-        raise BadInput(what, estimator, f"{what}: the model's output does not fit the schema: {err}") from None
-    except Exception as err:  # the user's model failing on its own schema is bad input
-        raise BadInput(
-            what, estimator, f"the model failed to predict a sample row of its schema: {type(err).__name__}: {err}"
-        ) from None
-
-
-def holdout_metrics(pipeline: Any, schema: ModelSchema, input_schema: InputSchema, labelled_csv: bytes) -> dict:
-    """``holdout_<metric>`` of the model on labelled rows, by the same evaluation as trained models.
-
-    Raises:
-        BadInput: the rows are not a CSV of the schema's columns plus the target, or the model refuses them.
-    """
-    import pandas as pd
-
-    from dropml.scoring.validate import validate_frame
-    from dropml.training.evaluation import compute_metrics
-
-    try:
-        raw = pd.read_csv(io.BytesIO(labelled_csv))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise BadInput("data", "labelled.csv", f"the labelled data is not a readable CSV: {err}") from None
-    if schema.target not in raw.columns:
-        raise BadInput("data", schema.target, f"the labelled data has no target column {schema.target!r}")
-    frame = validate_frame(input_schema, raw)
-    try:
-        predicted = pipeline.predict(frame)
-    except Exception as err:  # the user's model refusing the user's rows is bad input
-        raise BadInput("data", "labelled.csv", f"the model failed on the labelled data: {err}") from None
-    found = compute_metrics(schema.task, raw[schema.target].to_numpy(), predicted)
-    metrics = {f"holdout_{name}": value for name, value in found.items() if value is not None}
-    return {**metrics, "holdout_rows": float(len(frame))}
-
-
-def _pickled(pipeline: Any) -> bytes:
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    return buffer.getvalue()
-
-
-def _leaderboard(estimator: str, metrics: dict[str, float]) -> bytes:
-    import pandas as pd
-
-    row = {"rank": 1, "model": MODEL_NAME, "estimator": estimator, "baseline": False, "champion": True, **metrics}
-    return pd.DataFrame([row]).to_csv(index=False).encode()
+    return write_version(project, run_id, lambda _version, _created: files, manifest_for)

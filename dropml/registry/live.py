@@ -7,6 +7,7 @@ version; its parameter history is the log of every promotion and rollback.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from dropml import aws, storage
@@ -92,8 +93,6 @@ def _settle_newest(project: str, version: int) -> None:
     publisher re-reads after a pause and writes its version again while the
     live one is older, so the parameter ends at the newest of them.
     """
-    import time
-
     for _ in range(PUBLISH_SETTLE_ROUNDS):
         time.sleep(PUBLISH_SETTLE_SECONDS)
         current = live_version(project)

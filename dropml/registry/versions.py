@@ -9,18 +9,18 @@ leaves no manifest and is invisible to everything that lists versions.
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from dropml import aws, storage
+from dropml.clock import utc_now
 from dropml.errors import BadInput, ChecksumMismatch, NotFound
 from dropml.faults import failpoint
 from dropml.manifest import Artifact, Manifest
@@ -30,11 +30,6 @@ logger = logging.getLogger(__name__)
 
 MAX_CLAIM_ATTEMPTS = 1000
 Key = TypeVar("Key")
-
-
-def utc_now() -> str:
-    """The current UTC time as an ISO 8601 string (how every record is stamped)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ── versions ──────────────────────────────────────────────────────────────────
@@ -81,7 +76,7 @@ def list_versions(project: str) -> list[int]:
 
 def list_projects() -> list[str]:
     """Every project that has at least one folder under ``models/``."""
-    return sorted(p for p in storage.list_folders("models/") if keys.PROJECT_NAME_PATTERN.match(p))
+    return sorted(p for p in storage.list_folders(keys.MODELS_PREFIX) if keys.PROJECT_NAME_PATTERN.match(p))
 
 
 def read_manifest(project: str, version: int) -> Manifest:
@@ -171,7 +166,6 @@ def read_artifacts(artifacts: Mapping[Key, Artifact]) -> dict[Key, bytes]:
     """
     if len(artifacts) <= 1:
         return {name: read_artifact(artifact) for name, artifact in artifacts.items()}
-    from concurrent.futures import ThreadPoolExecutor
 
     aws.client("s3")  # made once here, not raced for by the readers
     with ThreadPoolExecutor(max_workers=min(8, len(artifacts)), thread_name_prefix="dropml-artifacts") as pool:
@@ -189,20 +183,14 @@ def verify_artifacts(manifest: Manifest) -> None:
         ChecksumMismatch: an artifact differs from the manifest.
         NotFound: an artifact is missing.
     """
-    from botocore.exceptions import ClientError
-
-    s3 = aws.client("s3")
     for name, artifact in manifest.artifacts.items():
-        digest = hashlib.sha256()
         try:
-            body = s3.get_object(Bucket=storage.bucket(), Key=artifact.key)["Body"]
-        except ClientError:
+            digest = storage.streamed_sha256(artifact.key)
+        except NotFound:
             raise NotFound(f"artifact {name!r} is missing: {artifact.key}") from None
-        for chunk in body.iter_chunks(1024 * 1024):
-            digest.update(chunk)
-        if digest.hexdigest() != artifact.sha256:
+        if digest != artifact.sha256:
             raise ChecksumMismatch(
-                f"artifact {name!r} ({artifact.key}): sha256 {digest.hexdigest()[:12]}… "
+                f"artifact {name!r} ({artifact.key}): sha256 {digest[:12]}… "
                 f"does not match the manifest's {artifact.sha256[:12]}…"
             )
 

@@ -22,10 +22,9 @@ import csv
 import io
 from typing import TYPE_CHECKING
 
-from dropml import storage
 from dropml.config import settings
 from dropml.scoring.validate import check_csv_rows, check_csv_width, scored_as_number
-from dropml.storage.csv_format import detect_csv_format
+from dropml.storage.csv_reader import checked_format, read_csv_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,11 +50,8 @@ def read_scoring_csv(body: bytes, schema: InputSchema, source: str) -> pd.DataFr
     fast = _read_with_schema_types(body, schema)
     if fast is not None:
         return fast
-    if not body or body.isspace():
-        return storage.read_csv_bytes(body, source)  # refused as empty, naming the source
-    storage.check_text(body, source)
-    csv_format = detect_csv_format(body)
-    raw = storage.read_csv_bytes(body, source, csv_format)
+    csv_format = checked_format(body, source)
+    raw = read_csv_bytes(body, source, csv_format)
     check_csv_rows(body, raw, source, csv_format=csv_format)
     return raw
 
@@ -72,11 +68,10 @@ def plain_csv_bytes(body: bytes, schema: InputSchema, source: str) -> bytes:
     """
     if not body or body.isspace():
         return body
-    storage.check_text(body, source)
-    csv_format = detect_csv_format(body)
+    csv_format = checked_format(body, source)
     if csv_format.is_plain:
         return body
-    frame = storage.read_csv_bytes(body, source, csv_format, dtype=str, keep_default_na=False)
+    frame = read_csv_bytes(body, source, csv_format, dtype=str, keep_default_na=False)
     check_csv_rows(body, frame, source, csv_format=csv_format)
     if csv_format.decimal != ".":
         for column in schema.columns:

@@ -15,8 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from dropml.scoring import keras_models, onnx_runtime
+
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 FORMATS = ("keras-h5", "keras", "onnx")
@@ -36,13 +39,7 @@ class Sequence:
 
 
 def _runtime(model_format: str) -> Any:
-    if model_format == "onnx":
-        from dropml.scoring import onnx_runtime
-
-        return onnx_runtime
-    from dropml.scoring import keras_models
-
-    return keras_models
+    return onnx_runtime if model_format == "onnx" else keras_models
 
 
 def load_runtime_model(model_format: str, model_bytes: bytes, what: str = "model") -> Any:
@@ -62,7 +59,6 @@ def windows(values: np.ndarray, frame: pd.DataFrame, sequence: Sequence) -> np.n
     A row with fewer earlier rows in its group repeats the group's first row
     (edge padding), so every row gets a prediction. Rows keep their order.
     """
-    import numpy as np
     import pandas as pd
 
     times = pd.to_datetime(frame[sequence.time_column], errors="coerce", format="mixed")
@@ -135,8 +131,6 @@ class ExternalModel(_estimator_base()):  # type: ignore[misc]  # a Pipeline step
 
     def model_input(self, frame: pd.DataFrame) -> np.ndarray:
         """The array the model is fed: features in order, scaled, windowed when the schema says so."""
-        import numpy as np
-
         values = np.asarray(frame[self.features], dtype="float64")
         if self.scaler is not None:
             values = np.asarray(self.scaler.transform(values), dtype="float64")
@@ -162,8 +156,6 @@ class ExternalModel(_estimator_base()):  # type: ignore[misc]  # a Pipeline step
         Raises:
             OutputShapeError: not one row of output per input row, or the wrong width for the task.
         """
-        import numpy as np
-
         shape = tuple(output.shape)
         width = 1 if output.ndim == 1 else int(np.prod(shape[1:]))
         if output.ndim == 0 or shape[0] != rows:
@@ -185,8 +177,6 @@ class ExternalModel(_estimator_base()):  # type: ignore[misc]  # a Pipeline step
 
     def _unscaled(self, values: np.ndarray) -> np.ndarray:
         """Values in the target's units: the model predicts ``scaled_output`` in the scaler's units."""
-        import numpy as np
-
         if self.scaler is None or self.scaled_output is None:
             return values
         column = self.features.index(self.scaled_output)

@@ -12,17 +12,12 @@ import codecs
 import csv
 import io
 import logging
-import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dropml import registry, storage
-from dropml.config import settings as global_settings
-from dropml.errors import BadInput, DropmlError, NoLiveModel, NotFound, TooLarge
-from dropml.logs import correlation, current_correlation_id
-from dropml.ops import audit, notify
+from dropml.errors import BadInput, NoLiveModel, NotFound
 from dropml.scoring import dask_executor
 from dropml.scoring.csv_input import plain_csv_bytes
 from dropml.scoring.load import LoadedVersion, predict_in_process
@@ -34,8 +29,11 @@ from dropml.scoring.validate import (
     neutralise_formulas,
     validate_frame,
 )
-from dropml.scoring.version_cache import loaded_version
+from dropml.scoring.version_cache import cached_version
 from dropml.storage import keys
+from dropml.storage.csv_format import PLAIN
+from dropml.storage.csv_reader import read_csv_bytes
+from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
     from dropml.config import Settings
@@ -64,22 +62,18 @@ def score_csv_lines(
     written back as read (an integer stays an integer; columns the models do
     not use, as text).
     """
-    import pandas as pd
-
     schema_names = set(loaded.schema.names)
     if not body.strip():
         return {"rows": 0, "columns": [], "csv": ""}
     extra_text = {name: str for name in header if name not in schema_names}
     raw = None
     try:
-        raw = pd.read_csv(io.BytesIO(body), header=None, names=header, dtype=extra_text, index_col=False)
+        raw = read_csv_bytes(body, "the file", PLAIN, header=None, names=header, dtype=extra_text, index_col=False)
         check_csv_rows(body, raw, "the file", header_lines=0)
         checked = validate_frame(loaded.schema, raw)
     except BadInput as err:  # returned, not raised: this may run on a Dask worker
         return {"rows": 0 if raw is None else len(raw), "problems": err.problems}
-    except UnicodeDecodeError as err:
-        return _file_problem(f"not UTF-8 text (byte {err.start}: {err.reason})")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+    except ValueError as err:  # a value pandas cannot hold as read
         return _file_problem(f"not valid CSV: {str(err).strip()}")
     by_model = predict_in_process(loaded, checked, names)
     prediction = Prediction(
@@ -245,22 +239,50 @@ def _score_on_dask(
     return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
 
 
-def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, int | None, dict[str, Any]]:
+@dataclass(frozen=True)
+class ScoredFile:
+    """A scored file: where its predictions are, the version that made them, and what the audit records.
+
+    ``skipped``: those predictions were already written for this upload and version (nothing rewritten).
+    """
+
+    predictions_key: str
+    version: int
+    details: dict[str, Any]
+
+    @property
+    def skipped(self) -> bool:
+        """Whether the predictions were already there (a duplicate event)."""
+        return bool(self.details.get("skipped"))
+
+
+def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) -> ScoredFile:
+    """Score ``test/[<p>/]<name>.csv`` with every model of p's live version into ``predictions/[<p>/]<name>.csv``.
+
+    The output holds the file's columns, ``pred_<model>`` per model, ``prediction``
+    (the champion's), ``champion``, ``model_version`` and ``request_id``. Idempotent:
+    when that object already records the same source ETag and model version,
+    nothing is rewritten. Files of more than ``dask.batch_threshold`` rows
+    (estimated from the first 64 KiB) are scored on Dask, each worker reading
+    its own byte range from S3.
+
+    Raises:
+        BadInput: bad rows/columns (422, every problem listed with its row).
+        TooLarge: the file is over ``storage.max_scoring_bytes``.
+        NotFound: no such file.
+        NoLiveModel: the project has no live version.
+        ChecksumMismatch: the live version's artifacts were tampered with.
+    """
     out_key = keys.predictions_key(parsed.project, parsed.name)
     live = registry.live_version(parsed.project)
     if live is None:
         raise NoLiveModel(f"project {parsed.project!r} has no live model to score {parsed.key} with")
     info = storage.head(parsed.key)
-    if info.size > conf.storage.max_scoring_bytes:
-        raise TooLarge(
-            "file",
-            parsed.key,
-            f"{parsed.key} is {info.size} bytes, over storage.max_scoring_bytes ({conf.storage.max_scoring_bytes})",
-        )
+    check_data_size(parsed.key, info.size)
     if _already_scored(out_key, info.etag, live.version):
         logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
-        return out_key, live.version, {"skipped": True}
-    loaded = loaded_version(parsed.project, live.version)
+        return ScoredFile(out_key, live.version, {"skipped": True})
+    loaded = cached_version(parsed.project, live.version)
     layout = _layout(parsed.key, info.size, loaded.schema)
     # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
     engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf, loaded)
@@ -300,80 +322,4 @@ def _score(parsed: keys.DataKey, request_id: str, conf: Settings) -> tuple[str, 
         "ignored_columns": ignored,
         "outside_training_range": outside,
     }
-    return out_key, live.version, details
-
-
-def _audit(
-    parsed: keys.DataKey, request_id: str, version: int | None, out_key: str, details: dict[str, Any], started: float
-) -> None:
-    """Write the file's audit record now: a scoring job's process ends right after it."""
-    audit.record_prediction(
-        audit.prediction_record(
-            request_id=request_id,
-            project=parsed.project,
-            model_version=version or 0,
-            champion=details["champion"],
-            models=details["models"],
-            engine=details["engine"],
-            rows=details["rows"],
-            inputs_sha256=f"s3-etag:{details['source_etag']}",  # read where it lies: S3's ETag names the bytes
-            latency_ms=(time.perf_counter() - started) * 1000,
-            channel="file",
-            predictions_key=out_key,
-            outside_training_range=details.get("outside_training_range"),
-        )
-    )
-    audit.flush()
-
-
-def score_file(data_key: str, request_id: str | None = None) -> str:
-    """Score ``test/[<p>/]<name>.csv`` with every model of project p's live version; returns the predictions key.
-
-    Writes ``predictions/[<p>/]<name>.csv``: the file's columns, ``pred_<model>``
-    per model, ``prediction`` (the champion's), ``champion``, ``model_version``
-    and ``request_id``. Idempotent: when that object already records the same
-    source ETag and model version, nothing is rewritten. Files of more than
-    ``dask.batch_threshold`` rows (estimated from the first 64 KiB) are scored
-    on Dask, each worker reading its own byte range from S3. Success and
-    failure are announced on SNS (event ``scoring``).
-
-    Raises:
-        BadInput: not a ``test/`` key, or bad rows/columns (422, every problem listed with its row).
-        TooLarge: the file is over ``storage.max_scoring_bytes``.
-        NotFound: no such file.
-        NoLiveModel: the project has no live version.
-        ChecksumMismatch: the live version's artifacts were tampered with.
-    """
-    parsed = keys.parse_data_key(data_key, kind="test")
-    request_id = request_id or current_correlation_id() or uuid.uuid4().hex
-    conf = global_settings()
-    started = time.perf_counter()
-    with correlation(request_id):
-        try:
-            out_key, version, details = _score(parsed, request_id, conf)
-        except Exception as err:
-            expected = isinstance(err, DropmlError)  # bad input or no live model: the message says it all
-            logger.warning("scoring failed", extra={"key": data_key, "error": str(err)[:1000]}, exc_info=not expected)
-            notify.announce(
-                "scoring",
-                "failed",
-                f"scoring {data_key} failed",
-                project=parsed.project,
-                key=data_key,
-                error=str(err)[:1000],
-                error_type=type(err).__name__,
-            )
-            raise
-        if not details.get("skipped"):
-            _audit(parsed, request_id, version, out_key, details, started)
-            notify.announce(
-                "scoring",
-                "succeeded",
-                f"scored {data_key} with {parsed.project} v{version}",
-                project=parsed.project,
-                version=version,
-                key=data_key,
-                predictions_key=out_key,
-                **details,
-            )
-    return out_key
+    return ScoredFile(out_key, live.version, details)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from dropml.errors import BadInput
-
-if TYPE_CHECKING:
-    import numpy as np
 
 SUFFIXES = {"keras-h5": ".h5", "keras": ".keras"}
 
@@ -44,6 +43,4 @@ def load_model(model_bytes: bytes, model_format: str, what: str = "model") -> An
 
 def run(model: Any, array: np.ndarray) -> np.ndarray:
     """The model's output on ``array`` (float32), batched by Keras."""
-    import numpy as np
-
     return np.asarray(model.predict(np.asarray(array, dtype="float32"), verbose=0, batch_size=1024))

@@ -153,7 +153,7 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
     form get an onnxruntime session; their pickles are unpickled on first use
     (the fallback), the others now. ``manifest``, when the
     caller has just read it, saves reading it again. Every call unpickles:
-    serving code asks :func:`dropml.scoring.version_cache.loaded_version`,
+    serving code asks :func:`dropml.scoring.version_cache.cached_version`,
     which calls this once per version and process.
 
     Raises:

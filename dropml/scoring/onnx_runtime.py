@@ -25,11 +25,12 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from dropml.errors import BadInput
 from dropml.scoring.rows import as_frame
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from dropml.scoring.rows import CheckedRows
 
 _NUMPY_TYPES = {"tensor(double)": "float64", "tensor(float)": "float32", "tensor(int64)": "int64"}
@@ -98,8 +99,6 @@ def predict_frame(
     Raises:
         KeyError: the frame lacks a column the model takes.
     """
-    import numpy as np
-
     if len(model.input_names) == 1:
         key = (tuple(columns) if columns is not None else None, model.input_types[0])
         matrix = matrices.get(key) if matrices is not None else None
@@ -123,8 +122,6 @@ def predict_frame(
 
 def _columns(frame: CheckedRows, columns: list[str], model: OnnxModel) -> np.ndarray:
     """``frame``'s ``columns`` in order as one matrix (one block copy when the frame is a single float block)."""
-    import numpy as np
-
     present = list(frame.columns)
     if present == columns:  # the frame validate built for this schema: already in the model's order
         return frame.to_numpy(dtype=model.input_types[0])
@@ -142,8 +139,6 @@ def session_from_bytes(model_bytes: bytes, what: str = "model.onnx") -> OnnxMode
     Raises:
         BadInput: onnxruntime is not installed, or the bytes are not a loadable ONNX model.
     """
-    from dropml.errors import BadInput
-
     if not onnx_available():
         raise BadInput(what, what, "ONNX models need the onnx extra: pip install 'dropml[onnx]'")
     try:
@@ -156,7 +151,5 @@ def session_from_bytes(model_bytes: bytes, what: str = "model.onnx") -> OnnxMode
 
 def run(model: OnnxModel, array: np.ndarray) -> np.ndarray:
     """The first output of ``model`` on ``array`` (any shape its first input takes), fed in its declared dtype."""
-    import numpy as np
-
     feed = {model.input_names[0]: np.asarray(array, dtype=model.input_types[0])}
     return np.asarray(model.session.run([model.output_name], feed)[0])

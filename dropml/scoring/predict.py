@@ -7,13 +7,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from dropml.config import settings as global_settings
 from dropml.scoring import dask_executor
 from dropml.scoring.load import LoadedVersion, ModelChoice, predict_in_process
 from dropml.scoring.rows import as_frame
+from dropml.scoring.validate import neutralise_formulas
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from dropml.config import Settings
@@ -83,8 +85,6 @@ def predict_on_dask(
         BadInput: a model refused the input.
         DaskUnavailable: no client, or Dask lost the batch (the caller scores it in process).
     """
-    import numpy as np
-
     parts = dask_executor.map_partitions(predict_in_process, loaded, frame, names, conf=conf)
     return {name: np.concatenate([part[name] for part in parts]) for name in names}
 
@@ -162,3 +162,8 @@ def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
         if column in out.columns:
             out = out.rename(columns={column: "input_" + column})
     return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+
+
+def results_csv(results: pd.DataFrame) -> str:
+    """A :func:`results_frame` as CSV for a spreadsheet: text cells (and names) that look like formulas neutralised."""
+    return neutralise_formulas(results).to_csv(index=False)

@@ -1,4 +1,4 @@
-"""A parsed JSON request body in any accepted shape → the checked frame the pipelines get.
+"""A request's rows, a parsed JSON body in any accepted shape or a CSV, → the checked input the pipelines get.
 
 Accepted shapes: one record as an object; a batch as a list of objects (or of
 value lists in schema order); a column-oriented object; and MLflow's
@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dropml.errors import BadInput, TooLarge
+from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.validate import (
     ScoringInput,
     ignored_columns,
@@ -30,14 +31,14 @@ if TYPE_CHECKING:
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def check_row_count(count: int, max_rows: int) -> None:
-    """Refuse a batch of more than ``max_rows`` rows (``serving.max_batch_rows``).
+def check_row_count(count: int, max_rows: int, field: str = "body") -> None:
+    """Refuse a batch of more than ``max_rows`` rows (``serving.max_batch_rows``): every channel's one row limit.
 
     Raises:
-        TooLarge: (413) ``count`` is over the limit.
+        TooLarge: (413) ``count`` is over the limit (``field`` names what was sent: a body, an uploaded file).
     """
     if count > max_rows:
-        raise TooLarge("body", count, f"{count} rows is over serving.max_batch_rows ({max_rows})")
+        raise TooLarge(field, count, f"{count} rows is over serving.max_batch_rows ({max_rows})")
 
 
 def _rows_input(schema: InputSchema, rows: list[Any], field: str) -> ScoringInput:
@@ -82,6 +83,18 @@ def _batch(schema: InputSchema, items: Any, field: str, max_rows: int) -> Scorin
     if items and all(isinstance(item, list) for item in items):
         return _rows_input(schema, items, field)
     return _records_input(schema, items)
+
+
+def input_from_csv(schema: InputSchema, body: bytes, max_rows: int, source: str, field: str = "body") -> ScoringInput:
+    """The checked input of a CSV of at most ``max_rows`` rows (a request body or an uploaded file, named ``source``).
+
+    Raises:
+        BadInput: empty, binary or malformed CSV (400); schema problems (422).
+        TooLarge: (413) more than ``max_rows`` rows.
+    """
+    raw = read_scoring_csv(body, schema, source)
+    check_row_count(len(raw), max_rows, field)
+    return _frame_input(schema, raw)
 
 
 def input_from_json(schema: InputSchema, document: Any, max_rows: int) -> ScoringInput:

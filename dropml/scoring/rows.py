@@ -17,8 +17,9 @@ API: :class:`NumberRows` (``len``, ``columns``, ``to_numpy(dtype)``, ``records()
 from __future__ import annotations
 
 import functools
-import math
 from typing import TYPE_CHECKING, Any, TypeAlias
+
+from dropml.audit import number_records
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,11 +47,7 @@ class NumberRows:
 
     def records(self) -> list[dict[str, Any]]:
         """The rows as JSON-ready objects (a gap as None), for the audit record."""
-        names = self.columns
-        return [
-            {name: (None if math.isnan(value) else value) for name, value in zip(names, row, strict=True)}
-            for row in self.matrix.tolist()
-        ]
+        return number_records(self.matrix, self.columns)
 
     @functools.cached_property
     def frame(self) -> pd.DataFrame:

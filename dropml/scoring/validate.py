@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dropml.errors import BadInput
+from dropml.manifest import FALSE_TEXTS, TRUE_TEXTS
 from dropml.scoring.rows import CheckedRows, NumberRows, as_frame
 
 if TYPE_CHECKING:
@@ -38,10 +39,6 @@ MAX_EXTRA_COLUMNS = 100  # a CSV may carry this many columns the models do not u
 CSV_DELIMITERS = (b",", b";", b"\t", b"|")
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)  # tree models compute in float32: beyond this is inf
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-# The texts training's coerce step (dropml.training.features) reads as booleans: "1.0" is what a spreadsheet
-# or pandas writes for a 1 in a column that also holds a decimal.
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 _MISSING = object()
 
 
@@ -142,9 +139,9 @@ def _to_boolean(value: Any) -> tuple[Any, str | None]:
         return bool(value), None  # 1.0 is what a reader makes of "1" in a column that also holds 2.5
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in _TRUE:
+        if text in TRUE_TEXTS:
             return True, None
-        if text in _FALSE:
+        if text in FALSE_TEXTS:
             return False, None
     return None, f"expected true or false, got {_shown(value)!r}"
 

@@ -1,8 +1,8 @@
 """The process's one cache of loaded versions: each version is unpickled once, whichever path asks for it.
 
-The web app's live models (:class:`~dropml.scoring.cache.ModelCache` loads
-through it), file scoring, the Dask path and experiment evaluation all call
-:func:`loaded_version`. A version never changes once published, so a loaded
+The web app's live models (:class:`~dropml.scoring.live_model.LiveModel` loads
+through it), file scoring, the Dask path and a labelled file's evaluation all call
+:func:`cached_version`. A version never changes once published, so a loaded
 one is reused for as long as it is in memory. The key is the manifest's
 ``(project, version, run_id, created_at)``: a stand-in that was reset (tests)
 never serves the pipelines of another "v1".
@@ -101,7 +101,7 @@ class VersionCache:
 _cache = VersionCache()
 
 
-def loaded_version(project: str, version: int) -> LoadedVersion:
+def cached_version(project: str, version: int) -> LoadedVersion:
     """A version ready to predict, from the process's one cache (see :meth:`VersionCache.get`).
 
     Raises:

@@ -1,24 +1,27 @@
-"""S3 objects: read, write, list, copy and byte ranges of the data bucket, with missing keys as ``NotFound``."""
+"""S3 objects: read, write, list, copy and byte ranges of the data bucket, with missing keys as ``NotFound``.
+
+- :mod:`~dropml.storage.keys`: the bucket's layout, every key built and parsed
+- :mod:`~dropml.storage.limits`: the largest data file each prefix accepts
+- :mod:`~dropml.storage.csv_format`: how a CSV file is written (encoding, delimiter, decimal mark), detected
+- :mod:`~dropml.storage.csv_reader`: the one CSV reader, which reads a file the way it is written
+"""
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Literal
 
 from dropml import aws
 from dropml.config import settings
-from dropml.errors import NotFound
+from dropml.errors import BadInput, NotFound
+from dropml.storage import keys
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from dropml.storage.csv_format import CsvFormat
-
+STREAM_CHUNK_BYTES = 1024 * 1024
 LOOKAHEAD_BYTES = 64 * 1024  # read past a range's end in steps this big to find its last line's newline
-BINARY_SNIFF_BYTES = 8192
 
 
 def bucket() -> str:
@@ -34,6 +37,16 @@ class ObjectInfo:
     size: int
     etag: str
     metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """An object as a listing names it: key, size, ETag and when it was last written."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,26 @@ def get_bytes(key: str) -> ObjectBytes:
     return ObjectBytes(key, body, resp["ETag"].strip('"'), sha256_hex(body), resp.get("Metadata", {}))
 
 
+def streamed_sha256(key: str) -> str:
+    """The hex sha256 of an object, read in 1 MiB chunks: a pickle of hundreds of MB is never held in memory.
+
+    Raises:
+        NotFound: no such object.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        body = aws.client("s3").get_object(Bucket=bucket(), Key=key)["Body"]
+    except ClientError as err:
+        if _is_missing(err):
+            raise NotFound(f"s3://{bucket()}/{key} does not exist") from None
+        raise
+    digest = hashlib.sha256()
+    for chunk in body.iter_chunks(STREAM_CHUNK_BYTES):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def put_bytes(
     key: str,
     body: bytes,
@@ -131,8 +164,6 @@ def put_bytes(
 
 def put_json(key: str, document: Any, if_absent: bool = False) -> str:
     """Write ``document`` as pretty JSON; see :func:`put_bytes`."""
-    import json
-
     body = json.dumps(document, indent=2, sort_keys=False, default=str).encode()
     return put_bytes(key, body, "application/json", if_absent=if_absent)
 
@@ -143,29 +174,51 @@ def get_json(key: str) -> Any:
     Raises:
         NotFound: no such object.
     """
-    import json
-
     return json.loads(get_bytes(key).body)
 
 
-def list_keys(prefix: str, start_after: str | None = None) -> Iterator[str]:
-    """Every key under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
+def list_objects(prefix: str, start_after: str | None = None) -> Iterator[ListedObject]:
+    """Every object under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
     paginator = aws.client("s3").get_paginator("list_objects_v2")
     extra = {"StartAfter": start_after} if start_after else {}
     for page in paginator.paginate(Bucket=bucket(), Prefix=prefix, **extra):
         for item in page.get("Contents", []):
-            yield item["Key"]
+            yield ListedObject(item["Key"], int(item["Size"]), str(item["ETag"]).strip('"'), item["LastModified"])
+
+
+def list_keys(prefix: str, start_after: str | None = None) -> Iterator[str]:
+    """Every key under ``prefix`` (after ``start_after``, when given), in S3's (lexicographic) order."""
+    return (found.key for found in list_objects(prefix, start_after))
 
 
 def newest_key(prefix: str, suffix: str = "") -> str | None:
     """The most recently written key under ``prefix`` ending with ``suffix`` (None when there is none)."""
-    paginator = aws.client("s3").get_paginator("list_objects_v2")
-    newest: tuple[Any, str] | None = None
-    for page in paginator.paginate(Bucket=bucket(), Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(suffix) and (newest is None or item["LastModified"] >= newest[0]):
-                newest = (item["LastModified"], item["Key"])
-    return newest[1] if newest else None
+    newest: ListedObject | None = None
+    for found in list_objects(prefix):
+        if found.key.endswith(suffix) and (newest is None or found.last_modified >= newest.last_modified):
+            newest = found
+    return newest.key if newest else None
+
+
+def newest_data_file(kind: Literal["train", "test"], project: str) -> ObjectInfo:
+    """The most recently written data file of ``project`` under ``train/`` or ``test/`` (ties: the greater key).
+
+    Raises:
+        NotFound: the project has no such file.
+    """
+    prefix = keys.data_prefix(kind, project)
+    newest: ListedObject | None = None
+    for found in list_objects(prefix):
+        try:
+            if keys.parse_data_key(found.key, kind=kind).project != project:
+                continue  # train/<other project>/x.csv under the default project's prefix
+        except BadInput:
+            continue
+        if newest is None or (found.last_modified, found.key) > (newest.last_modified, newest.key):
+            newest = found
+    if newest is None:
+        raise NotFound(f"project {project!r} has no {kind} file under s3://{bucket()}/{prefix}")
+    return ObjectInfo(newest.key, newest.size, newest.etag, {})
 
 
 def list_folders(prefix: str) -> list[str]:
@@ -230,44 +283,3 @@ def copy(source_key: str, target_key: str) -> None:
 def delete(key: str) -> None:
     """Delete one object (no error when it is already gone)."""
     aws.client("s3").delete_object(Bucket=bucket(), Key=key)
-
-
-def read_csv_bytes(body: bytes, source: str, csv_format: CsvFormat | None = None, **kwargs: Any) -> pd.DataFrame:
-    """Parse CSV bytes into a data frame, in ``csv_format`` (detected when None); ``source`` names the file in errors.
-
-    Raises:
-        BadInput: empty, binary, undecodable or malformed CSV.
-    """
-    import pandas as pd
-
-    from dropml.errors import BadInput
-    from dropml.storage.csv_format import detect_csv_format
-
-    if not body or body.isspace():  # not strip(): that copies a big body
-        raise BadInput("file", source, f"{source} is empty")
-    if csv_format is None:
-        check_text(body, source)
-        csv_format = detect_csv_format(body)
-    try:
-        return pd.read_csv(io.BytesIO(body), **csv_format.read_csv_options(), **kwargs)
-    except UnicodeError as err:
-        raise BadInput("file", source, f"{source} is not {csv_format.encoding} text ({err})") from None
-    except pd.errors.EmptyDataError:
-        raise BadInput("file", source, f"{source} has no columns") from None
-    except pd.errors.ParserError as err:
-        raise BadInput("file", source, f"{source} is not valid CSV: {str(err).strip()}") from None
-
-
-def check_text(body: bytes, source: str) -> None:
-    """Refuse a binary file (NUL bytes in its first 8 KiB, unless it is UTF-16 with a byte order mark).
-
-    Raises:
-        BadInput: names the file and says it is not text.
-    """
-    from dropml.errors import BadInput
-    from dropml.storage.csv_format import UTF16_BOMS
-
-    if b"\x00" in body[:BINARY_SNIFF_BYTES] and not body.startswith(UTF16_BOMS):
-        raise BadInput(
-            "file", source, f"{source} is not a text CSV file (it contains binary NUL bytes); save it as CSV text"
-        )

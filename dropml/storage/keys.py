@@ -1,4 +1,4 @@
-"""Every S3 key dropml reads or writes is built or parsed here, and only here.
+"""The bucket's layout: every S3 key dropml's services, domain and use cases read or write is built or parsed here.
 
 Layout (DESIGN.md): ``train/[<p>/]<name>.csv``, ``test/[<p>/]<name>.csv``,
 ``predictions/[<p>/]<name>.csv``, ``models/<p>/v<N>/...``, ``reports/<p>/v<N>/...``,
@@ -18,6 +18,8 @@ from dropml.errors import BadInput
 
 DEFAULT_PROJECT = "default"
 DATA_PREFIXES = ("train", "test")
+MODELS_PREFIX = "models/"
+PROJECT_SETTINGS_PREFIX = "experiments/"  # a project's stored training settings (the experiments API made it)
 MANIFEST_NAME = "manifest.json"
 LEADERBOARD_NAME = "leaderboard.csv"
 REPORT_NAME = "report.html"
@@ -103,13 +105,13 @@ def predictions_key(project: str, name: str) -> str:
 def version_prefix(project: str, version: int) -> str:
     """``models/<p>/v<N>/``: the folder of one model version."""
     validate_project(project)
-    return f"models/{project}/v{int(version)}/"
+    return f"{MODELS_PREFIX}{project}/v{int(version)}/"
 
 
 def models_prefix(project: str) -> str:
     """``models/<p>/``: the folder of every version of a project."""
     validate_project(project)
-    return f"models/{project}/"
+    return f"{MODELS_PREFIX}{project}/"
 
 
 def artifact_key(project: str, version: int, file_name: str) -> str:
@@ -183,10 +185,10 @@ def idempotency_key(scope: str, token: str) -> str:
     return f"idempotency/{scope}/{token}"
 
 
-def experiment_config_key(project: str) -> str:
-    """The stored training overrides of a project created through the experiments API."""
+def project_settings_key(project: str) -> str:
+    """The stored training settings of a project (its overrides, whoever set them: the API or the CLI)."""
     validate_project(project)
-    return f"experiments/{project}/config.json"
+    return f"{PROJECT_SETTINGS_PREFIX}{project}/config.json"
 
 
 def archive_marker_key(project: str, version: int) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dropml.errors import BadInput
+from dropml.manifest import FALSE_WORDS, TRUE_WORDS
 
 if TYPE_CHECKING:
     from dropml.config import TrainingSettings
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 Task = Literal["classification", "regression"]
 
 MISSING_MARKERS = frozenset({"", "?", "-", "--", "na", "n/a", "nan", "null", "none", "missing", "#n/a"})
-TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
-FALSE_WORDS = frozenset({"false", "no", "n", "f"})
 NUMERIC_SHARE = 0.5  # a text column whose cells are mostly numbers is a numeric field
 JUNK_TOLERANCE = 0.05  # up to this share of junk cells in a numeric field becomes missing
 DATETIME_SHARE = 0.95  # a text column is a date column when this share of cells parse

@@ -30,7 +30,11 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
+
+from dropml.scoring.onnx_runtime import load_session, predict_frame
+from dropml.training.bounded import BoundedRidgeCV
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,6 +57,11 @@ class CompiledModel:
     input_columns: list[str]
     checked_rows: int
     max_difference: float  # the largest |onnx - sklearn| on the holdout (0 for class labels that all agree)
+
+
+def missing_compilers() -> list[str]:
+    """The libraries compiling needs that are not installed (skl2onnx, onnx, onnxruntime: the training extra's)."""
+    return [name for name in ("skl2onnx", "onnx", "onnxruntime") if find_spec(name) is None]
 
 
 class NotCompilable(Exception):
@@ -161,8 +170,6 @@ def _convertible(model: Any) -> tuple[Any, tuple[float, float] | None]:
     ``RidgeCV`` it extends (same coefficients), its bounds added as a ``Clip``.
     """
     from sklearn.linear_model import RidgeCV
-
-    from dropml.training.bounded import BoundedRidgeCV
 
     if not isinstance(model, BoundedRidgeCV):
         return model, None
@@ -295,8 +302,6 @@ def _constant_onnx(model: Any, width: int) -> bytes:
 def _check(body: bytes, columns: list[str], pipeline: Pipeline, holdout: pd.DataFrame, task: str) -> float:
     """The largest difference between the compiled and the scikit-learn answers on ``holdout``."""
     import numpy as np
-
-    from dropml.scoring.onnx_runtime import load_session, predict_frame
 
     expected = pipeline.predict(holdout)
     try:

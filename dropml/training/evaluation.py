@@ -20,20 +20,13 @@ import numpy as np
 import pandas as pd
 
 from dropml.errors import BadInput, ConfigError
+from dropml.scoring.metrics import LOWER_IS_BETTER, compute_metrics, metric_names
+from dropml.training.parallel import Plan, run_tasks
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "precision_macro", "recall_macro", "roc_auc")
-REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape"})
 MIN_ROWS = 20
-
-
-def metric_names(task: str) -> tuple[str, ...]:
-    """The metrics computed for ``task``."""
-    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-
 
 # Classification metrics that average over classes, so a rare class weighs as much as a common one.
 MACRO_METRICS = frozenset({"f1_macro", "precision_macro", "recall_macro"})
@@ -65,47 +58,6 @@ def resolve_rank_metric(rank_metric: str, task: str) -> str:
             f"rank_metric {rank_metric!r} is not a {task} metric; choose one of {', '.join(metric_names(task))}"
         )
     return rank_metric
-
-
-def compute_metrics(
-    task: str, y_true: Any, y_pred: Any, proba: np.ndarray | None = None, classes: Any = None
-) -> dict[str, float | None]:
-    """Every metric of ``task`` for one set of predictions (None where undefined, e.g. AUC of one class)."""
-    from sklearn import metrics as m
-
-    y_true = np.asarray(y_true)
-    if task == "regression":
-        y_true, y_pred = y_true.astype(float), np.asarray(y_pred, dtype=float)
-        return {
-            "rmse": float(math.sqrt(m.mean_squared_error(y_true, y_pred))),
-            "mae": float(m.mean_absolute_error(y_true, y_pred)),
-            "r2": _safe(lambda: m.r2_score(y_true, y_pred)),
-            "mape": float(m.mean_absolute_percentage_error(y_true, y_pred)),
-        }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scores = {
-            "accuracy": float(m.accuracy_score(y_true, y_pred)),
-            "f1_macro": float(m.f1_score(y_true, y_pred, average="macro", zero_division=0)),
-            "precision_macro": float(m.precision_score(y_true, y_pred, average="macro", zero_division=0)),
-            "recall_macro": float(m.recall_score(y_true, y_pred, average="macro", zero_division=0)),
-            "roc_auc": None,
-        }
-        if proba is not None and classes is not None:
-            classes = list(classes)
-            if len(classes) == 2:
-                scores["roc_auc"] = _safe(lambda: m.roc_auc_score(y_true == classes[1], proba[:, 1]))
-            else:
-                scores["roc_auc"] = _safe(lambda: m.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
-    return scores
-
-
-def _safe(compute: Any) -> float | None:
-    try:
-        value = float(compute())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 class PipelineScorer:
@@ -286,7 +238,6 @@ def cross_validated(
 
     ``work_seconds``: the CPU time the folds are expected to take (small work runs in this process).
     """
-    from dropml.training.parallel import Plan, run_tasks
 
     tasks = fold_tasks(pipeline, features, labels, split, task)
     return mean_fold_scores(run_tasks(tasks, Plan.for_tasks(cpus, len(tasks), work_seconds)), task)

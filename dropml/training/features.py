@@ -21,6 +21,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropml.errors import BadInput
+from dropml.manifest import FALSE_TEXTS, TRUE_TEXTS
+from dropml.training.clean import first_words
 
 # "days" is the time itself (days since 1970-01-01, fractional): one split places a row in time, where the
 # calendar parts need several (vega-stocks, monthly prices: holdout RMSE 31.3 -> 23.0 in bench/quality.py).
@@ -28,17 +30,15 @@ DATE_PARTS = ("year", "month", "day", "dayofweek", "days")
 _FIRST_DATE_PARTS = ("year", "month", "day", "dayofweek")  # what pipelines pickled before "days" were fitted with
 _PART_ATTRIBUTES = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week"}
 _ONE_DAY = np.timedelta64(1, "D")
-TRUE_TEXT = frozenset({"true", "yes", "y", "t", "1", "1.0"})
-FALSE_TEXT = frozenset({"false", "no", "n", "f", "0", "0.0"})
 
 
 def _to_boolean(value: Any) -> float:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return np.nan
     text = str(value).strip().lower()
-    if text in TRUE_TEXT:
+    if text in TRUE_TEXTS:
         return 1.0
-    if text in FALSE_TEXT:
+    if text in FALSE_TEXTS:
         return 0.0
     return np.nan
 
@@ -237,7 +237,6 @@ class FirstWord(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
         """The first word of every value of every column."""
-        from dropml.training.clean import first_words
 
         return pd.DataFrame({name: first_words(X[name]).astype(object) for name in X.columns}, index=X.index)
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dropml import storage
-from dropml.config import settings
-from dropml.errors import BadInput, TooLarge
-from dropml.storage.csv_format import PLAIN, CsvFormat, detect_csv_format
+from dropml.errors import BadInput
+from dropml.storage.csv_format import PLAIN, CsvFormat
+from dropml.storage.csv_reader import checked_format, read_csv_bytes
+from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,22 +27,6 @@ class TrainingData:
     csv_format: CsvFormat = PLAIN  # encoding, delimiter and decimal mark found (the data-quality report shows them)
 
 
-def check_size(key: str, size: int, limit: int) -> None:
-    """Refuse a file over the training size limit, before a byte of it is read.
-
-    Raises:
-        TooLarge: ``size`` exceeds ``limit`` (names both).
-    """
-    if size > limit:
-        raise TooLarge(
-            "file",
-            key,
-            f"{key} is {size:,} bytes, over the training limit of {limit:,} bytes (storage.max_training_bytes): "
-            "sample the file, or raise the limit (DROPML__STORAGE__MAX_TRAINING_BYTES) with the stack's "
-            "TrainingMemory to match",
-        )
-
-
 def parse_training_csv(body: bytes, source: str) -> tuple[pd.DataFrame, CsvFormat]:
     """Parse CSV bytes in whatever encoding, delimiter and decimal mark they use into a frame with data rows.
 
@@ -50,11 +35,8 @@ def parse_training_csv(body: bytes, source: str) -> tuple[pd.DataFrame, CsvForma
     Raises:
         BadInput: empty, binary, malformed, or a header without rows.
     """
-    if not body or body.isspace():
-        raise BadInput("file", source, f"{source} is empty")
-    storage.check_text(body, source)
-    csv_format = detect_csv_format(body)
-    frame = storage.read_csv_bytes(body, source, csv_format, skipinitialspace=True)
+    csv_format = checked_format(body, source)
+    frame = read_csv_bytes(body, source, csv_format, skipinitialspace=True)
     if len(frame.columns) < 2:
         raise BadInput(
             "file",
@@ -79,7 +61,7 @@ def load_training_data(key: str) -> TrainingData:
         BadInput: unreadable as CSV (see :func:`parse_training_csv`).
     """
     info = storage.head(key)
-    check_size(key, info.size, settings().storage.max_training_bytes)
+    check_data_size(key, info.size)
     found = storage.get_bytes(key)
     frame, csv_format = parse_training_csv(found.body, key)
     return TrainingData(

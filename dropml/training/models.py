@@ -1,4 +1,4 @@
-"""Step 6a: the estimator registry (name → factory per task) and random search candidates.
+"""Step 6a: the estimator catalogue (name → factory per task) and random search candidates.
 
 config.json names estimators (``"estimator": "random_forest"``); this module
 turns a name plus params into an unfitted scikit-learn estimator. Adding a
@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from dropml.errors import ConfigError
+from dropml.training.bounded import BoundedRidgeCV
+from dropml.training.persistence import LastValueRegressor
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -32,8 +34,6 @@ RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 
 def _linear(task: str) -> BaseEstimator:
     from sklearn.linear_model import LogisticRegression
-
-    from dropml.training.bounded import BoundedRidgeCV
 
     return LogisticRegression(max_iter=1000) if task == "classification" else BoundedRidgeCV(alphas=RIDGE_ALPHAS)
 
@@ -65,7 +65,6 @@ def _knn(task: str) -> BaseEstimator:
 
 
 def _last_value(task: str) -> BaseEstimator:
-    from dropml.training.persistence import LastValueRegressor
 
     if task != "regression":
         raise ConfigError(f"estimator 'last_value' (the persistence baseline) forecasts numbers, not a {task} target")

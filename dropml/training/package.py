@@ -14,9 +14,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dropml import registry
+from dropml.errors import BadInput
 from dropml.manifest import CodeVersion, CompiledForm, DataSource, Manifest, ModelEntry
 from dropml.registry import VersionFile
+from dropml.scoring.validate import validate_frame
 from dropml.storage import keys
+from dropml.training.compile import NotCompilable, compile_pipeline, missing_compilers
+from dropml.training.report import ReportContent, render_report
 
 if TYPE_CHECKING:
     from dropml.manifest import Artifact
@@ -46,13 +50,9 @@ def compiled_artifact(model_name: str) -> str:
 
 def compile_models(trained: TrainedVersion) -> dict[str, CompiledModel]:
     """Each model's ONNX form that agrees with scikit-learn on the holdout rows; the others are left out (logged)."""
-    from dropml.errors import BadInput
-    from dropml.scoring.validate import validate_frame
-
-    try:
-        from dropml.training.compile import NotCompilable, compile_pipeline
-    except ImportError as err:  # skl2onnx/onnxruntime absent: every model is served by scikit-learn
-        logger.info("models not compiled", extra={"reason": str(err)})
+    missing = missing_compilers()
+    if missing:  # skl2onnx/onnxruntime absent: every model is served by scikit-learn
+        logger.info("models not compiled", extra={"reason": f"not installed: {', '.join(missing)}"})
         return {}
     try:
         holdout = validate_frame(trained.schema, trained.cleaned.features.iloc[trained.split.holdout])
@@ -83,7 +83,6 @@ def version_files(
     compiled: dict[str, CompiledModel] | None = None,
 ) -> Iterator[VersionFile]:
     """Every file of a trained version, pickles first (one at a time: a forest can be hundreds of MB)."""
-    from dropml.training.report import ReportContent, render_report
 
     for result in trained.ranked:
         body = result.pickle_path or _pickle(result.pipeline)

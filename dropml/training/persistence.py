@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 
+from dropml.config import ModelSpec
 from dropml.errors import ConfigError
+from dropml.training.features import CoerceColumns
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -61,7 +63,6 @@ class LastValueRegressor(RegressorMixin, BaseEstimator):
 
 def persistence_spec(conf: TrainingSettings, task: str) -> ModelSpec | None:
     """The persistence baseline's model spec for a time-ordered regression project; None for any other."""
-    from dropml.config import ModelSpec
 
     if not conf.time_column or task != "regression":
         return None
@@ -71,8 +72,6 @@ def persistence_spec(conf: TrainingSettings, task: str) -> ModelSpec | None:
 def persistence_pipeline(estimator: LastValueRegressor) -> Pipeline:
     """The baseline's pipeline: the source column coerced to a number, no selection, the last value as forecast."""
     from sklearn.pipeline import Pipeline
-
-    from dropml.training.features import CoerceColumns
 
     preprocess = Pipeline([("coerce", CoerceColumns({estimator.column: "numeric"}))])
     return Pipeline([("preprocess", preprocess), ("select", "passthrough"), ("model", estimator)])

@@ -14,6 +14,8 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 from sklearn.feature_selection import SelectFromModel, SelectorMixin, f_classif, f_regression
 
+from dropml.training.features import output_feature_names
+
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
@@ -76,7 +78,6 @@ def build_selector(conf: FeatureSelectionSettings, task: str, random_state: int)
 
 def selected_features(pipeline: Pipeline) -> list[str]:
     """The names of the features a fitted pipeline's ``select`` step kept, in order."""
-    from dropml.training.features import output_feature_names
 
     names = output_feature_names(pipeline.named_steps["preprocess"])
     selector = pipeline.named_steps["select"]

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dropml.errors import ConfigError
+from dropml.training import eda, evaluation, models, parallel, search
+from dropml.training.clean import clean_frame
+from dropml.training.evaluation import balanced_classes
+from dropml.training.features import build_preprocess
+from dropml.training.persistence import PERSISTENCE_ESTIMATOR, PERSISTENCE_MODEL, persistence_pipeline, persistence_spec
+from dropml.training.schema import build_input_schema
+from dropml.training.selection import build_selector, selected_features
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +69,6 @@ def check_model_names(conf: TrainingSettings) -> None:
     Raises:
         ConfigError: a reserved or unusable model name.
     """
-    from dropml.training.persistence import PERSISTENCE_MODEL
 
     for name in conf.models:
         if name in RESERVED_ARTIFACTS or name.startswith("plot_") or not RUN_ID.match(name):
@@ -82,7 +88,6 @@ def model_specs(conf: TrainingSettings, task: str, rows: int | None = None) -> d
     The configured ones (less those whose ``max_rows`` is below ``rows``), plus
     the persistence baseline for time-ordered regression.
     """
-    from dropml.training.persistence import PERSISTENCE_MODEL, persistence_spec
 
     specs = {name: spec for name, spec in conf.models.items() if rows is None or spec.applies_to(rows)}
     persistence = persistence_spec(conf, task)
@@ -115,8 +120,6 @@ def fit_for_publishing(
     Runs as a task of the training pool: the pickle is written where the model
     was fitted, so a forest of hundreds of MB is never copied between processes.
     """
-    from dropml.training import evaluation
-    from dropml.training.selection import selected_features
 
     held = evaluation.fit_and_hold_out(pipeline, features, labels, split, task)
     classes = [_plain(c) for c in pipeline.classes_] if task == "classification" else None
@@ -140,8 +143,6 @@ def configured_estimator(
     Raises:
         ConfigError: an unknown estimator or parameter.
     """
-    from dropml.training import models
-    from dropml.training.evaluation import balanced_classes
 
     balanced = balanced_classes(conf.class_weight, conf.rank_metric, task)
     tree_rows = models.tree_rows_share(rows, conf.rows_per_tree)
@@ -159,10 +160,6 @@ def build_model_pipeline(
         ConfigError: an unknown estimator or parameter.
     """
     from sklearn.pipeline import Pipeline
-
-    from dropml.training.features import build_preprocess
-    from dropml.training.persistence import PERSISTENCE_ESTIMATOR, persistence_pipeline
-    from dropml.training.selection import build_selector
 
     estimator = configured_estimator(name, spec, conf, cleaned.task, len(cleaned.frame), extra)
     if spec.estimator == PERSISTENCE_ESTIMATOR:  # reads the raw last value: no scaling, no selection
@@ -197,8 +194,6 @@ def fit_models(
         ConfigError: an unknown estimator or parameter.
     """
     from functools import partial
-
-    from dropml.training import evaluation, models, parallel, search
 
     features, labels, task = cleaned.features, cleaned.labels, cleaned.task
     specs = model_specs(conf, task, len(cleaned.frame))
@@ -268,7 +263,6 @@ def _fit_in_one_pool(
 
     Returns each model's publishable fit and its per-fold scores.
     """
-    from dropml.training import evaluation, models, parallel
 
     features, labels, task = cleaned.features, cleaned.labels, cleaned.task
     # one pool for everything: (cost, model, task), longest first; a fold fits on less than the train part
@@ -304,9 +298,6 @@ def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = No
         BadInput: the data cannot train a model (named problem).
         ConfigError: the training settings are unusable.
     """
-    from dropml.training import eda, evaluation
-    from dropml.training.clean import clean_frame
-    from dropml.training.schema import build_input_schema
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()

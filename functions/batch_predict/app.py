@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropml import logs
-from dropml.pipeline import events, triggers
+from dropml import events, logs
+from dropml.usecases import triggers
 
 logs.configure()
 

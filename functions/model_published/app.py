@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropml import logs
-from dropml.pipeline import events, triggers
+from dropml import events, logs
+from dropml.usecases import live
 
 logs.configure()
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch → ``{"batchItemFailures": [...]}``."""
-    return events.process_s3_batch(event, context, "publish", triggers.publish)
+    return events.process_s3_batch(event, context, "publish", live.publish)

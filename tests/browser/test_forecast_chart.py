@@ -11,7 +11,7 @@ from support.live_server import serving
 from support.versions import EXAMPLES
 
 from dropml import storage
-from dropml.scoring import score_file
+from dropml.usecases.score_file import score_file
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

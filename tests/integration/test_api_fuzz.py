@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from support.versions import BREAST_CANCER
 
+from dropml import audit
 from dropml.config import load_settings
-from dropml.ops import audit
 from web import create_app
 
 EXAMPLES_PER_OPERATION = 100  # the whole module stays well under 60 s

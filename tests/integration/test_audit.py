@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from dropml import storage
+from dropml import audit, storage
 from dropml.errors import NotFound
-from dropml.ops import audit
 from dropml.storage import keys
 
 

@@ -13,11 +13,10 @@ import pytest
 from cli_runner import run_cli
 from fakes import FAST_TRAINING
 
-from dropml import registry, storage
+from dropml import audit, registry, storage
 from dropml.config import load_settings
-from dropml.ops import audit
-from dropml.scoring import score_file
-from dropml.training.job import run_training
+from dropml.usecases.score_file import score_file
+from dropml.usecases.train import run_training
 from web import create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dropml import registry
 from dropml.errors import BadInput
-from dropml.registry import byom
+from dropml.usecases import register
 
 SCHEMA = {
     "target": "label",
@@ -46,7 +46,7 @@ def _dump(obj) -> bytes:
 
 def test_registered_model_and_scaler_predict_like_the_originals(aws):
     model_bytes, scaler_bytes = _pickles()
-    manifest = byom.register_model("people", model_bytes, json.dumps(SCHEMA), scaler_bytes)
+    manifest = register.register_model("people", model_bytes, json.dumps(SCHEMA), scaler_bytes)
     assert (manifest.version, manifest.source, manifest.champion) == (1, "registered", "registered")
     served = joblib.load(io.BytesIO(registry.read_artifact(manifest.artifacts["registered"])))
     rows = pd.DataFrame({"height": [120.0, 190.0], "weight": [40.0, 120.0]})
@@ -59,16 +59,16 @@ def test_a_model_that_fails_on_its_schema_is_refused_and_nothing_is_written(aws)
     model_bytes, _ = _pickles()
     three_columns = {**SCHEMA, "columns": [*SCHEMA["columns"], {"name": "age", "dtype": "float64", "kind": "numeric"}]}
     with pytest.raises(BadInput, match="failed to predict a sample row of its schema"):
-        byom.register_model("people", model_bytes, json.dumps(three_columns))
+        register.register_model("people", model_bytes, json.dumps(three_columns))
     assert registry.list_versions("people") == []
     assert registry.claimed_versions("people") == []
 
 
 def test_garbage_pickle_and_bad_schema_are_named(aws):
     with pytest.raises(BadInput, match=r"model\.pkl could not be loaded as a pickle"):
-        byom.register_model("people", b"not a pickle", json.dumps(SCHEMA))
+        register.register_model("people", b"not a pickle", json.dumps(SCHEMA))
     with pytest.raises(BadInput, match=r"schema\.json: task: String should match pattern"):
-        byom.register_model("people", _pickles()[0], json.dumps({**SCHEMA, "task": "clustering"}))
+        register.register_model("people", _pickles()[0], json.dumps({**SCHEMA, "task": "clustering"}))
 
 
 def test_register_from_the_cli(aws, tmp_path):

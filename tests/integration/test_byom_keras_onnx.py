@@ -23,8 +23,8 @@ from support.versions import EXAMPLES
 from dropml import registry, storage
 from dropml.config import load_settings
 from dropml.errors import BadInput
-from dropml.registry import byom
-from dropml.scoring import score_file
+from dropml.usecases import register
+from dropml.usecases.score_file import score_file
 from web import create_app
 from web.openapi import openapi_document
 
@@ -166,9 +166,11 @@ def aws_endpoint(_live_url: str) -> str:
 
 def test_onnx_model_whose_output_does_not_fit_the_schema_is_refused_and_nothing_is_written(aws):
     with pytest.raises(BadInput, match=r"output does not fit the schema: .*one value per row; it gave shape \(1, 3\)"):
-        byom.register_model("lines", onnx_linear_model(outputs=3), json.dumps(ONNX_SCHEMA), model_file_name="m.onnx")
+        register.register_model(
+            "lines", onnx_linear_model(outputs=3), json.dumps(ONNX_SCHEMA), model_file_name="m.onnx"
+        )
     with pytest.raises(BadInput, match=r"bad\.onnx could not be loaded as an ONNX model"):
-        byom.register_model("lines", b"not onnx", json.dumps(ONNX_SCHEMA), model_file_name="bad.onnx")
+        register.register_model("lines", b"not onnx", json.dumps(ONNX_SCHEMA), model_file_name="bad.onnx")
     assert registry.list_versions("lines") == []
     assert registry.claimed_versions("lines") == []
 
@@ -176,7 +178,7 @@ def test_onnx_model_whose_output_does_not_fit_the_schema_is_refused_and_nothing_
 def test_schema_names_unknown_shaping_columns(aws):
     bad = {**CRYPTO_SCHEMA, "sequence": {"window": 4, "time_column": "when"}}
     with pytest.raises(BadInput, match=r"sequence\.time_column: 'when' is not one of the columns"):
-        byom.register_model("crypto", b"", json.dumps(bad), model_file_name="model.h5")
+        register.register_model("crypto", b"", json.dumps(bad), model_file_name="model.h5")
 
 
 @pytest.mark.parametrize("suffix", [".h5", ".keras"])
@@ -260,7 +262,7 @@ def test_models_page_compares_trained_and_registered_versions_on_holdout_metrics
         ],
     }
     labelled = pd.read_csv(DIABETES).head(80)
-    registered = byom.register_model(
+    registered = register.register_model(
         "sugar",
         onnx_linear_model(),
         json.dumps(schema),

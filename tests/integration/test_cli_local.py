@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fakes import FAST_TRAINING
 
+from dropml import queues
 from dropml.aws import client as aws_client
 from dropml.local import world
-from dropml.ops import queues
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "breast_cancer.csv"

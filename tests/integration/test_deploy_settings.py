@@ -9,9 +9,9 @@ from cli_runner import run_cli
 
 from dropml.aws import client as aws_client
 from dropml.config import load_settings, reset_settings_cache
+from dropml.jobs import launcher
 from dropml.local import jobs, world
-from dropml.ops import deploy
-from dropml.pipeline import launcher
+from dropml.usecases import deploy
 from tests.conftest import ROOT
 
 KEY = "admin-key-for-the-deploy-test"

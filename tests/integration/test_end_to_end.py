@@ -27,7 +27,7 @@ from dropml.config import reset_settings_cache
 from dropml.local import jobs, poller, running
 from dropml.local.demo import sample_csv, serve_web, stop_web
 from dropml.local.moto_server import free_port
-from dropml.ops.security import admin_key_parameter
+from dropml.security import admin_key_parameter
 from dropml.storage import keys
 from tests.conftest import EXAMPLES, ROOT
 

@@ -8,11 +8,10 @@ import time
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import registry, storage
+from dropml import notify, registry, storage
 from dropml.faults import FAILPOINT_ENV
+from dropml.jobs import launcher
 from dropml.local import jobs
-from dropml.ops import notify
-from dropml.pipeline import launcher
 from dropml.storage import keys
 
 ROWS = 240

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 from fakes import write_opaque_version
 
-from dropml import registry, storage
+from dropml import events, registry, storage
 from dropml.aws import client as aws_client
+from dropml.jobs import launcher
 from dropml.local import world
 from dropml.local.poller import load_handler
 from dropml.manifest import Manifest
-from dropml.pipeline import events, launcher
 from dropml.storage import keys
 from tests.conftest import load_event
 
@@ -105,7 +105,7 @@ def test_malformed_message_does_not_fail_the_good_ones_in_its_batch(stack, launc
     ("name", "field", "words"),
     [
         ("sqs_s3_put_train_bad_key.json", "key", "'..' part"),
-        ("sqs_s3_put_train_too_large.json", "size", "(storage.max_training_bytes): split or sample"),
+        ("sqs_s3_put_train_too_large.json", "size", "(storage.max_training_bytes): sample the file"),
     ],
 )
 def test_permanent_bad_input_is_announced_and_dropped(stack, launches, name, field, words):
@@ -136,7 +136,7 @@ def test_launch_failure_is_retried_announced_and_the_claim_released(stack, monke
 
 
 def test_a_claim_left_behind_by_a_dead_invocation_is_taken_over(stack, launches):
-    from dropml.pipeline import idempotency
+    from dropml.jobs import idempotency
     from dropml.registry import project_settings
 
     event = load_event("sqs_s3_put_train.json")

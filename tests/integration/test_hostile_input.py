@@ -31,7 +31,7 @@ from support.versions import DIABETES as DIABETES_CSV
 from dropml import local, storage
 from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, TooLarge
-from dropml.scoring import score_file
+from dropml.usecases.score_file import score_file
 from tests.integration import test_web_live
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -458,5 +458,7 @@ def test_file_over_max_scoring_bytes_is_too_large_before_reading_it(diabetes, mo
     with pytest.raises(TooLarge) as caught:
         score_file("test/diabetes/big.csv")
     assert caught.value.field == "file"
-    assert f"is {len(body)} bytes, over storage.max_scoring_bytes (1024)" in str(caught.value)
+    assert f"is {len(body):,} bytes, over the scoring limit of 1,024 bytes (storage.max_scoring_bytes)" in str(
+        caught.value
+    )
     assert list(storage.list_keys("predictions/")) == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
+from dropml.jobs import launcher
 from dropml.local.poller import load_handler
-from dropml.pipeline import launcher
 from tests.conftest import load_event
 
 CONTEXT = SimpleNamespace(function_name="test", aws_request_id="req-1", get_remaining_time_in_millis=lambda: 60000)

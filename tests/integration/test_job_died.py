@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from dropml import storage
+from dropml import notify, storage
+from dropml.jobs import launcher
 from dropml.local import jobs
-from dropml.ops import notify
-from dropml.pipeline import launcher
 
 
 def test_a_killed_local_job_is_announced_as_failed(aws, tmp_path, monkeypatch):

@@ -9,12 +9,11 @@ import sys
 
 import pytest
 
-from dropml import storage
+from dropml import notify, storage
 from dropml.aws import client as aws_client
 from dropml.config import load_settings
+from dropml.jobs import launcher
 from dropml.local import jobs
-from dropml.ops import notify
-from dropml.pipeline import launcher
 from tests.conftest import EVENTS, ROOT
 
 KEY = "admin-key-for-the-launcher-test"

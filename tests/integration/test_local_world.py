@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from dropml import storage
+from dropml import events, storage
 from dropml.aws import client as aws_client
 from dropml.config import settings
 from dropml.local import poller, world
-from dropml.pipeline import events
 
 
 def test_every_queue_and_filter_of_the_template_exists_locally(aws):

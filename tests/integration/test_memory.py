@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from support.versions import BREAST_CANCER
 
+from dropml import audit
 from dropml.config import load_settings
-from dropml.ops import audit
 from web import create_app
 
 BATCH = pd.read_csv(BREAST_CANCER).drop(columns=["target"]).head(50).to_dict("records")

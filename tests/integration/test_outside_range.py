@@ -20,10 +20,10 @@ import pytest
 from fakes import FAST_TRAINING
 from support.live_server import serving
 
-from dropml import registry, storage
-from dropml.ops import audit
-from dropml.scoring import load_version, score_file, validate_frame
-from dropml.training.job import run_training
+from dropml import audit, registry, storage
+from dropml.scoring import load_version, validate_frame
+from dropml.usecases.score_file import score_file
+from dropml.usecases.train import run_training
 
 CUT = 3000.0  # income: the households at or above it are not trained on
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from cli_runner import run_cli
 
+from dropml import queues
 from dropml.aws import client as aws_client
-from dropml.ops import queues
 
 
 def _queue(name: str, dead_letter_arn: str | None = None) -> tuple[str, str]:

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from support.versions import BREAST_CANCER, VERSION_TRAINING, tamper_with_artifact
 
-from dropml import storage
+from dropml import notify, storage
 from dropml.config import reset_settings_cache, settings
 from dropml.errors import BadInput, ChecksumMismatch, NoLiveModel
-from dropml.scoring import files, frame_from_records, load_version, predict, score_file, validate_frame
+from dropml.scoring import frame_from_records, load_version, predict, validate_frame
+from dropml.usecases.score_file import score_file
 
 FEATURES = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
 
@@ -20,7 +21,7 @@ FEATURES = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
 @pytest.fixture
 def announced(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     calls: list[tuple] = []
-    monkeypatch.setattr(files.notify, "announce", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr(notify, "announce", lambda *a, **k: calls.append((a, k)))
     return calls
 
 

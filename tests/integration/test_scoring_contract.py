@@ -25,8 +25,9 @@ from support.versions import DIABETES as DIABETES_CSV
 
 from dropml import storage
 from dropml.errors import BadInput
-from dropml.scoring import load_version, score_file
+from dropml.scoring import load_version
 from dropml.storage import keys
+from dropml.usecases.score_file import score_file
 from tests.integration import test_web_live
 
 PROJECT = "diabetes"

@@ -9,9 +9,9 @@ from fakes import FAST_TRAINING
 
 from dropml import registry, storage
 from dropml.errors import BadInput
-from dropml.scoring import score_file
 from dropml.scoring.files import predictions_written
-from dropml.training.job import run_training
+from dropml.usecases.score_file import score_file
+from dropml.usecases.train import run_training
 
 DIABETES = Path(__file__).resolve().parents[2] / "examples" / "diabetes.csv"
 TEST_KEY = "test/diabetes/batch.csv"

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import registry, storage
+from dropml import audit, registry, storage
 from dropml.config import load_settings, reset_settings_cache
-from dropml.ops import audit
-from dropml.scoring import dask_executor, load_version, predict, score_file, validate_frame, version_cache
-from dropml.training.job import run_training
+from dropml.scoring import dask_executor, load_version, predict, validate_frame, version_cache
+from dropml.usecases.score_file import score_file
+from dropml.usecases.train import run_training
 from web import create_app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -82,7 +82,7 @@ def test_big_files_on_dask_use_the_cached_version(trained, monkeypatch, caplog):
     monkeypatch.setenv("DROPML__DASK__PARTITION_ROWS", "100")
     reset_settings_cache()
     data = pd.read_csv(DIABETES)
-    loaded = version_cache.loaded_version(PROJECT, trained)
+    loaded = version_cache.cached_version(PROJECT, trained)
 
     storage.put_bytes(f"test/{PROJECT}/all.csv", data.to_csv(index=False).encode(), "text/csv")
     out_key = score_file(f"test/{PROJECT}/all.csv")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from dropml.jobs import launcher
 from dropml.local import world
-from dropml.ops import deploy
-from dropml.pipeline import launcher
+from dropml.usecases import deploy
 from tests.conftest import ROOT
 
 # Fargate's cpu -> memory (MiB) table, from the ECS developer guide ("Task CPU and memory")

@@ -15,13 +15,12 @@ import pandas as pd
 import pytest
 from fakes import FAST_TRAINING
 
-from dropml import local, registry, storage
+from dropml import local, notify, registry, storage
 from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, ConfigError, TooLarge
-from dropml.ops import notify
 from dropml.storage import keys
-from dropml.training.job import run_training
+from dropml.usecases.train import run_training
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

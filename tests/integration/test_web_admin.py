@@ -11,10 +11,9 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from support.versions import BREAST_CANCER
 
-from dropml import registry, storage
+from dropml import audit, registry, security, storage
 from dropml.aws import client as aws_client
 from dropml.config import load_settings
-from dropml.ops import audit, security
 from web import create_app
 
 KEY = "s3cret-admin-key-do-not-log"

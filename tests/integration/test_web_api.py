@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from support.versions import BREAST_CANCER, DIABETES, VERSION_TRAINING, tamper_with_artifact
 
+from dropml import audit
 from dropml.config import load_settings
-from dropml.ops import audit
 from web import create_app
 from web.openapi import openapi_document
 

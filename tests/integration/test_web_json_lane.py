@@ -19,9 +19,8 @@ from flask import request, request_started
 from support.live_server import post, serving
 from support.versions import BREAST_CANCER
 
-from dropml import storage
+from dropml import audit, storage
 from dropml.config import load_settings
-from dropml.ops import audit
 
 FEATURES = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
 RECORD = FEATURES.iloc[0].to_dict()

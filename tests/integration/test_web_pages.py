@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from support.versions import BREAST_CANCER, DIABETES
 
+from dropml import audit
 from dropml.config import load_settings
-from dropml.ops import audit
 from web import create_app
 
 FEATURES = pd.read_csv(BREAST_CANCER).drop(columns=["target"])

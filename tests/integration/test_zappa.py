@@ -14,8 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from dropml import audit
 from dropml.config import reset_settings_cache
-from dropml.ops import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"

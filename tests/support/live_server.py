@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from werkzeug.serving import make_server
 
+from dropml import audit
 from dropml.config import load_settings
-from dropml.ops import audit
 from web import create_app
 
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ from dropml import registry, storage
 from dropml.config import settings
 from dropml.storage import keys
 from dropml.training.ingest import load_training_data
-from dropml.training.job import new_run_id
 from dropml.training.package import write_trained_version
 from dropml.training.steps import train
+from dropml.usecases.train import new_run_id
 
 if TYPE_CHECKING:
     from dropml.manifest import Manifest

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from dropml.ops.audit import json_line
+from dropml.audit import json_line
 
 
 def test_a_float_frame_becomes_row_objects_with_null_for_a_gap():

@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dropml.errors import BadInput
-from dropml.storage import read_csv_bytes
+from dropml.storage.csv_reader import read_csv_bytes
 
 
 @settings(max_examples=300, deadline=None)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from dropml import events
 from dropml.errors import BadInput
-from dropml.pipeline import events
 from tests.conftest import load_event
 
 

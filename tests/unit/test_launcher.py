@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dropml.errors import BadInput
-from dropml.pipeline import launcher
+from dropml.jobs import launcher
 
 
 def test_training_arguments_carry_key_run_id_and_overrides():

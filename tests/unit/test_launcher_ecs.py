@@ -9,8 +9,8 @@ import pytest
 from dropml.aws import client as aws_client
 from dropml.config import reset_settings_cache
 from dropml.errors import ConfigError
+from dropml.jobs import launcher
 from dropml.local import jobs, world
-from dropml.pipeline import launcher
 
 
 @pytest.fixture

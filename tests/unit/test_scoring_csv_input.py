@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dropml import storage
 from dropml.errors import BadInput
 from dropml.manifest import ColumnSchema, InputSchema
 from dropml.scoring import csv_input
 from dropml.scoring.csv_input import read_scoring_csv
 from dropml.scoring.validate import check_csv_rows, check_csv_width, validate_frame
+from dropml.storage.csv_reader import read_csv_bytes
 
 SCHEMA = InputSchema(
     columns=[
@@ -39,7 +39,7 @@ def _fast_reader_for_any_size(monkeypatch):
 def _reference(body: bytes, schema: InputSchema) -> pd.DataFrame:
     """What the API did before the fast reader: pandas' reader and the row-by-row checks."""
     check_csv_width(body, schema, "body")
-    raw = storage.read_csv_bytes(body, "body")
+    raw = read_csv_bytes(body, "body")
     check_csv_rows(body, raw, "body")
     return validate_frame(schema, raw)
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dropml import audit
 from dropml.errors import BadInput
 from dropml.manifest import ColumnSchema, InputSchema
-from dropml.ops import audit
 from dropml.scoring import validate
 from dropml.scoring.rows import NumberRows, as_frame
 from dropml.scoring.validate import (

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from dropml.errors import BadInput, ConfigError
+from dropml.scoring.metrics import compute_metrics
 from dropml.training.evaluation import (
     ModelResult,
-    compute_metrics,
     leaderboard_frame,
     random_split,
     rank_results,

@@ -9,18 +9,6 @@ from dropml.errors import BadInput, TooLarge
 from dropml.training import ingest
 
 
-def test_check_size_names_size_and_limit():
-    with pytest.raises(TooLarge) as caught:
-        ingest.check_size("train/big.csv", 2_000, 1_000)
-    assert str(caught.value) == (
-        "train/big.csv is 2,000 bytes, over the training limit of 1,000 bytes (storage.max_training_bytes): "
-        "sample the file, or raise the limit (DROPML__STORAGE__MAX_TRAINING_BYTES) with the stack's TrainingMemory "
-        "to match"
-    )
-    assert caught.value.http_status == 413
-    ingest.check_size("train/ok.csv", 1_000, 1_000)
-
-
 def test_parses_csv_and_strips_byte_order_mark():
     frame, found = ingest.parse_training_csv(b"\xef\xbb\xbfa,b\n1,x\n2,y\n", "train/x.csv")
     assert list(frame.columns) == ["a", "b"]

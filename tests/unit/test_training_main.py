@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -38,7 +37,7 @@ def test_train_prints_one_json_line_and_exits_0(monkeypatch, capsys):
         calls.append((key, overrides, run_id))
         return _manifest()
 
-    monkeypatch.setattr("dropml.training.job.run_training", fake_run_training)
+    monkeypatch.setattr("dropml.usecases.train.run_training", fake_run_training)
     code = entry.main(["train", "--key", "train/crypto/x.csv", "--overrides", '{"cv_folds": 3}', "--run-id", "r1"])
     assert code == 0
     assert calls == [("train/crypto/x.csv", {"cv_folds": 3}, "r1")]
@@ -56,7 +55,7 @@ def test_dropml_errors_exit_2_with_one_line(monkeypatch, capsys):
     def bad(key, overrides, run_id):
         raise BadInput("target", "y", "target 'y' is not a column of the file; found: a, b")
 
-    monkeypatch.setattr("dropml.training.job.run_training", bad)
+    monkeypatch.setattr("dropml.usecases.train.run_training", bad)
     assert entry.main(["train", "--key", "train/x.csv"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -72,7 +71,7 @@ def test_unexpected_errors_exit_1_with_a_logged_traceback(monkeypatch, caplog, c
     def broken(key, overrides, run_id):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("dropml.training.job.run_training", broken)
+    monkeypatch.setattr("dropml.usecases.train.run_training", broken)
     assert entry.main(["train", "--key", "train/x.csv"]) == 1
     assert capsys.readouterr().out == ""
     record = next(r for r in caplog.records if r.getMessage() == "job failed unexpectedly")
@@ -84,7 +83,8 @@ def test_unexpected_errors_exit_1_with_a_logged_traceback(monkeypatch, caplog, c
 def test_score_calls_dropml_scoring(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(
-        "dropml.scoring.score_file", lambda key, request_id=None: calls.append((key, request_id)) or "predictions/x.csv"
+        "dropml.usecases.score_file.score_file",
+        lambda key, request_id=None: calls.append((key, request_id)) or "predictions/x.csv",
     )
     assert entry.main(["score", "--key", "test/x.csv", "--request-id", "q1"]) == 0
     assert calls == [("test/x.csv", "q1")]
@@ -93,12 +93,6 @@ def test_score_calls_dropml_scoring(monkeypatch, capsys):
         "key": "test/x.csv",
         "predictions": "predictions/x.csv",
     }
-
-
-def test_score_without_a_scoring_module_exits_64(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "dropml.scoring", None)
-    assert entry.main(["score", "--key", "test/x.csv"]) == 64
-    assert capsys.readouterr().err.startswith("error: UsageError: scoring is not available in this build")
 
 
 @pytest.mark.parametrize(

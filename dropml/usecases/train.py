@@ -1,10 +1,11 @@
-"""The training job: one training CSV key in, one published model version (manifest last) out.
+"""A training run: one training CSV key in, one published model version (manifest last) out, audited and announced.
 
-:func:`run_training` reads the data, runs the steps (:mod:`~dropml.training.steps`)
-and, only after all validation and fitting succeeded, writes the version
-(:mod:`~dropml.training.package`: pickles, leaderboard, reports, then the
-manifest, whose put event publishes it). Success or failure, it writes an
-audit record and announces the outcome on SNS.
+:func:`run_training` reads the data (:mod:`~dropml.training.ingest`), runs the
+steps (:mod:`~dropml.training.steps`) and, only after all validation and
+fitting succeeded, writes the version (:mod:`~dropml.training.package`:
+pickles, leaderboard, reports, then the manifest, whose put event publishes
+it). Success or failure, it writes the run's audit record and announces the
+outcome on SNS. The training job (``training_job.main train``) runs it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dropml import logs, registry
+from dropml import audit, logs, notify
+from dropml.clock import utc_now
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError
 from dropml.faults import failpoint
 from dropml.manifest import CodeVersion
-from dropml.ops import audit, notify
 from dropml.storage import keys
+from dropml.training.ingest import load_training_data
 from dropml.training.package import write_trained_version
 from dropml.training.steps import RUN_ID, TrainedVersion, train
 
@@ -70,7 +72,7 @@ class _Run:
             "code": CodeVersion.running().model_dump(),
             "config": self.conf.model_dump(mode="json") if self.conf else None,
             "started_at": self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "finished_at": registry.utc_now(),
+            "finished_at": utc_now(),
             "duration_seconds": round(time.perf_counter() - self.clock, 3),
             "correlation_id": logs.current_correlation_id(),
             **extra,
@@ -109,8 +111,6 @@ def run_training(data_key: str, overrides: dict[str, Any] | None = None, run_id:
             run.project = keys.parse_data_key(data_key, "train").project
             run.conf = settings().training_for(run.project, overrides or {})
             logger.info("training started", extra={"data_key": data_key, "project": run.project, "run_id": run.run_id})
-            from dropml.training.ingest import load_training_data
-
             run.data = load_training_data(data_key)
             failpoint("after_ingest")
             with tempfile.TemporaryDirectory(prefix="dropml-train-") as spool_dir:

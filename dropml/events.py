@@ -26,10 +26,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from dropml import notify
 from dropml.errors import BadInput, ChecksumMismatch, DropmlError
+from dropml.jobs.job import Job
 from dropml.logs import correlation
 from dropml.storage import keys
 
@@ -40,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 TEST_EVENT = "s3:TestEvent"
 PERMANENT_ERRORS: tuple[type[DropmlError], ...] = (BadInput, ChecksumMismatch)
-JOBS = ("train", "score")
 BODY_PREVIEW_CHARS = 200
 
 
@@ -61,7 +62,7 @@ class ScheduleRequest:
     """An EventBridge Scheduler input: run ``job`` on the newest file of ``project``."""
 
     schedule: str
-    job: Literal["train", "score"]
+    job: Job
     project: str
 
 
@@ -113,7 +114,7 @@ def is_schedule(event: Any) -> bool:
     return isinstance(event, dict) and "schedule" in event and "Records" not in event
 
 
-def schedule_request(event: dict[str, Any], job: Literal["train", "score"]) -> ScheduleRequest:
+def schedule_request(event: dict[str, Any], job: Job) -> ScheduleRequest:
     """Validate a scheduler input for a function that runs ``job``.
 
     Raises:
@@ -127,8 +128,6 @@ def schedule_request(event: dict[str, Any], job: Literal["train", "score"]) -> S
 
 
 def _announce_failure(step: str, subject: str, error: Exception, **details: Any) -> None:
-    from dropml.ops import notify
-
     notify.announce(step, "failed", subject, error=str(error), error_type=type(error).__name__, **details)
 
 

@@ -1,8 +1,11 @@
-"""What each function does with one event: start a job for a data file, or publish a version.
+"""Start a job for a data file: on its upload under ``train/`` or ``test/``, on a schedule, or on request.
 
-The handlers in ``functions/`` parse their event (``dropml.pipeline.events``) and make
-one call in here; this is the only place that decides "valid, not too big,
-not seen before, then start it", so no logic is repeated between handlers.
+Every job dropml starts is launched here: the two trigger functions and the
+schedules (:func:`start_job`: valid, not too big, not seen before, then start
+it and say so), a project's creation or patch, and an operator's retrain
+(:func:`launch_checked`, by :mod:`dropml.usecases.runs`, which says so
+itself). The handlers in ``functions/`` parse their event
+(:mod:`dropml.events`) and make one call in here.
 """
 
 from __future__ import annotations
@@ -10,24 +13,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from dropml import aws, registry, storage
-from dropml.config import settings
-from dropml.errors import BadInput, DropmlError, NotFound, TooLarge
+from dropml import notify, storage
+from dropml.errors import BadInput, DropmlError, NotFound
+from dropml.events import S3Object, ScheduleRequest
+from dropml.jobs import idempotency, launcher
+from dropml.jobs.job import DATA_KIND, NOUN, Job
 from dropml.logs import correlation
-from dropml.ops import notify
-from dropml.pipeline import idempotency, launcher
 from dropml.registry import project_settings
 from dropml.storage import keys
-
-if TYPE_CHECKING:
-    from dropml.pipeline.events import S3Object, ScheduleRequest
+from dropml.storage.limits import check_data_size
 
 logger = logging.getLogger(__name__)
-
-Job = Literal["train", "score"]
-WHAT = {"train": "training", "score": "scoring"}
 
 
 @dataclass(frozen=True)
@@ -44,23 +42,21 @@ class Started:
         return {"job": self.job, "key": self.key, "task": self.task, "duplicate": self.duplicate}
 
 
-def size_limit(job: Job) -> int:
-    """The largest input file ``job`` accepts, in bytes (config: storage.max_*_bytes)."""
-    conf = settings().storage
-    return conf.max_training_bytes if job == "train" else conf.max_scoring_bytes
+def launch_checked(job: Job, key: str, size: int, overrides: dict[str, Any] | None, run_id: str) -> str:
+    """Check a data file (its key's layout, its size) and launch ``job`` on it; returns the task (ARN or local:<pid>).
+
+    Raises:
+        BadInput: the key is outside the layout (field ``key``).
+        TooLarge: the file is over its prefix's limit (field ``file``).
+        LaunchFailed: the job did not start.
+    """
+    _check(job, key, size)
+    return launcher.launch(job, key, overrides, correlation_id=run_id)
 
 
 def _check(job: Job, key: str, size: int) -> keys.DataKey:
-    data = keys.parse_data_key(key, kind=launcher.DATA_KIND[job])
-    limit = size_limit(job)
-    if size > limit:
-        setting = "max_training_bytes" if job == "train" else "max_scoring_bytes"
-        raise TooLarge(
-            "size",
-            size,
-            f"{key} is {size:,} bytes; {WHAT[job]} accepts at most {limit:,} (storage.{setting}): split or sample "
-            f"the file, or raise the limit (DROPML__STORAGE__{setting.upper()}) with the task's memory to match",
-        )
+    data = keys.parse_data_key(key, kind=DATA_KIND[job])
+    check_data_size(key, size)
     return data
 
 
@@ -77,7 +73,7 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
 
     Raises:
         BadInput: the key is outside the layout (field ``key``).
-        TooLarge: the file is over the configured limit (field ``size``).
+        TooLarge: the file is over its prefix's limit (field ``file``).
         LaunchFailed: the job did not start; the claim is released so a retry can.
     """
     data = _check(job, key, size)
@@ -93,7 +89,7 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
         idempotency.release(job, event_token)
         raise
     idempotency.complete(job, event_token, key=key, etag=etag, task=task, run_id=run_id)
-    notify.announce(job, "succeeded", f"{WHAT[job]} started for {key}", project=data.project, key=key, task=task)
+    notify.announce(job, "succeeded", f"{NOUN[job]} started for {key}", project=data.project, key=key, task=task)
     return Started(job=job, key=key, task=task)
 
 
@@ -124,29 +120,6 @@ def start_scoring(obj: S3Object) -> Started:
     return start_job("score", obj.key, obj.etag, obj.size)
 
 
-def newest_data_file(job: Job, project: str) -> storage.ObjectInfo:
-    """The most recently written data file of ``project`` for ``job`` (train/ or test/).
-
-    Raises:
-        NotFound: the project has no such file.
-    """
-    kind = launcher.DATA_KIND[job]
-    prefix = keys.data_prefix(kind, project)
-    newest: dict[str, Any] | None = None
-    for page in aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=storage.bucket(), Prefix=prefix):
-        for item in page.get("Contents", []):
-            try:
-                if keys.parse_data_key(item["Key"], kind=kind).project != project:
-                    continue  # train/<other project>/x.csv under the default project's prefix
-            except BadInput:
-                continue
-            if newest is None or (item["LastModified"], item["Key"]) > (newest["LastModified"], newest["Key"]):
-                newest = item
-    if newest is None:
-        raise NotFound(f"project {project!r} has no {kind} file under s3://{storage.bucket()}/{prefix}")
-    return storage.ObjectInfo(newest["Key"], int(newest["Size"]), str(newest["ETag"]).strip('"'), {})
-
-
 def start_scheduled(request: ScheduleRequest) -> dict[str, Any]:
     """A schedule fired: run its job on the project's newest file, once per schedule and day.
 
@@ -157,7 +130,7 @@ def start_scheduled(request: ScheduleRequest) -> dict[str, Any]:
     """
     with correlation(f"{request.schedule}-{request.project}"):
         try:
-            newest = newest_data_file(request.job, request.project)
+            newest = storage.newest_data_file(DATA_KIND[request.job], request.project)
             day = datetime.now(UTC).strftime("%Y-%m-%d")
             started = start_job(request.job, newest.key, newest.etag, newest.size, request.schedule, day)
         except NotFound as err:
@@ -169,26 +142,3 @@ def start_scheduled(request: ScheduleRequest) -> dict[str, Any]:
             notify.announce(request.job, "failed", f"{request.schedule} failed", request.project, error=str(err))
             raise
     return started.to_dict()
-
-
-def publish(obj: S3Object) -> bool:
-    """A manifest was written: verify it and make its version live if newer; returns whether it changed.
-
-    Raises:
-        BadInput: not a manifest key or a malformed manifest; the live version stays.
-        ChecksumMismatch: an artifact differs from the manifest; the live version stays.
-    """
-    manifest, changed = registry.publish(obj.key)
-    if changed:
-        notify.announce(
-            "publish",
-            "succeeded",
-            f"{manifest.project} v{manifest.version} is live",
-            project=manifest.project,
-            version=manifest.version,
-            champion=manifest.champion,
-            key=obj.key,
-        )
-    else:
-        logger.info("publish skipped: not newer", extra={"key": obj.key})
-    return changed

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dropml import storage
+from dropml.clock import utc_now
 from dropml.errors import NotFound
-from dropml.registry import utc_now
 from dropml.storage import keys
 
 

@@ -1,6 +1,6 @@
 """The live models of a process: one version per project, hot-swapped atomically.
 
-:class:`ModelCache` asks SSM for the live version at most once per
+:class:`LiveModel` asks SSM for the live version at most once per
 ``serving.model_ttl_seconds``. When it changes, the whole new version is
 loaded in a background thread while the old one keeps answering, then ONE
 reference is swapped: each request takes that reference once, so it is
@@ -12,7 +12,7 @@ It works the same in a long-running server and in a Lambda container (the
 background thread simply runs while the container is thawed).
 
 Versions are loaded through the process's one cache
-(:func:`dropml.scoring.version_cache.loaded_version`), so a version that file
+(:func:`dropml.scoring.version_cache.cached_version`), so a version that file
 scoring or an evaluation already loaded is swapped in without unpickling it again.
 """
 
@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dropml import registry
+from dropml import notify, registry
 from dropml.errors import NoLiveModel
-from dropml.ops import notify
-from dropml.scoring.version_cache import loaded_version
+from dropml.scoring.version_cache import cached_version
+from dropml.storage import keys
 
 if TYPE_CHECKING:
     from dropml.registry import LiveVersion
@@ -38,14 +38,14 @@ logger = logging.getLogger(__name__)
 RETRY_FAILED_SECONDS = 60.0
 
 
-class ModelCache:
+class LiveModel:
     """One project's live version, refreshed from SSM at most once per TTL, swapped in one assignment."""
 
     def __init__(
         self,
         project: str,
         ttl_seconds: float,
-        loader: Callable[[str, int], LoadedVersion] = loaded_version,
+        loader: Callable[[str, int], LoadedVersion] = cached_version,
         live_lookup: Callable[[str], LiveVersion | None] = registry.live_version,
         clock: Callable[[], float] = time.monotonic,
         retry_failed_seconds: float = RETRY_FAILED_SECONDS,
@@ -99,7 +99,7 @@ class ModelCache:
             return f"project {self.project!r}: the live model version cannot be read right now"
         return (
             f"project {self.project!r} has no published model yet; put a training CSV under "
-            f"train/{'' if self.project == 'default' else self.project + '/'} to train one"
+            f"{keys.data_prefix('train', self.project)} to train one"
         )
 
     def _refresh_in_background(self) -> None:
@@ -208,30 +208,30 @@ class ModelCache:
         }
 
 
-class ModelCaches:
-    """A :class:`ModelCache` per project, created on first request for it (bounded)."""
+class LiveModels:
+    """A :class:`LiveModel` per project, created on first request for it (bounded)."""
 
     MAX_PROJECTS = 64
 
-    def __init__(self, ttl_seconds: float, **cache_options: Any) -> None:
+    def __init__(self, ttl_seconds: float, **live_model_options: Any) -> None:
         self.ttl_seconds = ttl_seconds
-        self._options = cache_options
-        self._caches: dict[str, ModelCache] = {}
+        self._options = live_model_options
+        self._models: dict[str, LiveModel] = {}
         self._lock = threading.Lock()
 
-    def for_project(self, project: str) -> ModelCache:
-        """The cache of ``project`` (a valid project name)."""
-        found = self._caches.get(project)
+    def for_project(self, project: str) -> LiveModel:
+        """The live model of ``project`` (a valid project name), made on first use."""
+        found = self._models.get(project)
         if found is not None:
             return found
         with self._lock:
-            if project not in self._caches:
-                if len(self._caches) >= self.MAX_PROJECTS:  # drop a project that never had a model
-                    idle = next((p for p, c in self._caches.items() if c._current is None), None)
-                    self._caches.pop(idle or next(iter(self._caches)))
-                self._caches[project] = ModelCache(project, self.ttl_seconds, **self._options)
-            return self._caches[project]
+            if project not in self._models:
+                if len(self._models) >= self.MAX_PROJECTS:  # drop a project that never had a model
+                    idle = next((p for p, c in self._models.items() if c._current is None), None)
+                    self._models.pop(idle or next(iter(self._models)))
+                self._models[project] = LiveModel(project, self.ttl_seconds, **self._options)
+            return self._models[project]
 
     def statuses(self) -> list[dict[str, Any]]:
         """The status of every project asked for so far."""
-        return [cache.status() for cache in list(self._caches.values())]
+        return [model.status() for model in list(self._models.values())]

@@ -10,7 +10,7 @@ row's time with ``ahead`` set.
 
 from __future__ import annotations
 
-import io
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from dropml import storage
 from dropml.config import settings
 from dropml.errors import BadInput, NotFound
 from dropml.storage import keys
+from dropml.storage.csv_reader import read_csv_bytes
 
 MAX_POINTS_PER_GROUP = 5000  # a chart of more points per line shows nothing more
 
@@ -93,7 +94,7 @@ def forecast(project: str, file_name: str | None = None) -> Forecast:
             "project", project, f"project {project!r} is not time-ordered: set time_column in config projects"
         )
     source = predictions_source(project, file_name)
-    frame = pd.read_csv(io.BytesIO(storage.get_bytes(source).body))
+    frame = read_csv_bytes(storage.get_bytes(source).body, source)
     needed = [training.time_column, "prediction", "model_version", training.group_column]
     missing = [c for c in needed if c and c not in frame.columns]
     if missing:
@@ -117,7 +118,6 @@ def forecast(project: str, file_name: str | None = None) -> Forecast:
 
 
 def _number(value: Any) -> float | None:
-    import math
 
     try:
         number = float(value)

@@ -6,6 +6,7 @@ so the request path never waits for S3. The buffer is flushed by a background
 thread every ``audit.flush_interval_seconds``, when it holds
 ``audit.flush_max_records``, at interpreter exit, and explicitly at the end of
 every Lambda invocation (a frozen container must not hold unwritten records).
+The readers find one request's record and summarise a day.
 """
 
 from __future__ import annotations
@@ -14,26 +15,34 @@ import atexit
 import hashlib
 import json
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
 
 from dropml import aws, storage
 from dropml.config import settings
-from dropml.errors import NotFound
+from dropml.errors import BadInput, NotFound
 from dropml.storage import keys
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
-
-    from dropml.scoring.rows import CheckedRows
 
 logger = logging.getLogger(__name__)
 
 Channel = Literal["form", "upload", "json", "csv", "file", "experiment"]
+
+
+class JsonRecords(Protocol):
+    """Rows that write themselves as JSON-ready objects (scoring's all-number rows do, without pandas)."""
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as JSON-ready objects."""
+        ...
 
 
 def hash_inputs(payload: bytes) -> str:
@@ -54,14 +63,14 @@ def prediction_record(
     latency_ms: float,
     channel: Channel,
     caller: str = "anonymous",
-    inputs: list[dict[str, Any]] | CheckedRows | None = None,
+    inputs: list[dict[str, Any]] | pd.DataFrame | JsonRecords | None = None,
     outputs: dict[str, list[Any] | np.ndarray] | None = None,
     predictions_key: str | None = None,
     outside_training_range: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """One prediction request as an audit record (inputs and outputs only for small requests).
 
-    ``inputs`` may be the checked rows and ``outputs`` arrays: they become JSON
+    ``inputs`` may be the checked rows (a frame, or rows with ``records()``) and ``outputs`` arrays: they become JSON
     when the buffer is written (:func:`json_line`), off the request's path.
     ``outside_training_range``: rows per column whose value lay past the training range (the models extrapolated).
     """
@@ -94,12 +103,10 @@ def json_line(record: dict[str, Any]) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    import numpy as np
+    records = getattr(value, "records", None)
+    if callable(records):  # before pandas: a Lambda that flushes per request never imports it for this
+        return records()
 
-    from dropml.scoring.rows import NumberRows
-
-    if isinstance(value, NumberRows):  # before pandas: a Lambda that flushes per request never imports it for this
-        return value.records()
     if isinstance(value, np.ndarray):
         return value.tolist()
     import pandas as pd
@@ -109,12 +116,18 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+def number_records(matrix: np.ndarray, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows of a float matrix as JSON-ready objects, a gap (NaN) as None: how the trail writes all-number rows."""
+    return [
+        {name: (None if math.isnan(value) else value) for name, value in zip(columns, row, strict=True)}
+        for row in matrix.tolist()
+    ]
+
+
 def _frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows as JSON-ready records; an all-float frame (the usual one) without pandas' JSON writer."""
     if all(dtype.kind == "f" for dtype in frame.dtypes):
-        from dropml.scoring.rows import NumberRows
-
-        return NumberRows(frame.to_numpy(), [str(name) for name in frame.columns]).records()
+        return number_records(frame.to_numpy(), [str(name) for name in frame.columns])
     return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
@@ -253,8 +266,6 @@ def predictions_frame(day: str) -> Any:
     """
     import awswrangler as wr
 
-    from dropml.errors import BadInput
-
     try:
         datetime.strptime(day, "%Y-%m-%d")
     except ValueError:
@@ -281,29 +292,3 @@ def summarize_day(day: str) -> Any:
         p99_ms=("latency_ms", lambda v: v.quantile(0.99)),
     )
     return summary.round(2).reset_index()
-
-
-def trace_prediction(request_id: str) -> dict[str, Any]:
-    """Walk a prediction back to its model version, training data, code version and config.
-
-    Raises:
-        NotFound: unknown request id, or its version's manifest is gone.
-    """
-    from dropml import registry
-
-    record = find_prediction(request_id)
-    manifest = registry.read_manifest(record["project"], int(record["model_version"]))
-    return {
-        "prediction": record,
-        "model_version": {
-            "project": manifest.project,
-            "version": manifest.version,
-            "created_at": manifest.created_at,
-            "run_id": manifest.run_id,
-            "champion": manifest.champion,
-            "source": manifest.source,
-        },
-        "training_data": manifest.data.model_dump() if manifest.data else None,
-        "code": manifest.code.model_dump(),
-        "config": manifest.config,
-    }

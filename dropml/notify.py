@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from dropml import aws, storage
+from dropml.clock import utc_now
 from dropml.config import settings
 from dropml.errors import ConfigError
 from dropml.logs import current_correlation_id
-from dropml.registry import utc_now
+from dropml.storage import keys
 
 logger = logging.getLogger(__name__)
 SUBJECT_LIMIT = 100  # SNS refuses longer subjects
@@ -81,9 +82,6 @@ def announce(
 
 def _keep(subject: str, body: dict[str, Any]) -> None:
     """Keep a copy under audit/announcements/, so `dropml status` shows the last messages in either world."""
-
-    from dropml.storage import keys
-
     now = datetime.now(UTC)
     name = f"{now:%H%M%S%f}-{body['step']}-{body['outcome']}.json"
     try:
@@ -94,10 +92,6 @@ def _keep(subject: str, body: dict[str, Any]) -> None:
 
 def recent(limit: int = 10, days: int = 7) -> list[dict[str, Any]]:
     """The last ``limit`` notifications, newest first (from the copies under audit/announcements/)."""
-    from datetime import timedelta
-
-    from dropml.storage import keys
-
     found: list[dict[str, Any]] = []
     today = datetime.now(UTC).date()
     for back in range(days + 1):
@@ -114,10 +108,6 @@ def announcements_after(since: datetime, after_key: str | None = None) -> Iterat
 
     A caller polling for news passes the last key it saw, so each poll reads only what is new.
     """
-    from datetime import timedelta
-
-    from dropml.storage import keys
-
     since = since.astimezone(UTC)
     day = since.date()
     while day <= datetime.now(UTC).date():

@@ -1,4 +1,4 @@
-"""ModelCache without AWS: one SSM read per TTL, background swap, failed loads keep the old version."""
+"""LiveModel without AWS: one SSM read per TTL, background swap, failed loads keep the old version."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from dropml.errors import ChecksumMismatch, NoLiveModel
 from dropml.registry import LiveVersion
-from dropml.scoring.cache import ModelCache, ModelCaches
+from dropml.scoring.live_model import LiveModel, LiveModels
 
 
 class Clock:
@@ -55,8 +55,8 @@ def world() -> World:
     return World()
 
 
-def _cache(world: World, clock: Clock, ttl: float = 5.0) -> ModelCache:
-    return ModelCache(
+def _cache(world: World, clock: Clock, ttl: float = 5.0) -> LiveModel:
+    return LiveModel(
         "default", ttl, loader=world.loader, live_lookup=world.live_lookup, clock=clock, announce=world.announce
     )
 
@@ -161,9 +161,9 @@ def test_concurrent_cold_requests_load_once(world):
 
 
 def test_caches_are_per_project_and_bounded(world):
-    caches = ModelCaches(5.0, loader=world.loader, live_lookup=world.live_lookup)
+    caches = LiveModels(5.0, loader=world.loader, live_lookup=world.live_lookup)
     assert caches.for_project("a") is caches.for_project("a")
     assert caches.for_project("a") is not caches.for_project("b")
-    for index in range(ModelCaches.MAX_PROJECTS + 5):
+    for index in range(LiveModels.MAX_PROJECTS + 5):
         caches.for_project(f"p{index}")
-    assert len(caches.statuses()) == ModelCaches.MAX_PROJECTS
+    assert len(caches.statuses()) == LiveModels.MAX_PROJECTS

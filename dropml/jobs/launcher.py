@@ -19,18 +19,18 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from importlib.metadata import entry_points
+from typing import Any
 
 from dropml import aws
 from dropml.config import settings
 from dropml.errors import BadInput, ConfigError, DropmlError
+from dropml.jobs.job import DATA_KIND, Job
 from dropml.storage import keys
 
 logger = logging.getLogger(__name__)
 
-Job = Literal["train", "score"]
 JOB_MODULE = "training_job.main"
-DATA_KIND: dict[str, Literal["train", "test"]] = {"train": "train", "score": "test"}
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STARTED_BY_LIMIT = 36  # ECS refuses a longer startedBy
 JOB_EXIT_CODES = frozenset({0, 1, 2})  # the job announced these itself: success, unexpected failure, bad input
@@ -79,8 +79,6 @@ def register_installed(kind: str) -> bool:
     ``dropml`` CLI finding ``dropml local up``); returns False if no package
     declares one. Nothing in the cloud calls it.
     """
-    from importlib.metadata import entry_points
-
     if kind in _starters:
         return True
     for entry in entry_points(group=STARTER_PLUGINS, name=kind):

@@ -1,0 +1,133 @@
+"""Score a request and audit it: the JSON/CSV API, the JSON lane in front of Flask, and the one-record form.
+
+Every channel checks its rows against the live version's schema (with the one
+row limit, ``serving.max_batch_rows``), predicts with every asked model, and
+queues one audit record, here, so the Flask route and the JSON lane answer a
+request the same way and the form is audited like the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from dropml import audit
+from dropml.audit import Channel
+from dropml.scoring.predict import predict, results_csv, results_frame
+from dropml.scoring.request_shapes import input_from_csv, input_from_json
+from dropml.scoring.validate import frame_from_records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dropml.config import Settings
+    from dropml.scoring.load import LoadedVersion
+    from dropml.scoring.predict import Prediction
+    from dropml.scoring.rows import CheckedRows
+    from dropml.scoring.validate import ScoringInput
+
+logger = logging.getLogger(__name__)
+
+
+def checked_csv(loaded: LoadedVersion, body: bytes, conf: Settings) -> ScoringInput:
+    """A CSV request body's rows checked against ``loaded``'s schema (other columns ignored, named).
+
+    Raises:
+        BadInput: empty, binary or malformed CSV, or rows that fail the schema.
+        TooLarge: more rows than ``serving.max_batch_rows``.
+    """
+    return input_from_csv(loaded.schema, body, conf.serving.max_batch_rows, "the CSV body")
+
+
+def checked_json(loaded: LoadedVersion, document: Any, conf: Settings) -> ScoringInput:
+    """A parsed JSON request body's rows (any accepted shape) checked against ``loaded``'s schema.
+
+    Raises:
+        BadInput: an unknown shape, an empty batch, or rows that fail the schema.
+        TooLarge: more rows than ``serving.max_batch_rows``.
+    """
+    return input_from_json(loaded.schema, document, conf.serving.max_batch_rows)
+
+
+def score_request(
+    loaded: LoadedVersion,
+    given: ScoringInput,
+    models: str,
+    body: bytes,
+    channel: Channel,
+    *,
+    request_id: str,
+    started: float,
+    conf: Settings,
+) -> Prediction:
+    """Score a checked request with ``loaded`` and queue its audit record: the one scoring step of /predict.
+
+    Raises:
+        BadInput: a bad ``models`` choice, or a model refused the input.
+    """
+    prediction = predict(loaded, given.rows, models=models, request_id=request_id, conf=conf)  # type: ignore[arg-type]
+    record_audit(prediction, audit.hash_inputs(body), channel, started, given.rows, conf)
+    return prediction
+
+
+def score_form(loaded: LoadedVersion, values: dict[str, str], request_id: str, conf: Settings) -> Prediction:
+    """Score one record typed into the form (a blank field is missing) with every model, and audit it.
+
+    Raises:
+        BadInput: values that fail the schema (each problem names its field).
+    """
+    started = time.perf_counter()
+    record = {name: (value if value != "" else None) for name, value in values.items()}
+    frame = frame_from_records(loaded.schema, [record])
+    prediction = predict(loaded, frame, "all", request_id, engine="in-process", conf=conf)
+    record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, frame, conf)
+    return prediction
+
+
+def record_audit(
+    prediction: Prediction,
+    body_sha: str,
+    channel: Channel,
+    started: float,
+    inputs: CheckedRows | None,
+    conf: Settings,
+) -> None:
+    """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
+
+    The rows and outputs are queued as the frame and arrays they are: the
+    buffer turns them into JSON when it writes, not while the caller waits.
+    """
+    small = prediction.rows <= conf.audit.store_inputs_max_rows
+    audit.record_prediction(
+        audit.prediction_record(
+            request_id=prediction.request_id or "",
+            project=prediction.project,
+            model_version=prediction.version,
+            champion=prediction.champion,
+            models=list(prediction.by_model),
+            engine=prediction.engine,
+            rows=prediction.rows,
+            inputs_sha256=body_sha,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            channel=channel,
+            inputs=inputs if small else None,
+            outputs=dict(prediction.by_model) if small else None,
+            outside_training_range=prediction.outside_range.counts() if prediction.outside_range is not None else None,
+        )
+    )
+
+
+def answer_csv(inputs: pd.DataFrame, prediction: Prediction) -> str:
+    """A CSV answer: the inputs (as sent) plus every prediction, text cells that look like formulas neutralised."""
+    return results_csv(results_frame(inputs, prediction))
+
+
+def flush_audit_if_asked(conf: Settings) -> None:
+    """Write this invocation's audit records now when ``audit.flush_every_request`` (Lambda freezes after it)."""
+    if not conf.audit.flush_every_request:
+        return
+    try:
+        audit.flush()
+    except Exception:  # records stay queued for the next flush; never fail the answer
+        logger.exception("audit flush at the end of the request failed")
