@@ -28,8 +28,8 @@ from support import lambda_package
 from support.lambda_package import LAMBDA_CODE_LIMIT
 
 from dropml import aws, registry
-from dropml.registry import byom
 from dropml.scoring.engines import FULL_STAGE
+from dropml.usecases import register
 from tests.conftest import EXAMPLES
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def test_the_lean_package_refuses_a_version_only_scikit_learn_serves_and_names_t
         "task": "classification",
         "columns": [{"name": c, "dtype": "float64", "kind": "numeric"} for c in ("mean_radius", "mean_texture")],
     }
-    manifest = byom.register_model("registered", _uncompilable_pickle(), json.dumps(schema))
+    manifest = register.register_model("registered", _uncompilable_pickle(), json.dumps(schema))
     registry.promote("registered", manifest.version)
     assert manifest.models[0].compiled is None
     record = {"mean_radius": 14.0, "mean_texture": 19.0}
