@@ -127,6 +127,15 @@ class TrainingSettings(_Section):
     time_column: str | None = None
     group_column: str | None = None
     horizon: int = Field(1, ge=1)
+    # Rows are observations: equal rows are all kept. A row key names the columns that say which rows belong to
+    # one thing (a customer, a respondent, an order): every split then keeps all of a key's rows on one side of
+    # the holdout and of each CV fold, and the key columns are not features. A time-ordered project's key is
+    # (group_column, time_column) and it is split by time; it takes no row_key.
+    row_key: list[str] = Field(default_factory=list)
+    # What a repeated row key means: "keep_all" (repeated observations of one thing) or "keep_latest" (versions
+    # of one record: the last in the file is kept, the others counted in the data-quality report). A
+    # time-ordered project always keeps the latest row of a (group_column, time_column) pair.
+    repeated_row_keys: Literal["keep_all", "keep_latest"] = "keep_all"
     lags: list[int] = Field(default_factory=lambda: [1, 2, 3, 7])
     search_time_budget_seconds: float = Field(0.0, ge=0.0)
     # Classifiers' class weights: "balanced" weighs each class by the inverse of its share, "none" by rows;
@@ -170,6 +179,31 @@ class TrainingSettings(_Section):
         if self.group_column and not self.time_column:
             raise ValueError(f"group_column {self.group_column!r} needs a time_column")
         return self
+
+    @model_validator(mode="after")
+    def _row_key_columns(self) -> TrainingSettings:
+        if not self.row_key:
+            if self.repeated_row_keys != "keep_all":
+                raise ValueError("repeated_row_keys needs a row_key (the columns that identify a record)")
+            return self
+        if self.time_column:
+            raise ValueError(
+                f"row_key {self.row_key} is for projects without a time_column: a time-ordered project's rows "
+                "are keyed by (group_column, time_column) and split by time"
+            )
+        if len(set(self.row_key)) != len(self.row_key) or self.target in self.row_key:
+            raise ValueError(f"row_key {self.row_key} must name distinct columns other than the target")
+        return self
+
+    def record_key(self) -> list[str]:
+        """The columns whose repeated values are versions of one record (the latest wins); [] when rows never are.
+
+        A time-ordered project's (group_column, time_column); a row key kept
+        latest; else nothing: repeated rows are observations, all kept.
+        """
+        if self.time_column:
+            return [self.group_column, self.time_column] if self.group_column else [self.time_column]
+        return list(self.row_key) if self.repeated_row_keys == "keep_latest" else []
 
 
 class ServingSettings(_Section):

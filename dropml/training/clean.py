@@ -2,11 +2,15 @@
 
 Every decision (a dropped row or column, a coerced value, a derived target)
 becomes one entry of the data-quality record that the manifest and the HTML
-report carry, so a user can see exactly what happened to their file.
+report carry, so a user can see exactly what happened to their file. Rows are
+never dropped for being equal to another: repeats are counted and kept. A row
+leaves only for a recorded reason (no target, a record replaced by its later
+version under a declared key, ...), each action stating how many ``rows``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import warnings
@@ -22,6 +26,8 @@ from dropml.manifest import FALSE_WORDS, TRUE_WORDS
 if TYPE_CHECKING:
     from dropml.config import TrainingSettings
     from dropml.manifest import ColumnKind
+
+logger = logging.getLogger(__name__)
 
 Task = Literal["classification", "regression"]
 
@@ -53,6 +59,7 @@ class CleanResult:
     kinds: dict[str, ColumnKind]  # input column -> kind, in file order
     quality: dict[str, Any] = field(default_factory=dict)
     word_columns: list[str] = field(default_factory=list)  # categorical columns encoded by their first word
+    groups: pd.Series | None = None  # with a row_key: one code per row, equal for rows of one key (split together)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -259,6 +266,11 @@ def check_columns(frame: pd.DataFrame, conf: TrainingSettings) -> None:
             "in config.json, or the project's stored settings), or retrain on this file with "
             "`dropml train <project> --set target=<column>`",
         )
+    absent = [column for column in conf.row_key if column not in frame.columns]
+    if absent:
+        raise BadInput(
+            "row_key", absent, f"row_key column(s) {', '.join(map(repr, absent))} not in the file; found: {found}"
+        )
 
 
 def _numbers_of(present: pd.Series) -> pd.Series | None:
@@ -389,13 +401,64 @@ def _classes(labels: pd.Series, name: str, quality: _Quality, had_blanks: bool) 
     return numbers.map(lambda v: format(v, "g")).astype(object)
 
 
-def _drop_duplicates(frame: pd.DataFrame, quality: _Quality) -> pd.DataFrame:
-    before = len(frame)
-    frame = frame.drop_duplicates()
-    if len(frame) < before:
+def _count_repeats(frame: pd.DataFrame, quality: _Quality) -> None:
+    """Count the rows equal to an earlier row in every column, and say they are all kept.
+
+    Equal rows are observations (a survey's common answers, a shop's best
+    seller), not errors: dropping them would train on the distinct rows only
+    and weigh a once-seen answer like one given a thousand times.
+    """
+    repeated = int(frame.duplicated().sum())
+    quality.record["repeated_rows"] = repeated
+    if not repeated:
+        return
+    distinct = len(frame) - repeated
+    quality.act(
+        "kept_repeated_rows",
+        f"{repeated:,} row(s) ({repeated / len(frame):.0%}) repeat an earlier row exactly ({distinct:,} distinct "
+        "rows); all are kept: equal rows are observations. If some are copies of one record, set row_key to the "
+        "columns that identify a record (repeated_row_keys: keep_latest keeps its last version)",
+        count=repeated,
+        distinct=distinct,
+    )
+
+
+def _has_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    return frame[keys].notna().all(axis=1)
+
+
+def _keep_latest(frame: pd.DataFrame, keys: list[str], quality: _Quality, action: str) -> pd.DataFrame:
+    """One row per value of ``keys``: the last in the file (rows with a missing key value are all kept)."""
+    keyed = _has_key(frame, keys)
+    replaced = keyed & frame[keys].duplicated(keep="last") if keyed.any() else keyed
+    count = int(replaced.sum())
+    if count:
         quality.act(
-            "dropped_duplicate_rows", f"{before - len(frame)} duplicate row(s) dropped", count=before - len(frame)
+            action,
+            f"{count:,} earlier version(s) of a record replaced by a later row with the same {'/'.join(keys)}",
+            count=count,
+            rows=count,
+            keys=list(keys),
         )
+    return frame[~replaced]
+
+
+def _without_time(frame: pd.DataFrame, conf: TrainingSettings, quality: _Quality) -> pd.DataFrame:
+    """Drop (and count) the rows a time-ordered project cannot place: no time, or no group."""
+    for column, what in ((conf.time_column, "time"), (conf.group_column, "group")):
+        if not column:
+            continue
+        missing = frame[column].isna()
+        count = int(missing.sum())
+        if count:
+            quality.act(
+                f"dropped_missing_{what}",
+                f"{count:,} row(s) without a {what} value in {column!r} dropped: a time-ordered row needs one",
+                column=column,
+                count=count,
+                rows=count,
+            )
+            frame = frame[~missing]
     return frame
 
 
@@ -403,15 +466,9 @@ def _derive_time_target(
     frame: pd.DataFrame, conf: TrainingSettings, label_name: str, quality: _Quality
 ) -> pd.DataFrame:
     time_col, group_col, horizon = conf.time_column, conf.group_column, conf.horizon
-    keys = [group_col, time_col] if group_col else [time_col]
-    before = len(frame)
-    frame = frame.sort_values(keys, kind="mergesort").drop_duplicates(subset=keys, keep="last")
-    if len(frame) < before:
-        quality.act(
-            "dropped_duplicate_time_keys",
-            f"{before - len(frame)} row(s) repeating a {'/'.join(keys)} pair dropped (kept the last)",
-            count=before - len(frame),
-        )
+    keys = conf.record_key()
+    frame = _keep_latest(_without_time(frame, conf, quality), keys, quality, "dropped_duplicate_time_keys")
+    frame = frame.sort_values(keys, kind="mergesort")
     source = frame[conf.target]
     future = source.groupby(frame[group_col], sort=False).shift(-horizon) if group_col else source.shift(-horizon)
     frame = frame.assign(**{label_name: future})
@@ -424,6 +481,7 @@ def _derive_time_target(
         source=conf.target,
         horizon=horizon,
         count=without,
+        rows=without,
     )
     frame = frame[future.notna()]
     return frame.sort_values([time_col, group_col] if group_col else [time_col], kind="mergesort")
@@ -498,7 +556,7 @@ def _drop_useless_columns(
 
 
 def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
-    """Clean a raw training frame: dedupe, type every column, prepare the label, drop useless columns.
+    """Clean a raw training frame: count repeats, type every column, prepare the label, drop useless columns.
 
     Raises:
         BadInput: a configured column is missing, a numeric field is full of junk,
@@ -509,7 +567,9 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
     check_columns(frame, conf)
     quality = _Quality(frame)
     frame = frame.apply(normalise_missing)
-    frame = _drop_duplicates(frame, quality)
+    _count_repeats(frame, quality)
+    if conf.record_key() and not conf.time_column:
+        frame = _keep_latest(frame, conf.record_key(), quality, "kept_latest_per_row_key")
     label_name = f"{conf.target}_ahead_{conf.horizon}" if conf.time_column else conf.target
     frame, kinds = _typed_columns(frame, conf, label_name, quality)
     frame, task = _labelled_rows(frame, conf, label_name, quality)
@@ -525,7 +585,10 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
             conf.target,
             f"no usable feature columns remain after cleaning{why}; add columns that describe each row",
         )
-    frame = frame[[*kinds, label_name]].reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    groups = _row_key_groups(frame, conf.row_key, quality) if conf.row_key else None
+    frame = frame[[*kinds, label_name]]
+    _account_for_rows(quality, len(frame))
     missing = {name: int(count) for name, count in frame[list(kinds)].isna().sum().items() if count}
     quality.record.update(
         rows_out=len(frame),
@@ -536,8 +599,45 @@ def clean_frame(frame: pd.DataFrame, conf: TrainingSettings) -> CleanResult:
         target=label_name,
     )
     return CleanResult(
-        frame=frame, target=label_name, task=task, kinds=kinds, quality=quality.record, word_columns=word_columns
+        frame=frame,
+        target=label_name,
+        task=task,
+        kinds=kinds,
+        quality=quality.record,
+        word_columns=word_columns,
+        groups=groups,
     )
+
+
+def _account_for_rows(quality: _Quality, rows_out: int) -> None:
+    """Every row removed must have a recorded reason; a gap between rows in and out becomes a warning, never silence."""
+    counted = sum(int(action.get("rows", 0)) for action in quality.record["actions"])
+    unexplained = quality.record["rows_in"] - rows_out - counted
+    quality.record["rows_removed"] = counted
+    if unexplained:
+        logger.error("rows removed without a recorded reason", extra={"rows": unexplained})
+        quality.warn(f"{unexplained:,} row(s) were removed without a recorded reason; please report this")
+
+
+def _row_key_groups(frame: pd.DataFrame, row_key: list[str], quality: _Quality) -> pd.Series:
+    """One code per row, equal for the rows of one row key; a row missing a key value is a group of its own."""
+    codes = frame.groupby(row_key, sort=False, dropna=False).ngroup().to_numpy(copy=True)
+    keyless = ~_has_key(frame, row_key).to_numpy()
+    if keyless.any():
+        codes[keyless] = codes.max() + 1 + np.arange(int(keyless.sum()))
+        quality.warn(
+            f"{int(keyless.sum()):,} row(s) have no value in row_key {', '.join(row_key)}: each is split as a key "
+            "of its own"
+        )
+    quality.record["row_keys"] = len(np.unique(codes))
+    quality.act(
+        "grouped_by_row_key",
+        f"rows grouped by row_key {', '.join(row_key)} ({quality.record['row_keys']:,} keys): the holdout and "
+        "every CV fold hold whole keys, and the key is not a feature",
+        keys=list(row_key),
+        count=quality.record["row_keys"],
+    )
+    return pd.Series(codes, index=frame.index, name="row_key")
 
 
 def _typed_columns(
@@ -552,6 +652,9 @@ def _typed_columns(
     kinds: dict[str, ColumnKind] = {}
     converted: dict[str, pd.Series] = {}
     for name in frame.columns:
+        if name in conf.row_key:
+            converted[name] = frame[name]  # grouping the splits, not a feature
+            continue
         if name == conf.target and not time_col:
             continue
         series, kind = infer_kind(frame[name], name, quality)
@@ -583,14 +686,27 @@ def _labelled_rows(
     if missing_target and not conf.time_column:
         frame = frame[frame[label_name].notna()]
         quality.act(
-            "dropped_missing_target", f"{missing_target} row(s) without a target value dropped", count=missing_target
+            "dropped_missing_target",
+            f"{missing_target} row(s) without a target value dropped",
+            count=missing_target,
+            rows=missing_target,
         )
     if frame.empty:
         raise BadInput("target", conf.target, f"target {conf.target!r} has no values")
     task = _choose_task(frame[label_name], conf, quality)
+    raw = frame[label_name]
     labels = prepare_labels(frame[label_name], task, conf.target, quality, had_blanks=missing_target > 0)
     frame = frame.assign(**{label_name: labels})
-    frame = frame[frame[label_name].notna()]
+    unreadable = frame[label_name].isna()
+    if unreadable.any():  # a few junk cells in a numeric target (more is refused by prepare_labels)
+        count = int(unreadable.sum())
+        quality.act(
+            "dropped_unreadable_target",
+            f"{count} row(s) whose target is not a number dropped, e.g. {', '.join(_examples(raw[unreadable]))}",
+            count=count,
+            rows=count,
+        )
+        frame = frame[~unreadable]
     if task == "classification":
         frame = _check_classes(frame, label_name, conf.target, quality)
     return frame, task
@@ -625,8 +741,10 @@ def _check_classes(frame: pd.DataFrame, label_name: str, target: str, quality: _
         frame = frame[~frame[label_name].isin(rare.index)]
         quality.act(
             "dropped_rare_classes",
-            f"{len(rare)} class(es) with a single row dropped: {', '.join(map(str, rare.index[:EXAMPLES_SHOWN]))}",
+            f"{len(rare)} class(es) with a single row dropped (a class needs a row to train on and one to test): "
+            f"{', '.join(map(str, rare.index[:EXAMPLES_SHOWN]))}",
             count=len(rare),
+            rows=int(rare.sum()),
         )
         counts = counts[counts >= 2]
     if len(counts) < 2:

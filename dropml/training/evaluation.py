@@ -130,6 +130,55 @@ def random_split(labels: pd.Series, task: str, cv_folds: int, test_size: float, 
     return Split(train=train, holdout=holdout, folds=folds, kind=f"{type(splitter).__name__}({len(folds)})")
 
 
+MIN_GROUPS = 5  # a grouped split needs whole keys for the holdout and for at least two CV folds
+
+
+def grouped_split(
+    labels: pd.Series, groups: pd.Series, task: str, cv_folds: int, test_size: float, random_state: int
+) -> Split:
+    """A split that keeps every group's rows on one side: of the holdout, and of each CV fold of the train part.
+
+    ``groups`` holds one code per row (a declared row key): the scores then
+    measure predictions for keys the models never saw, as serving meets
+    them, instead of rewarding a model for recognising a key's other rows.
+    Classification stratifies whole groups (StratifiedGroupKFold); the holdout
+    is one of ``round(1 / test_size)`` such folds.
+
+    Raises:
+        BadInput: too few rows, or fewer than ``MIN_GROUPS`` keys.
+    """
+    rows = len(labels)
+    needed = max(MIN_ROWS, 4 * cv_folds)
+    if rows < needed:
+        raise _too_few(rows, needed, "rows")
+    codes = groups.to_numpy()
+    keys = len(np.unique(codes))
+    if keys < MIN_GROUPS:
+        raise BadInput(
+            "row_key",
+            keys,
+            f"only {keys} distinct row key(s); a split by row key needs at least {MIN_GROUPS} (whole keys are held "
+            "out), so declare a finer row_key or none",
+        )
+    y = labels.to_numpy()
+    holdout_folds = min(keys, max(2, round(1 / test_size)))
+    with warnings.catch_warnings():  # a class rarer than the folds: whole keys cannot always spread it, say nothing
+        warnings.simplefilter("ignore", UserWarning)
+        train, holdout = next(_group_folds(task, holdout_folds, random_state).split(np.zeros(rows), y, codes))
+        train, holdout = np.sort(train), np.sort(holdout)
+        splitter = _group_folds(task, max(2, min(cv_folds, len(np.unique(codes[train])))), random_state)
+        folds = list(splitter.split(np.zeros(len(train)), y[train], codes[train]))
+    return Split(train=train, holdout=holdout, folds=folds, kind=f"{type(splitter).__name__}({len(folds)}) by row key")
+
+
+def _group_folds(task: str, folds: int, random_state: int) -> Any:
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    if task == "classification":
+        return StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    return GroupKFold(n_splits=folds, shuffle=True, random_state=random_state)
+
+
 def time_split(times: pd.Series, cv_folds: int, test_size: float, horizon: int) -> Split:
     """Holdout = the latest ``test_size`` of time steps; CV = TimeSeriesSplit over time steps; gaps of ``horizon``.
 

@@ -136,6 +136,9 @@ def build_manifest(
     classes = trained.champion.classes if cleaned.task == "classification" else None
     quality = {**cleaned.quality, "split": trained.split.kind, "train_rows": len(trained.split.train)}
     quality["holdout_rows"] = len(trained.split.holdout)
+    gap = len(cleaned.frame) - len(trained.split.train) - len(trained.split.holdout)
+    if gap:  # time-ordered: the rows whose targets lie in the holdout period train nothing (evaluation.time_split)
+        quality["gap_rows"] = gap
     return Manifest(
         project=project,
         version=version,

@@ -76,10 +76,13 @@ def _quality_section(quality: dict[str, Any]) -> str:
     missing_html = (
         _table(["column", "missing values (imputed)"], [[k, v] for k, v in missing.items()]) if missing else ""
     )
-    shape = (
-        f"<p>{quality.get('rows_in')} rows × {quality.get('columns_in')} columns in; "
-        f"{quality.get('rows_out')} rows × {quality.get('columns_out')} input columns used.</p>"
-    )
+    rows = [f"{quality.get('rows_in')} rows × {quality.get('columns_in')} columns in"]
+    if quality.get("repeated_rows"):
+        rows.append(f"{quality['repeated_rows']} of them repeat an earlier row exactly, and are kept")
+    if quality.get("rows_removed"):
+        rows.append(f"{quality['rows_removed']} rows removed, each for a reason listed below")
+    rows.append(f"{quality.get('rows_out')} rows × {quality.get('columns_out')} input columns used")
+    shape = f"<p>{'; '.join(rows)}.</p>"
     found = quality.get("file_format")
     if found:
         shape += (

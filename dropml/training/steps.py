@@ -291,6 +291,27 @@ def _fit_in_one_pool(
     return fits, fold_scores
 
 
+def split_rows(cleaned: CleanResult, conf: TrainingSettings) -> Split:
+    """The holdout and CV folds: by time (time-ordered), by whole row keys (a declared row_key), else shuffled.
+
+    Rows that are equal but carry no declared key are split like any others:
+    they are separate observations, and the rows a model meets in serving
+    repeat the common ones too (bench/repeats.py measures both splits).
+
+    Raises:
+        BadInput: too few rows, time steps or row keys to hold out and cross-validate.
+    """
+    from dropml.training import evaluation
+
+    if conf.time_column:
+        return evaluation.time_split(cleaned.frame[conf.time_column], conf.cv_folds, conf.test_size, conf.horizon)
+    if cleaned.groups is not None:
+        return evaluation.grouped_split(
+            cleaned.labels, cleaned.groups, cleaned.task, conf.cv_folds, conf.test_size, conf.random_state
+        )
+    return evaluation.random_split(cleaned.labels, cleaned.task, conf.cv_folds, conf.test_size, conf.random_state)
+
+
 def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = None) -> TrainedVersion:
     """Every step before publishing: clean, schema, EDA, split, fit and rank models (pickles spooled to ``spool_dir``).
 
@@ -308,10 +329,7 @@ def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = No
     schema = build_input_schema(
         cleaned.frame, cleaned.kinds, conf.time_column, conf.group_column, any_text=cleaned.word_columns
     )
-    if conf.time_column:
-        split = evaluation.time_split(cleaned.frame[conf.time_column], conf.cv_folds, conf.test_size, conf.horizon)
-    else:
-        split = evaluation.random_split(cleaned.labels, cleaned.task, conf.cv_folds, conf.test_size, conf.random_state)
+    split = split_rows(cleaned, conf)
     timings["clean_seconds"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -94,6 +94,7 @@ def _check_published(case: ZooCase, body: bytes, code: int, out: str, err: str, 
     assert board["model"].tolist() == manifest.model_names
     assert sorted(board["model"]) == sorted(FAST_TRAINING["models"])
     assert manifest.data_quality["file_format"] == detect_csv_format(body).describe()
+    _check_every_row_accounted_for(manifest.data_quality, body)
     champion_score = manifest.model(manifest.champion).metrics[manifest.rank_metric]
     record_property("outcome", f"{manifest.champion} {manifest.rank_metric}={champion_score:.3f}")
 
@@ -112,6 +113,16 @@ def _check_published(case: ZooCase, body: bytes, code: int, out: str, err: str, 
     if case.task == "classification":
         _check_classes(manifest.classes, body, case.target)
         assert json.loads(json.dumps(answer.to_json()))["predictions"] == answer.champion_predictions.tolist()
+
+
+def _check_every_row_accounted_for(quality: dict, body: bytes) -> None:
+    """Every data row of the file is trained on, held out, or removed by an action that says why (no silent loss)."""
+    rows = len(pd.read_csv(io.BytesIO(body), **detect_csv_format(body).read_csv_options()))
+    removed = sum(action.get("rows", 0) for action in quality["actions"])
+    assert quality["rows_in"] == rows
+    assert quality["rows_in"] - quality["rows_out"] == quality["rows_removed"] == removed, quality["actions"]
+    assert quality["rows_out"] == quality["train_rows"] + quality["holdout_rows"] + quality.get("gap_rows", 0)
+    assert not [w for w in quality["warnings"] if "without a recorded reason" in w]
 
 
 def _check_refused(case: ZooCase, code: int, err: str, run_id: str) -> None:

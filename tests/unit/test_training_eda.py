@@ -68,7 +68,11 @@ def test_report_is_self_contained_html_with_every_section():
         "columns_in": 6,
         "rows_out": 200,
         "columns_out": 5,
-        "actions": [{"action": "dropped_duplicate_rows", "count": 10, "message": "10 duplicate row(s) dropped"}],
+        "repeated_rows": 40,
+        "rows_removed": 10,
+        "actions": [
+            {"action": "dropped_missing_target", "rows": 10, "message": "10 row(s) without a target value dropped"}
+        ],
         "warnings": ["<script>alert(1)</script>"],
         "missing_values": {"f0": 2},
     }
@@ -93,7 +97,11 @@ def test_report_is_self_contained_html_with_every_section():
     assert "<h1>dropml: project default, version 3</h1>" in html
     for heading in ("Leaderboard", "Selected features (2, from the champion)", "Data quality", "Summary statistics"):
         assert f"<h2>{heading}</h2>" in html
-    assert "<li>10 duplicate row(s) dropped</li>" in html
+    assert "<li>10 row(s) without a target value dropped</li>" in html
+    assert (
+        "<p>210 rows × 6 columns in; 40 of them repeat an earlier row exactly, and are kept; 10 rows removed, "
+        "each for a reason listed below; 200 rows × 5 input columns used.</p>"
+    ) in html
     assert '<tr class="champion"><td>1</td><td>forest</td>' in html
     assert "&lt;script&gt;" in html
     assert "<script>" not in html
