@@ -245,9 +245,38 @@ class FirstWord(TransformerMixin, BaseEstimator):
         return np.asarray(input_features if input_features is not None else self.feature_names_in_, dtype=object)
 
 
+class MedianImputer(SimpleImputer):
+    """``SimpleImputer(strategy="median")`` that finds its medians with numpy's ``nanmedian``.
+
+    scikit-learn computes them on a masked array, which took 7 s for
+    800,000 × 30 numbers with no missing value at all, in every fold of every
+    model; ``nanmedian`` gives the same medians in 0.8 s. Everything else
+    (validation, ``transform``, the fitted ``statistics_`` the compiled form
+    reads) is SimpleImputer's own.
+    """
+
+    def _dense_fit(self, X: Any, strategy: str, missing_values: Any, fill_value: Any) -> np.ndarray:  # noqa: N803
+        if strategy != "median" or X.dtype.kind != "f" or not _is_nan(missing_values):
+            return super()._dense_fit(X, strategy, missing_values, fill_value)
+        missing = np.isnan(X)
+        self._fit_indicator(missing)
+        gaps = missing.any(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: NaN, as scikit-learn gives
+            # column by column: a strided column is copied once, and most columns have nothing to skip
+            medians = np.array([(np.nanmedian if gaps[j] else np.median)(X[:, j]) for j in range(X.shape[1])])
+        if self.keep_empty_features:
+            medians[np.isnan(medians)] = 0
+        return medians
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
 def numeric_steps() -> Pipeline:
     """Median impute, then standard scale."""
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    return Pipeline([("impute", MedianImputer(strategy="median")), ("scale", StandardScaler())])
 
 
 def categorical_steps(max_categories: int) -> Pipeline:
@@ -271,7 +300,7 @@ def first_word_steps(max_categories: int) -> Pipeline:
 def datetime_steps() -> Pipeline:
     """Date parts, then median impute (for missing dates) and scale."""
     return Pipeline(
-        [("parts", DatetimeParts()), ("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        [("parts", DatetimeParts()), ("impute", MedianImputer(strategy="median")), ("scale", StandardScaler())]
     )
 
 

@@ -110,6 +110,7 @@ def build_estimator(
     balanced: bool = False,
     tree_rows: float | None = None,
     bounded: bool = True,
+    boosting_rounds: int | None = None,
 ) -> BaseEstimator:
     """An unfitted estimator for model ``name``: the spec's factory, its params, then ``extra`` (search params).
 
@@ -120,7 +121,9 @@ def build_estimator(
     whose spec does not set it (training's ``rows_per_tree``). ``bounded``
     becomes the linear regression's ``bounded`` unless its spec sets it: False
     for time-ordered projects, whose trend must carry on past the training range
-    (:mod:`~dropml.training.bounded`). Search params the
+    (:mod:`~dropml.training.bounded`). ``boosting_rounds``
+    (:func:`boosting_rounds`) becomes histogram boosting's ``max_iter``, with
+    early stopping on, unless its spec sets ``max_iter``. Search params the
     estimator does not have are skipped (one search space serves both tasks:
     LogisticRegression's ``C`` is no parameter of the regression side's RidgeCV).
 
@@ -150,6 +153,8 @@ def build_estimator(
     bootstrap = params.get("bootstrap", valid.get("bootstrap", False))
     if tree_rows is not None and bootstrap and "max_samples" in valid and "max_samples" not in params:
         params["max_samples"] = tree_rows
+    if boosting_rounds is not None and "early_stopping" in valid and "max_iter" not in params:
+        params.update(max_iter=boosting_rounds, early_stopping=True)
     params.update({k: v for k, v in (extra or {}).items() if k in valid})
     return estimator.set_params(**params)
 
@@ -161,6 +166,22 @@ def tree_rows_share(rows: int, rows_per_tree: int) -> float | None:
     fit, and scikit-learn refuses a count above the rows it is given.
     """
     return None if rows <= rows_per_tree else rows_per_tree / rows
+
+
+# scikit-learn's HistGradientBoosting stops early by itself ('auto') above this many rows
+EARLY_STOPPING_ROWS = 10_000
+
+
+def boosting_rounds(rows: int, max_rounds: int) -> int | None:
+    """Histogram boosting's rounds on ``rows`` rows: None (its own 100) up to ``EARLY_STOPPING_ROWS``, else more.
+
+    Above it, scikit-learn already holds out 10 % of the rows and stops after
+    10 rounds without gain; 100 rounds then often stop it before it has
+    learnt what the rows hold (1M rows x 30: macro F1 0.941 at 100 rounds,
+    0.953 when it stopped by itself at 238). Early stopping is set explicitly,
+    so the CV folds of a set just above the threshold stop early too.
+    """
+    return max_rounds if rows > EARLY_STOPPING_ROWS else None
 
 
 def applicable_space(spec: ModelSpec, task: str) -> dict[str, list[Any]]:

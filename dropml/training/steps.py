@@ -136,7 +136,8 @@ def configured_estimator(
 
     The training settings that shape every estimator apply here, once:
     ``class_weight`` (:func:`~dropml.training.evaluation.balanced_classes`),
-    ``rows_per_tree`` (:func:`~dropml.training.models.tree_rows_share`), and
+    ``rows_per_tree`` (:func:`~dropml.training.models.tree_rows_share`),
+    ``boosting_rounds`` (:func:`~dropml.training.models.boosting_rounds`), and
     ``time_column`` (a time-ordered project's linear regression is not bounded).
     ``bench/train.py``'s hand-written side builds its estimators here too.
 
@@ -145,9 +146,16 @@ def configured_estimator(
     """
 
     balanced = balanced_classes(conf.class_weight, conf.rank_metric, task)
-    tree_rows = models.tree_rows_share(rows, conf.rows_per_tree)
     return models.build_estimator(
-        name, spec, task, conf.random_state, extra, balanced=balanced, tree_rows=tree_rows, bounded=not conf.time_column
+        name,
+        spec,
+        task,
+        conf.random_state,
+        extra,
+        balanced=balanced,
+        tree_rows=models.tree_rows_share(rows, conf.rows_per_tree),
+        bounded=not conf.time_column,
+        boosting_rounds=models.boosting_rounds(rows, conf.boosting_rounds),
     )
 
 
@@ -294,6 +302,9 @@ def _fit_in_one_pool(
 def split_rows(cleaned: CleanResult, conf: TrainingSettings) -> Split:
     """The holdout and CV folds: by time (time-ordered), by whole row keys (a declared row_key), else shuffled.
 
+    Above ``cv_max_rows`` training rows the CV folds cover a sample of them
+    (:func:`~dropml.training.evaluation.sample_folds`).
+
     Rows that are equal but carry no declared key are split like any others:
     they are separate observations, and the rows a model meets in serving
     repeat the common ones too (bench/repeats.py measures both splits).
@@ -305,11 +316,12 @@ def split_rows(cleaned: CleanResult, conf: TrainingSettings) -> Split:
 
     if conf.time_column:
         return evaluation.time_split(cleaned.frame[conf.time_column], conf.cv_folds, conf.test_size, conf.horizon)
-    if cleaned.groups is not None:
-        return evaluation.grouped_split(
-            cleaned.labels, cleaned.groups, cleaned.task, conf.cv_folds, conf.test_size, conf.random_state
-        )
-    return evaluation.random_split(cleaned.labels, cleaned.task, conf.cv_folds, conf.test_size, conf.random_state)
+    labels, task, groups = cleaned.labels, cleaned.task, cleaned.groups
+    if groups is not None:
+        split = evaluation.grouped_split(labels, groups, task, conf.cv_folds, conf.test_size, conf.random_state)
+    else:
+        split = evaluation.random_split(labels, task, conf.cv_folds, conf.test_size, conf.random_state)
+    return evaluation.sample_folds(split, labels, task, conf.cv_max_rows, conf.random_state, groups)
 
 
 def train(data: TrainingData, conf: TrainingSettings, spool_dir: str | None = None) -> TrainedVersion:

@@ -142,3 +142,24 @@ def test_a_word_column_is_one_hot_encoded_by_its_first_word_and_takes_new_names(
     assert output_feature_names(preprocess) == ["x", "name_ford", "name_toyota"]
     out = preprocess.transform(pd.DataFrame({"name": ["Ford Mustang GT"], "x": [1.0]}))  # a name never seen
     assert out[0, 1:].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("missing_share", [0.0, 0.1, 0.6])
+@pytest.mark.parametrize("keep_empty_features", [False, True])
+def test_the_median_imputer_gives_scikit_learns_medians(missing_share, keep_empty_features):
+    import warnings
+
+    from sklearn.impute import SimpleImputer
+
+    from dropml.training.features import MedianImputer
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(1001, 6)).round(2)  # rounded: ties, and an odd and an even count once NaN are out
+    values[rng.random(values.shape) < missing_share] = np.nan
+    values[:, 5] = np.nan if missing_share > 0.5 else values[:, 5]  # an all-missing column
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Skipping features without any observed values"
+        ours = MedianImputer(strategy="median", keep_empty_features=keep_empty_features).fit(values)
+        theirs = SimpleImputer(strategy="median", keep_empty_features=keep_empty_features).fit(values)
+        assert np.array_equal(ours.statistics_, theirs.statistics_, equal_nan=True)
+        assert np.array_equal(ours.transform(values), theirs.transform(values), equal_nan=True)

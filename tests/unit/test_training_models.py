@@ -246,11 +246,22 @@ def test_a_bootstrap_forest_on_more_rows_than_rows_per_tree_draws_a_share_of_the
 
 def test_the_jobs_pipelines_give_the_forest_its_rows_per_tree_and_leave_the_other_models_alone():
     small = _pipeline_model("regression", rows=2000)
-    assert small["random_forest"].max_samples is None  # 2,000 rows: under the default 100,000
+    assert small["random_forest"].max_samples is None  # 2,000 rows: under the default 30,000
     big = _pipeline_model("regression", rows=4000, rows_per_tree=1000)
     assert big["random_forest"].max_samples == 0.25
     assert not hasattr(big["gradient_boosting"], "max_samples")
     assert big["extra_trees"].max_samples is None  # no bootstrap: every tree sees every row, as sklearn does
+
+
+def test_boosting_on_big_data_stops_by_itself_after_at_most_boosting_rounds():
+    small = _pipeline_model("classification", rows=10_000)["gradient_boosting"]
+    assert (small.max_iter, small.early_stopping) == (100, "auto")  # scikit-learn's own: no early stopping here
+    big = _pipeline_model("classification", rows=10_001, boosting_rounds=250)["gradient_boosting"]
+    assert (big.max_iter, big.early_stopping) == (250, True)
+    assert _pipeline_model("classification", rows=10_001)["gradient_boosting"].max_iter == 300
+    assert _pipeline_model("classification", rows=10_001)["linear"].max_iter == 1000  # not a boosting model
+    mine = ModelSpec(estimator="hist_gradient_boosting", params={"max_iter": 50})
+    assert build_estimator("gb", mine, "classification", 0, boosting_rounds=300).max_iter == 50  # the spec wins
 
 
 def test_the_regression_linear_model_answers_within_its_training_targets_and_like_ridge_inside():
