@@ -273,8 +273,9 @@ def _fit_in_one_pool(
     """
 
     features, labels, task = cleaned.features, cleaned.labels, cleaned.task
-    # one pool for everything: (cost, model, task), longest first; a fold fits on less than the train part
-    fold_share = 1.0 - 1.0 / max(2, len(split.folds))
+    # one pool for everything: (cost, model, task), longest first
+    # a fold fits on its part of the rows CV uses (a sample of the train part, on a big file)
+    fold_share = len(split.folds[0][0]) / len(split.train) if split.folds else 0.0
     scale = len(split.train) / models.COST_ROWS * len(cleaned.kinds) / models.COST_COLUMNS
     work: list[tuple[float, str, Any]] = []
     for name, spec in specs.items():

@@ -10,10 +10,13 @@ from dropml.errors import BadInput, ConfigError
 from dropml.scoring.metrics import compute_metrics
 from dropml.training.evaluation import (
     ModelResult,
+    fold_tasks,
+    grouped_split,
     leaderboard_frame,
     random_split,
     rank_results,
     resolve_rank_metric,
+    sample_folds,
     time_split,
 )
 
@@ -59,6 +62,66 @@ def test_random_split_is_stratified_and_refuses_too_few_rows():
     assert str(caught.value) == (
         "only 12 usable rows after cleaning; at least 20 are needed for cross-validation and a holdout"
     )
+
+
+def test_a_grouped_split_keeps_each_key_on_one_side_and_needs_enough_keys():
+    rng = np.random.default_rng(0)
+    keys = pd.Series(rng.integers(0, 60, 600))
+    labels = pd.Series(np.where(keys % 3 == 0, "rare", "common"))  # a key's rows share a class
+    split = grouped_split(labels, keys, "classification", 5, 0.2, 0)
+    codes = keys.to_numpy()
+    assert not set(codes[split.train]) & set(codes[split.holdout])
+    assert sorted(np.concatenate([split.train, split.holdout])) == list(range(600))
+    for fit, test in split.folds:
+        assert not set(codes[split.train[fit]]) & set(codes[split.train[test]])
+    assert set(labels.iloc[split.holdout]) == {"rare", "common"}  # stratified by whole keys
+    assert split.kind == "StratifiedGroupKFold(5) by row key"
+    with pytest.raises(BadInput) as caught:
+        grouped_split(labels, keys % 4, "classification", 5, 0.2, 0)
+    assert caught.value.field == "row_key"
+    assert str(caught.value).startswith("only 4 distinct row key(s); a split by row key needs at least 5")
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_cv_on_a_big_train_part_folds_a_sample_and_tasks_carry_only_it(task):
+    rng = np.random.default_rng(1)
+    labels = pd.Series(rng.choice(["a", "b", "c"], 5000, p=[0.6, 0.3, 0.1]))
+    if task == "regression":
+        labels = pd.Series(rng.normal(size=5000))
+    split = random_split(labels, task, 5, 0.2, 0)
+    sampled = sample_folds(split, labels, task, 1000, 0)
+    assert (sampled.train is split.train, sampled.holdout is split.holdout) == (True, True)  # every row still fitted
+    used = np.concatenate([test for _, test in sampled.folds])
+    assert (len(used), len(set(used))) == (1000, 1000)  # each sampled row tested once
+    assert sampled.kind.endswith(", cross-validated on 1,000 of the 4,000 training rows")
+    if task == "classification":
+        shares = labels.iloc[split.train[used]].value_counts(normalize=True)
+        assert abs(shares["c"] - 0.1) < 0.01  # stratified
+    assert sample_folds(split, labels, task, 4000, 0) is split  # small enough: unchanged
+    features = pd.DataFrame({"row": np.arange(5000)})
+    from sklearn.dummy import DummyRegressor
+
+    tasks = fold_tasks(DummyRegressor(), features, labels, sampled, task)
+    first = tasks[0].args  # (pipeline, features, labels, fit rows, test rows, task)
+    assert len(first[1]) == 1000  # the sample, not the 5,000 rows, goes to each worker
+    fit, test = sampled.folds[0]
+    assert first[1]["row"].to_numpy()[first[3]].tolist() == split.train[fit].tolist()
+    assert first[1]["row"].to_numpy()[first[4]].tolist() == split.train[test].tolist()
+
+
+def test_a_grouped_sample_takes_whole_keys():
+    rng = np.random.default_rng(2)
+    keys = pd.Series(rng.integers(0, 500, 5000))
+    labels = pd.Series(rng.normal(size=5000))
+    split = grouped_split(labels, keys, "regression", 5, 0.2, 0)
+    sampled = sample_folds(split, labels, "regression", 1000, 0, keys)
+    codes = keys.to_numpy()[split.train]
+    used = np.concatenate([test for _, test in sampled.folds])
+    assert 1000 <= len(used) < 1100
+    taken = set(codes[used])
+    assert sum(codes == key for key in taken).sum() == len(used)  # every row of a taken key
+    for fit, test in sampled.folds:
+        assert not set(codes[fit]) & set(codes[test])
 
 
 def test_time_split_holds_out_the_latest_time_and_leaves_a_horizon_gap():
