@@ -263,6 +263,25 @@ def test_time_ordered_target_is_the_value_horizon_steps_ahead_per_group():
     assert action["message"] == "target = 'open' 1 step(s) ahead per symbol; 2 row(s) without a future value dropped"
 
 
+def test_time_ordered_rows_without_a_time_or_group_and_earlier_versions_of_a_key_are_counted():
+    days = [f"2024-01-{d:02d}" for d in range(1, 31)]
+    frame = pd.DataFrame({"date": days * 2, "symbol": ["A"] * 30 + ["B"] * 30, "open": np.arange(60.0)})
+    frame.loc[3, "date"] = None  # no time
+    frame.loc[40, "symbol"] = ""  # no group (a blank cell)
+    correction = frame.iloc[[10]].assign(open=999.0)  # a later row for A on 2024-01-11
+    frame = pd.concat([frame, correction], ignore_index=True)
+    conf = _conf(target="open", task="regression", time_column="date", group_column="symbol")
+    result = clean_frame(frame, conf)
+    actions = _actions(result)
+    assert actions["dropped_missing_time"][0]["rows"] == 1
+    assert actions["dropped_missing_group"][0]["rows"] == 1
+    assert actions["dropped_duplicate_time_keys"][0]["message"] == (
+        "1 earlier version(s) of a record replaced by a later row with the same symbol/date"
+    )
+    assert 999.0 in set(result.frame["open"])  # the later version won
+    assert result.quality["rows_in"] - result.quality["rows_out"] == result.quality["rows_removed"] == _removed(result)
+
+
 def test_time_column_that_is_not_dates_is_refused():
     frame = pd.DataFrame({"when": ["soon", "later", "never"] * 5, "open": range(15), "x": range(15)})
     with pytest.raises(BadInput) as caught:
