@@ -313,8 +313,6 @@ def split_rows(cleaned: CleanResult, conf: TrainingSettings) -> Split:
     Raises:
         BadInput: too few rows, time steps or row keys to hold out and cross-validate.
     """
-    from dropml.training import evaluation
-
     if conf.time_column:
         return evaluation.time_split(cleaned.frame[conf.time_column], conf.cv_folds, conf.test_size, conf.horizon)
     labels, task, groups = cleaned.labels, cleaned.task, cleaned.groups
