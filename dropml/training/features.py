@@ -21,39 +21,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from dropml.errors import BadInput
-from dropml.manifest import FALSE_TEXTS, TRUE_TEXTS
-from dropml.training.clean import first_words
+from dropml.scoring.feature_values import (
+    DATE_PARTS,
+    boolean_number,
+    category_text,
+    date_parts,
+    first_word,
+    lag_features,
+    to_datetimes,
+)
 
-# "days" is the time itself (days since 1970-01-01, fractional): one split places a row in time, where the
-# calendar parts need several (vega-stocks, monthly prices: holdout RMSE 31.3 -> 23.0 in bench/quality.py).
-DATE_PARTS = ("year", "month", "day", "dayofweek", "days")
 _FIRST_DATE_PARTS = ("year", "month", "day", "dayofweek")  # what pipelines pickled before "days" were fitted with
-_PART_ATTRIBUTES = {"year": "year", "month": "month", "day": "day", "dayofweek": "day_of_week"}
-_ONE_DAY = np.timedelta64(1, "D")
-
-
-def _to_boolean(value: Any) -> float:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return np.nan
-    text = str(value).strip().lower()
-    if text in TRUE_TEXTS:
-        return 1.0
-    if text in FALSE_TEXTS:
-        return 0.0
-    return np.nan
-
-
-def to_datetimes(values: pd.Series) -> pd.Series:
-    """Datetimes from datetime values or ISO 8601 strings (anything else becomes NaT), naive UTC."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        tz = getattr(values.dtype, "tz", None)
-        return values.dt.tz_convert(None) if tz is not None else values
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(values.astype(object), errors="coerce", format="ISO8601", utc=True)
-        if parsed.isna().sum() > values.isna().sum():
-            parsed = pd.to_datetime(values.astype(object), errors="coerce", format="mixed", utc=True)
-    return parsed.dt.tz_localize(None)
 
 
 class CoerceColumns(TransformerMixin, BaseEstimator):
@@ -103,7 +81,7 @@ class CoerceColumns(TransformerMixin, BaseEstimator):
             if kind == "numeric":
                 out[name] = pd.to_numeric(column, errors="coerce").astype(float)
             elif kind == "boolean":
-                out[name] = column.map(_to_boolean).astype(float)
+                out[name] = column.map(boolean_number).astype(float)
             elif kind == "datetime":
                 out[name] = to_datetimes(column)
             else:
@@ -116,11 +94,8 @@ class CoerceColumns(TransformerMixin, BaseEstimator):
 
 
 def _category_text(value: Any) -> Any:
-    if isinstance(value, str) or value is None or (isinstance(value, float) and np.isnan(value)):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # 1.0 read from a CSV means category "1"
-    return str(value)
+    text = category_text(value)
+    return np.nan if text is None else text  # NaN, not None: the imputer's missing marker
 
 
 def lag_feature_names(lag_columns: list[str], return_columns: list[str], lags: list[int]) -> list[str]:
@@ -159,31 +134,12 @@ class LagFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
         """``X`` plus the lag/return columns, rows in their original order."""
-        lags = list(self.lags or [])
         lag_columns, return_columns = list(self.lag_columns or []), list(self.return_columns or [])
-        keys = [self.group_column, self.time_column] if self.group_column else [self.time_column]
-        positions = pd.DataFrame({k: X[k].to_numpy() for k in keys})
-        order = positions.sort_values(keys, kind="mergesort", na_position="first").index.to_numpy()
-        ordered = X.iloc[order]
-        grouped = ordered.groupby(self.group_column, sort=False, dropna=False) if self.group_column else None
-        added: dict[str, np.ndarray] = {}
-
-        def shifted(col: str, lag: int) -> pd.Series:
-            return grouped[col].shift(lag) if grouped is not None else ordered[col].shift(lag)
-
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for col in lag_columns:
-                for lag in lags:
-                    added[f"{col}_lag{lag}"] = shifted(col, lag).to_numpy(dtype=float)
-            for col in lag_columns:
-                for lag in lags:
-                    added[f"{col}_ret{lag}"] = ordered[col].to_numpy(dtype=float) / added[f"{col}_lag{lag}"] - 1.0
-            for col in return_columns:
-                if col not in lag_columns:
-                    added[f"{col}_ret1"] = ordered[col].to_numpy(dtype=float) / shifted(col, 1).to_numpy(float) - 1.0
-        restore = np.empty_like(order)
-        restore[order] = np.arange(len(order))
-        extra = {name: np.where(np.isfinite(v), v, np.nan)[restore] for name, v in added.items()}
+        values = {name: X[name].to_numpy(dtype=float) for name in {*lag_columns, *return_columns}}
+        groups = X[self.group_column].to_numpy() if self.group_column else None
+        extra = lag_features(
+            _sortable(X[self.time_column]), groups, values, lag_columns, return_columns, list(self.lags or [])
+        )
         return X.assign(**extra)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -210,15 +166,7 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """One float column per (datetime column, part); NaT gives NaN."""
-        parts = []
-        for name in X.columns:
-            values = to_datetimes(X[name])
-            for part in self._parts():
-                if part == "days":
-                    stamps = values.to_numpy(dtype="datetime64[ns]")
-                    parts.append((stamps - np.datetime64(0, "ns")) / _ONE_DAY)  # NaT gives NaN
-                else:
-                    parts.append(getattr(values.dt, _PART_ATTRIBUTES[part]).to_numpy(dtype=float, na_value=np.nan))
+        parts = [date_parts(to_datetimes(X[name]).to_numpy(dtype="datetime64[ns]"), self._parts()) for name in X]
         return np.column_stack(parts) if parts else np.empty((len(X), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -237,8 +185,7 @@ class FirstWord(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
         """The first word of every value of every column."""
-
-        return pd.DataFrame({name: first_words(X[name]).astype(object) for name in X.columns}, index=X.index)
+        return pd.DataFrame({name: X[name].map(_first_word_or_nan).astype(object) for name in X.columns}, index=X.index)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """The input names."""
@@ -272,6 +219,20 @@ class MedianImputer(SimpleImputer):
 
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
+
+
+def _first_word_or_nan(value: Any) -> Any:
+    word = first_word(category_text(value))
+    return np.nan if word is None else word
+
+
+def _sortable(times: pd.Series) -> np.ndarray:
+    """A time column as values that sort in time: datetime64 (naive UTC), numbers, or else the text it holds."""
+    if pd.api.types.is_datetime64_any_dtype(times.dtype):
+        return to_datetimes(times).to_numpy(dtype="datetime64[ns]")
+    if pd.api.types.is_numeric_dtype(times.dtype):
+        return times.to_numpy(dtype=float)
+    return times.to_numpy(dtype=object)
 
 
 def numeric_steps() -> Pipeline:
