@@ -1,4 +1,4 @@
-"""The data sets bench/quality.py compares on: the zoo's real sets that publish, whole, and the crypto example.
+"""The data sets bench/quality.py compares on: the zoo's real sets that publish, whole, and its time-ordered one.
 
 The zoo (``tests/support/zoo.py``) is the one list of real data sets shipped
 inside packages (scikit-learn, ``statsmodels.datasets``, ``vega_datasets``'
@@ -14,16 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.zoo import REAL, ZooCase  # noqa: E402
+from support.zoo import REAL, TIME_ORDERED, ZooCase  # noqa: E402
 
-CRYPTO = {"task": "regression", "time_column": "date", "group_column": "symbol", "horizon": 1}
-
-
-def _crypto(rows: int | None = None) -> bytes:
-    return (ROOT / "examples" / "crypto_ohlcv.csv").read_bytes()
-
-
-CASES: list[ZooCase] = [
-    *(case for case in REAL if case.publishes),
-    ZooCase("crypto-ohlcv", "examples/", _crypto, "open", "regression", covers="time-ordered", overrides=CRYPTO),
-]
+CASES: list[ZooCase] = [*(case for case in REAL if case.publishes), *TIME_ORDERED]

@@ -117,12 +117,15 @@ class CompiledForm(_Doc):
 
     Serving uses it instead of the pickle when the runtime is installed; the
     pickle stays the fallback. ``checked_rows`` holdout rows gave the same answer
-    (labels equal; regression values within ``max_difference``).
+    (labels equal; regression values within ``max_difference``). The ONNX file
+    carries its feature program (:mod:`dropml.scoring.feature_program`) in its
+    metadata; one compiled before programs existed takes ``input_columns`` as
+    one float64 matrix.
     """
 
     artifact: str  # name in ``artifacts``
     runtime: Literal["onnxruntime"] = "onnxruntime"
-    input_columns: list[str]
+    input_columns: list[str]  # the raw input columns it reads
     checked_rows: int = Field(ge=1)
     max_difference: float = 0.0
 
@@ -138,6 +141,7 @@ class ModelEntry(_Doc):
     params: dict[str, Any] = Field(default_factory=dict)
     baseline: bool = False
     compiled: CompiledForm | None = None  # None: served by scikit-learn only
+    not_compiled: str | None = None  # why it has no compiled form (None when it has one, or the version predates it)
 
 
 class Manifest(_Doc):
@@ -181,7 +185,8 @@ class Manifest(_Doc):
         return [m.name for m in sorted(self.models, key=lambda m: m.rank)]
 
     def leaderboard(self) -> list[dict[str, Any]]:
-        """The models as leaderboard rows, best rank first: name, estimator, rank, metrics, baseline, champion."""
+        """The models as leaderboard rows, best rank first: name, estimator, rank, metrics, baseline, champion,
+        compiled, and why not (None when it is)."""
         return [
             {
                 "name": entry.name,
@@ -190,6 +195,8 @@ class Manifest(_Doc):
                 "metrics": entry.metrics,
                 "baseline": entry.baseline,
                 "champion": entry.name == self.champion,
+                "compiled": entry.compiled is not None,
+                "not_compiled": self.uncompiled.get(entry.name),
             }
             for entry in sorted(self.models, key=lambda e: e.rank)
         ]
@@ -201,3 +208,12 @@ class Manifest(_Doc):
         for entry in self.models:
             names += [name for name in entry.metrics if name not in names]
         return names
+
+    @property
+    def uncompiled(self) -> dict[str, str]:
+        """Each model without a compiled form, with the reason (scikit-learn serves it), in leaderboard order."""
+        return {
+            m.name: m.not_compiled or "no compiled form recorded"
+            for m in sorted(self.models, key=lambda m: m.rank)
+            if m.compiled is None
+        }

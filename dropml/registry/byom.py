@@ -21,11 +21,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropml.errors import BadInput
-from dropml.manifest import Artifact, CodeVersion, ColumnSchema, InputSchema, Manifest, ModelEntry
+from dropml.manifest import Artifact, CodeVersion, ColumnSchema, CompiledForm, InputSchema, Manifest, ModelEntry
 from dropml.registry.versions import VersionFile, write_version
 from dropml.storage import keys
 
 MODEL_NAME = "registered"
+COMPILED_ARTIFACT = f"{MODEL_NAME}.onnx"
 # the model file's suffix → its format (anything else is a scikit-learn-compatible pickle)
 FORMAT_BY_SUFFIX = {".h5": "keras-h5", ".hdf5": "keras-h5", ".keras": "keras", ".onnx": "onnx"}
 
@@ -195,12 +196,16 @@ def write_registered_version(
     model_format_name: str,
     scaler_given: bool,
     metrics: dict[str, float],
+    compiled: Any = None,
+    not_compiled: str | None = None,
 ) -> Manifest:
     """Write a checked serving ``pipeline`` as the next version of ``project``; returns its manifest.
 
     ``model_file`` is the file as handed over (its name and bytes): a Keras or ONNX file is kept beside the
-    pipeline built from it (checksummed too). The version is published by its manifest's put, exactly like
-    a trained one.
+    pipeline built from it (checksummed too). ``compiled`` is its compiled form (a
+    :class:`dropml.training.compile.CompiledModel`: served without scikit-learn), ``not_compiled`` why it has
+    none. The version is published by its manifest's put,
+    exactly like a trained one.
     """
     model_file_name, model_bytes = model_file
     input_schema = InputSchema(columns=schema.columns)
@@ -208,6 +213,8 @@ def write_registered_version(
         VersionFile(MODEL_NAME, f"{MODEL_NAME}.pkl", _pickled(pipeline), "application/octet-stream"),
         VersionFile("leaderboard", keys.LEADERBOARD_NAME, _leaderboard(estimator, metrics), "text/csv"),
     ]
+    if compiled is not None:
+        files.append(VersionFile(COMPILED_ARTIFACT, COMPILED_ARTIFACT, compiled.body, "application/octet-stream"))
     if model_format_name != "pickle":
         files.append(VersionFile("source_model", f"source-{model_file_name}", model_bytes, "application/octet-stream"))
     run_id = f"register-{uuid.uuid4().hex[:12]}"
@@ -230,9 +237,30 @@ def write_registered_version(
             classes=schema.classes,
             input_schema=input_schema,
             artifacts=artifacts,
-            models=[ModelEntry(name=MODEL_NAME, estimator=estimator, artifact=MODEL_NAME, rank=1, metrics=metrics)],
+            models=[
+                ModelEntry(
+                    name=MODEL_NAME,
+                    estimator=estimator,
+                    artifact=MODEL_NAME,
+                    rank=1,
+                    metrics=metrics,
+                    compiled=_compiled_form(compiled),
+                    not_compiled=not_compiled,
+                )
+            ],
             rank_metric=_rank_metric(metrics),
             champion=MODEL_NAME,
         )
 
     return write_version(project, run_id, lambda _version, _created: files, manifest_for)
+
+
+def _compiled_form(compiled: Any) -> CompiledForm | None:
+    if compiled is None:
+        return None
+    return CompiledForm(
+        artifact=COMPILED_ARTIFACT,
+        input_columns=compiled.input_columns,
+        checked_rows=compiled.checked_rows,
+        max_difference=compiled.max_difference,
+    )

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from dropml import registry
 from dropml.errors import BadInput
 from dropml.scoring.engines import require_scikit_learn
-from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame
+from dropml.scoring.feature_program import METADATA_KEY, FeatureProgram
+from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame, run
 from dropml.scoring.ranges import TrainingRanges
 from dropml.scoring.rows import as_frame
 
@@ -74,17 +75,42 @@ class LazyPipelines(Mapping[str, Any]):
 
 @dataclass(frozen=True)
 class CompiledPredictor:
-    """A model's compiled form, loaded: the onnxruntime model and the frame columns it takes, in order."""
+    """A model's compiled form, loaded: its onnxruntime model, the raw columns it reads, and its feature program.
+
+    Without a program (versions compiled before programs existed), the ONNX
+    model takes ``input_columns`` as one float64 matrix itself.
+    """
 
     model: OnnxModel
     input_columns: list[str]
+    program: FeatureProgram | None = None
 
-    def predict(self, frame: CheckedRows, matrices: dict[tuple[Any, ...], np.ndarray] | None = None) -> np.ndarray:
+    def predict(self, rows: CheckedRows, matrices: dict[Any, np.ndarray] | None = None) -> np.ndarray:
         """The model's predictions for checked rows (the same as its pipeline's, checked at publish time).
 
-        ``matrices`` is shared by the models of one request: the frame becomes a matrix once per column set.
+        ``matrices`` is shared by the models of one request: each input matrix is made once per request.
         """
-        return predict_frame(self.model, frame, self.input_columns, matrices)
+        program = self.program
+        if program is None:
+            return predict_frame(self.model, rows, self.input_columns, matrices)
+        matrix = matrices.get(program.key) if matrices is not None else None
+        if matrix is None:
+            matrix = program.matrix(rows)
+            if matrices is not None:
+                matrices[program.key] = matrix
+        return program.output.decode(run(self.model, matrix))
+
+
+def compiled_predictor(model_bytes: bytes, input_columns: list[str]) -> CompiledPredictor:
+    """A compiled model's bytes loaded for predicting (its feature program read from its metadata).
+
+    Raises:
+        ImportError: onnxruntime is not installed.
+        onnxruntime's errors, ProgramError: the bytes are not a compiled model this code runs.
+    """
+    model = load_session(model_bytes)
+    text = model.metadata.get(METADATA_KEY)
+    return CompiledPredictor(model, input_columns, FeatureProgram.from_json(text) if text is not None else None)
 
 
 @dataclass(frozen=True)
@@ -180,11 +206,9 @@ def load_version(project: str, version: int, manifest: Manifest | None = None) -
     for entry in manifest.models:
         if entry.name in compiled_blobs and entry.compiled is not None:
             try:
-                model = load_session(compiled_blobs[entry.name])
-            except Exception as err:  # onnxruntime's own errors: serve this model with scikit-learn
+                compiled[entry.name] = compiled_predictor(compiled_blobs[entry.name], entry.compiled.input_columns)
+            except Exception as err:  # onnxruntime's own errors, or a newer program: serve it with scikit-learn
                 logger.warning("compiled model not loaded", extra={"model": entry.name, "error": str(err)[:300]})
-                continue
-            compiled[entry.name] = CompiledPredictor(model, entry.compiled.input_columns)
     uncompiled = [name for name in blobs if name not in compiled]
     require_scikit_learn(manifest, uncompiled)  # the lean Lambda package has none: refuse with where to serve it
     pipelines = LazyPipelines(blobs)

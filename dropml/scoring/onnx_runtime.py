@@ -45,6 +45,7 @@ class OnnxModel:
     input_names: tuple[str, ...]
     input_types: tuple[str, ...]
     output_name: str
+    metadata: dict[str, str]  # the model's custom metadata (a compiled model's feature program)
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return load_session, (self.model_bytes,)  # a session cannot be pickled; its bytes can
@@ -82,6 +83,7 @@ def load_session(model_bytes: bytes) -> OnnxModel:
         input_names=tuple(i.name for i in inputs),
         input_types=tuple(_NUMPY_TYPES.get(i.type, "float64") for i in inputs),
         output_name=session.get_outputs()[0].name,
+        metadata=dict(session.get_modelmeta().custom_metadata_map),
     )
 
 

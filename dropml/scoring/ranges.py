@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dropml.scoring.rows import NumberRows
+from dropml.scoring.rows import ColumnRows, NumberRows
 
 if TYPE_CHECKING:
     from dropml.manifest import InputSchema
@@ -84,7 +84,7 @@ class TrainingRanges:
         )
 
     def outside(self, rows: CheckedRows) -> OutsideRange:
-        """Which values of the checked ``rows`` (a frame or :class:`NumberRows`) lie outside these ranges."""
+        """Which values of the checked ``rows`` (a frame, :class:`NumberRows` or :class:`ColumnRows`) lie outside."""
         if isinstance(rows, NumberRows):
             if tuple(rows.columns) == self.columns:
                 values = rows.matrix
@@ -93,10 +93,13 @@ class TrainingRanges:
                 values = rows.matrix[:, [position[name] for name in self.columns]]
             with np.errstate(invalid="ignore"):
                 return OutsideRange(self.columns, (values < self.minimum) | (values > self.maximum))
-        # a frame: column by column into one mask (no float copy of the whole block: a 100k-row batch is scored too)
+        # column by column into one mask (no float copy of the whole block: a 100k-row batch is scored too)
         mask = np.empty((len(rows), len(self.columns)), dtype=bool, order="F")
         with np.errstate(invalid="ignore"):
             for j, name in enumerate(self.columns):
-                column = rows[name].to_numpy(dtype="float64", na_value=np.nan)
+                if isinstance(rows, ColumnRows):
+                    column = rows.column(name)
+                else:
+                    column = rows[name].to_numpy(dtype="float64", na_value=np.nan)
                 np.logical_or(column < self.minimum[j], column > self.maximum[j], out=mask[:, j])
         return OutsideRange(self.columns, mask)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import numpy as np
 
 from dropml.errors import BadInput
 from dropml.manifest import FALSE_TEXTS, TRUE_TEXTS
-from dropml.scoring.rows import CheckedRows, NumberRows, as_frame
+from dropml.scoring.rows import CheckedRows, ColumnKind, ColumnRows, NumberRows, as_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +41,9 @@ CSV_DELIMITERS = (b",", b";", b"\t", b"|")
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)  # tree models compute in float32: beyond this is inf
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _MISSING = object()
+# the dates numpy reads as they are (no zone, at most microseconds), in the years datetime64[ns] holds
+_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+NANOSECOND_YEARS = (1678, 2261)
 
 
 class _Problems:
@@ -146,7 +150,23 @@ def _to_boolean(value: Any) -> tuple[Any, str | None]:
     return None, f"expected true or false, got {_shown(value)!r}"
 
 
+def _plain_iso(text: str) -> np.datetime64 | None:
+    """A plain ISO 8601 date or time (no zone) as datetime64[ns] without pandas; None for any other text."""
+    if not _PLAIN_ISO.fullmatch(text):
+        return None
+    try:
+        stamp = np.datetime64(text, "us")
+    except ValueError:  # a day or month out of range: pandas' reading explains it
+        return None
+    year = stamp.astype("datetime64[Y]").astype("int64") + 1970
+    return stamp.astype("datetime64[ns]") if NANOSECOND_YEARS[0] <= year <= NANOSECOND_YEARS[1] else None
+
+
 def _to_datetime(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, str):
+        stamp = _plain_iso(value.strip())
+        if stamp is not None:
+            return stamp, None
     import pandas as pd
 
     if not isinstance(value, str | pd.Timestamp | np.datetime64):
@@ -216,7 +236,8 @@ def _typed(column: ColumnSchema, values: list[Any]) -> Any:
     return pd.array([np.nan if v is None else str(v) for v in values], dtype="str")
 
 
-def _convert_values(column: ColumnSchema, values: Sequence[Any], problems: _Problems, first_row: int) -> Any:
+def _converted(column: ColumnSchema, values: Sequence[Any], problems: _Problems, first_row: int) -> list[Any]:
+    """Each value converted by the column's rule (None for a gap or a bad value, whose problem is added)."""
     rule = rule_for(column)
     converted: list[Any] = []
     for position, value in enumerate(values):
@@ -232,7 +253,30 @@ def _convert_values(column: ColumnSchema, values: Sequence[Any], problems: _Prob
         if why is not None:
             problems.add(column.name, why, row=first_row + position, value=value)
         converted.append(result)
-    return _typed(column, converted)
+    return converted
+
+
+def _convert_values(column: ColumnSchema, values: Sequence[Any], problems: _Problems, first_row: int) -> Any:
+    return _typed(column, _converted(column, values, problems, first_row))
+
+
+def _lean(column: ColumnSchema, values: list[Any]) -> tuple[np.ndarray, ColumnKind] | None:
+    """A column's converted values as :class:`ColumnRows` holds them (numpy only); None when only pandas can."""
+    if scored_as_number(column):
+        return np.array([np.nan if v is None else v for v in values], dtype="float64"), "number"
+    if column.kind == "boolean":
+        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64"), "boolean"
+    if column.kind == "categorical":
+        return np.array(values, dtype=object), "text"
+    if column.kind == "datetime" and column.dtype.startswith("datetime"):
+        stamps = [v if v is None or isinstance(v, np.datetime64) else _naive_utc(v) for v in values]
+        return np.array([np.datetime64("NaT") if v is None else v for v in stamps], dtype="datetime64[ns]"), "datetime"
+    return None
+
+
+def _naive_utc(stamp: Any) -> np.datetime64:
+    """A pandas Timestamp as datetime64[ns], converted to UTC when it has a zone (as training's coerce step does)."""
+    return (stamp.tz_convert(None) if stamp.tzinfo is not None else stamp).to_datetime64().astype("datetime64[ns]")
 
 
 def _convert_series(column: ColumnSchema, series: pd.Series, problems: _Problems, first_row: int) -> Any:
@@ -424,9 +468,10 @@ def frame_from_records(schema: InputSchema, records: Sequence[Any]) -> pd.DataFr
 
 
 def rows_from_records(schema: InputSchema, records: Sequence[Any]) -> CheckedRows:
-    """Check JSON records (or a form) against ``schema``: all numbers as :class:`NumberRows`, else the frame.
+    """Check JSON records (or a form) against ``schema``: :class:`NumberRows` or :class:`ColumnRows` (numpy).
 
-    The usual request (every field a number) never builds a DataFrame here;
+    A request never builds a DataFrame here (except for a datetime column of a
+    registered schema that declares no datetime dtype);
     :func:`~dropml.scoring.rows.as_frame` makes one when something needs it.
 
     Raises:
@@ -451,9 +496,15 @@ def rows_from_records(schema: InputSchema, records: Sequence[Any]) -> CheckedRow
             else:
                 problems.add(name, "missing field", row=position)
                 columns[name].append(_MISSING)
-    data = {column.name: _convert_values(column, columns[column.name], problems, 1) for column in schema.columns}
+    converted = {column.name: _converted(column, columns[column.name], problems, 1) for column in schema.columns}
     problems.raise_if_any()
-    return _frame_of(known, data)
+    lean = [found for column in schema.columns if (found := _lean(column, converted[column.name])) is not None]
+    if len(lean) == len(known):  # no DataFrame until something asks for one
+        return ColumnRows(
+            {name: values for name, (values, _) in zip(known, lean, strict=True)},
+            {name: kind for name, (_, kind) in zip(known, lean, strict=True)},
+        )
+    return _frame_of(known, {column.name: _typed(column, converted[column.name]) for column in schema.columns})
 
 
 def records_from_split(document: Any) -> pd.DataFrame:

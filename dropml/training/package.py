@@ -32,13 +32,13 @@ logger = logging.getLogger(__name__)
 
 def write_trained_version(trained: TrainedVersion, project: str, run_id: str) -> Manifest:
     """Write ``trained`` as the next version of ``project`` through the registry (manifest last)."""
-    compiled = compile_models(trained)
+    compiled, reasons = compile_models(trained)
     return registry.write_version(
         project,
         run_id,
         lambda version, created_at: version_files(trained, project, version, created_at, compiled),
         lambda version, created_at, artifacts: build_manifest(
-            trained, project, version, run_id, created_at, artifacts, compiled
+            trained, project, version, run_id, created_at, artifacts, compiled, reasons
         ),
     )
 
@@ -48,25 +48,27 @@ def compiled_artifact(model_name: str) -> str:
     return f"{model_name}.onnx"
 
 
-def compile_models(trained: TrainedVersion) -> dict[str, CompiledModel]:
-    """Each model's ONNX form that agrees with scikit-learn on the holdout rows; the others are left out (logged)."""
+def compile_models(trained: TrainedVersion) -> tuple[dict[str, CompiledModel], dict[str, str]]:
+    """Each model's compiled form that agrees with scikit-learn on the holdout rows, and why the others have none."""
+    names = [result.name for result in trained.ranked]
     missing = missing_compilers()
-    if missing:  # skl2onnx/onnxruntime absent: every model is served by scikit-learn
+    if missing:  # skl2onnx/onnx/onnxruntime absent: every model is served by scikit-learn
         logger.info("models not compiled", extra={"reason": f"not installed: {', '.join(missing)}"})
-        return {}
+        return {}, dict.fromkeys(names, f"the compiler is not installed ({', '.join(missing)})")
     try:
         holdout = validate_frame(trained.schema, trained.cleaned.features.iloc[trained.split.holdout])
     except BadInput as err:
         logger.info("models not compiled", extra={"reason": f"holdout rows: {err}"})
-        return {}
-    compiled = {}
+        return {}, dict.fromkeys(names, f"the holdout rows to check it on are not valid input: {err}")
+    compiled, reasons = {}, {}
     for result in trained.ranked:
         pipeline = result.pipeline if result.pipeline is not None else _unpickle(result.pickle_path)
         try:
             compiled[result.name] = compile_pipeline(pipeline, trained.schema, holdout, trained.cleaned.task)
         except NotCompilable as err:
-            logger.info("model not compiled", extra={"model": result.name, "reason": str(err)})
-    return compiled
+            reasons[result.name] = str(err)
+            logger.warning("model not compiled", extra={"model": result.name, "reason": str(err)})
+    return compiled, reasons
 
 
 def _unpickle(path: str | None) -> object:
@@ -130,8 +132,12 @@ def build_manifest(
     created_at: str,
     artifacts: dict[str, Artifact],
     compiled: dict[str, CompiledModel] | None = None,
+    not_compiled: dict[str, str] | None = None,
 ) -> Manifest:
-    """The manifest of an uploaded version: data, code, config, schema, every model's metrics, the champion."""
+    """The manifest of an uploaded version: data, code, config, schema, every model's metrics, the champion.
+
+    ``compiled`` holds each compiled model's form, ``not_compiled`` why the others have none.
+    """
     cleaned, data = trained.cleaned, trained.data
     classes = trained.champion.classes if cleaned.task == "classification" else None
     quality = {**cleaned.quality, "split": trained.split.kind, "train_rows": len(trained.split.train)}
@@ -171,6 +177,7 @@ def build_manifest(
                 params=r.params,
                 baseline=r.baseline,
                 compiled=_compiled_form(r.name, (compiled or {}).get(r.name)),
+                not_compiled=(not_compiled or {}).get(r.name),
             )
             for r in trained.ranked
         ],

@@ -16,7 +16,7 @@ from dropml import audit
 from dropml.audit import Channel
 from dropml.scoring.predict import predict, results_csv, results_frame
 from dropml.scoring.request_shapes import input_from_csv, input_from_json
-from dropml.scoring.validate import frame_from_records
+from dropml.scoring.validate import rows_from_records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,9 +79,9 @@ def score_form(loaded: LoadedVersion, values: dict[str, str], request_id: str, c
     """
     started = time.perf_counter()
     record = {name: (value if value != "" else None) for name, value in values.items()}
-    frame = frame_from_records(loaded.schema, [record])
-    prediction = predict(loaded, frame, "all", request_id, engine="in-process", conf=conf)
-    record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, frame, conf)
+    rows = rows_from_records(loaded.schema, [record])  # numpy: the compiled models need no DataFrame
+    prediction = predict(loaded, rows, "all", request_id, engine="in-process", conf=conf)
+    record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, rows, conf)
     return prediction
 
 

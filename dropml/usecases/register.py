@@ -2,14 +2,16 @@
 
 The model is proven on a sample row of its schema (:mod:`dropml.scoring.registered`),
 scored on labelled rows when they are given (the same evaluation a live
-version gets: :mod:`dropml.scoring.labelled`), and written like a trained
+version gets: :mod:`dropml.scoring.labelled`), compiled when its steps have a
+compiled form (:func:`dropml.training.compile.compile_registered`, checked on
+those rows and rows drawn from its schema), and written like a trained
 version, manifest last (:mod:`dropml.registry.byom`), so its manifest's put
 publishes it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dropml import notify
 from dropml.errors import BadInput
@@ -18,6 +20,10 @@ from dropml.registry import byom
 from dropml.scoring.labelled import labelled_scores
 from dropml.scoring.registered import checked_serving_pipeline
 from dropml.storage import keys
+from dropml.training.compile import compile_registered
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register_model(
@@ -47,8 +53,13 @@ def register_model(
     scaler = byom.unpickle(scaler_pickle, "scaler.pkl") if scaler_pickle else None
     serving = checked_serving_pipeline(model_format, model_bytes, scaler, schema, model_file_name)
     metrics = dict(schema.metrics)
+    labelled = None
     if labelled_csv is not None:
-        metrics.update(_holdout_metrics(serving.pipeline, schema, labelled_csv, labelled_source))
+        holdout, labelled = _holdout_metrics(serving.pipeline, schema, labelled_csv, labelled_source)
+        metrics.update(holdout)
+    compiled, not_compiled = compile_registered(
+        serving.pipeline, InputSchema(columns=schema.columns), schema.task, labelled, model_format
+    )
     manifest = byom.write_registered_version(
         project,
         serving.pipeline,
@@ -58,6 +69,8 @@ def register_model(
         model_format,
         scaler is not None,
         metrics,
+        compiled,
+        not_compiled,
     )
     notify.announce(
         "register", "succeeded", f"{project} v{manifest.version} registered", project, manifest.version, by=by
@@ -65,14 +78,21 @@ def register_model(
     return manifest
 
 
-def _holdout_metrics(pipeline: Any, schema: byom.ModelSchema, body: bytes, source: str) -> dict[str, float]:
+def _holdout_metrics(
+    pipeline: Any, schema: byom.ModelSchema, body: bytes, source: str
+) -> tuple[dict[str, float], pd.DataFrame]:
     """``holdout_<metric>`` of the model on labelled rows, by the evaluation every version gets; ``holdout_rows``.
+
+    Also the labelled rows as checked, on which its compiled form is checked too.
 
     Raises:
         BadInput: the rows are not a CSV of the schema's columns plus the target, or the model refuses them.
     """
 
+    checked_rows: list[pd.DataFrame] = []
+
     def predict(checked: Any) -> dict[str, Any]:
+        checked_rows.append(checked)
         try:
             return {byom.MODEL_NAME: pipeline.predict(checked)}
         except Exception as err:  # the user's model refusing the user's rows is bad input
@@ -88,4 +108,4 @@ def _holdout_metrics(pipeline: Any, schema: byom.ModelSchema, body: bytes, sourc
         predict=predict,
     )
     found = {f"holdout_{name}": value for name, value in scores.metrics[byom.MODEL_NAME].items() if value is not None}
-    return {**found, "holdout_rows": float(scores.rows)}
+    return {**found, "holdout_rows": float(scores.rows)}, checked_rows[0]

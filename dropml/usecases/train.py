@@ -155,15 +155,18 @@ def _announce_success(run: _Run, trained: TrainedVersion, manifest: Manifest) ->
         metrics=metrics,
         timings={k: round(v, 3) for k, v in trained.timings.items()},
         search={r.name: r.search for r in trained.ranked if r.search},
+        not_compiled=manifest.uncompiled,
         error=None,
     )
     audit = run.write_audit(record)
     score = champion.metrics.get(manifest.rank_metric)
     shown = f"{score:.4g}" if isinstance(score, float) else "n/a"
+    uncompiled = manifest.uncompiled
+    served_by = f"; {len(uncompiled)} of {len(manifest.models)} models not compiled" if uncompiled else ""
     notify.announce(
         "training",
         "succeeded",
-        f"{manifest.project} v{manifest.version}: {manifest.champion} {manifest.rank_metric}={shown}",
+        f"{manifest.project} v{manifest.version}: {manifest.champion} {manifest.rank_metric}={shown}{served_by}",
         project=manifest.project,
         version=manifest.version,
         data_key=run.data_key,
@@ -171,6 +174,8 @@ def _announce_success(run: _Run, trained: TrainedVersion, manifest: Manifest) ->
         champion=manifest.champion,
         rank_metric=manifest.rank_metric,
         metrics=champion.metrics,
+        compiled=[m.name for m in manifest.models if m.compiled is not None],
+        not_compiled=uncompiled,  # model -> why scikit-learn serves it (slower, and needs it installed)
         manifest_key=manifest_key,
         artifacts={name: artifact.key for name, artifact in manifest.artifacts.items()},
         audit_key=audit,

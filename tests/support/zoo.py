@@ -322,4 +322,19 @@ EDGE: list[ZooCase] = [
             "is not a text CSV file", covers="a zip file"),
 ]  # fmt: skip
 
-ZOO: list[ZooCase] = REAL + EDGE
+# ── time-ordered ──────────────────────────────────────────────────────────────
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CRYPTO = {"task": "regression", "time_column": "date", "group_column": "symbol", "horizon": 1}
+
+
+def _crypto(rows: int | None = None) -> bytes:
+    return (EXAMPLES / "crypto_ohlcv.csv").read_bytes()
+
+
+TIME_ORDERED: list[ZooCase] = [
+    ZooCase("crypto-ohlcv", "examples/", _crypto, "open", "regression", covers="time-ordered: lags and returns per "
+            "symbol, the persistence baseline", overrides=CRYPTO),
+]  # fmt: skip
+
+ZOO: list[ZooCase] = REAL + EDGE + TIME_ORDERED
