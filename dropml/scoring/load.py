@@ -150,8 +150,13 @@ class LoadedVersion:
 
     @property
     def scores_whole_batches(self) -> bool:
-        """True for a sequence model: a row's window reaches earlier rows, so a batch must not be split."""
-        return bool(self.manifest.config.get("sequence"))
+        """True when a row's answer reads earlier rows of its batch, so a batch must not be split into partitions.
+
+        A sequence model scores each row with a window of the rows before it; a
+        time-ordered project's lags and returns come from the rows before it
+        in its group.
+        """
+        return bool(self.manifest.config.get("sequence")) or bool(self.manifest.input_schema.time_column)
 
     @property
     def model_names(self) -> list[str]:
