@@ -231,8 +231,9 @@ def _typed(column: ColumnSchema, values: list[Any]) -> Any:
         if any(v is None for v in values):
             return np.array([np.nan if v is None else v for v in values], dtype=object)
         return np.array(values, dtype=bool)
-    if column.dtype.startswith("datetime"):
-        return pd.to_datetime(pd.Series([pd.NaT if v is None else v for v in values], dtype=object))
+    if column.dtype.startswith("datetime"):  # a zoned time as naive UTC (training's coerce step reads it so)
+        stamps = [pd.NaT if v is None else v if isinstance(v, np.datetime64) else _naive_utc(v) for v in values]
+        return pd.to_datetime(pd.Series(stamps, dtype=object))
     return pd.array([np.nan if v is None else str(v) for v in values], dtype="str")
 
 

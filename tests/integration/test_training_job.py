@@ -137,6 +137,7 @@ def test_breast_cancer_trains_the_default_project_with_config_defaults(aws, inbo
         1,
     )
     assert message["champion"] == manifest.champion
+    assert (sorted(message["compiled"]), message["not_compiled"]) == (sorted(manifest.model_names), {})  # defaults
     assert message["artifacts"]["report"] == "reports/default/v1/report.html"
     assert message["manifest_key"] == "models/default/v1/manifest.json"
 

@@ -15,7 +15,7 @@ from dropml import audit
 from dropml.errors import BadInput
 from dropml.manifest import ColumnSchema, InputSchema
 from dropml.scoring import validate
-from dropml.scoring.rows import NumberRows, as_frame
+from dropml.scoring.rows import ColumnRows, NumberRows, as_frame
 from dropml.scoring.validate import (
     MAX_PROBLEMS,
     check_csv_rows,
@@ -300,8 +300,42 @@ def test_number_records_stay_a_matrix_and_become_the_frame_a_csv_would_give():
     assert as_frame(rows).columns.dtype == object  # plain strings, as scikit-learn's feature-name check reads them
 
 
-def test_records_that_need_the_rules_are_a_frame_and_a_gap_is_null_in_the_audit_rows():
-    assert isinstance(validate.rows_from_records(WIDTH_COUNT, [{"width": "1.5", "count": 3}]), pd.DataFrame)
+def test_records_that_need_the_rules_are_numpy_columns_and_a_gap_is_null_in_the_audit_rows():
+    rows = validate.rows_from_records(WIDTH_COUNT, [{"width": "1.5", "count": 3}])
+    assert isinstance(rows, ColumnRows)
+    pd.testing.assert_frame_equal(rows.frame, validate_frame(WIDTH_COUNT, pd.DataFrame({"width": [1.5], "count": [3]})))
     rows = NumberRows(np.array([[1.5, np.nan]]), ["width", "count"])
     assert rows.records() == [{"width": 1.5, "count": None}]
     assert json.loads(audit.json_line({"inputs": rows})) == json.loads(audit.json_line({"inputs": rows.frame}))
+
+
+MIXED = InputSchema(
+    columns=[
+        ColumnSchema(name="size", dtype="float64", kind="numeric"),
+        ColumnSchema(name="member", dtype="bool", kind="boolean"),
+        ColumnSchema(name="plan", dtype="object", kind="categorical", categories=["basic", "pro"]),
+        ColumnSchema(name="code", dtype="int64", kind="categorical", categories=["1", "2"]),
+        ColumnSchema(name="since", dtype="datetime64[ns]", kind="datetime"),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["2024-02-29", "2024-02-29 13:45", "2024-02-29T13:45:07.25", "Feb 29, 2024", "2024-02-29T13:45:00+02:00", None],
+)
+def test_mixed_records_stay_numpy_and_become_the_frame_a_csv_would_give(since):
+    records = [
+        {"size": 2.5, "member": "yes", "plan": "pro", "code": 2, "since": since},
+        {"size": None, "member": False, "plan": None, "code": "1", "since": "1999-12-31"},
+    ]
+    rows = validate.rows_from_records(MIXED, records)
+    assert isinstance(rows, ColumnRows)
+    assert rows.kinds == {"size": "number", "member": "boolean", "plan": "text", "code": "number", "since": "datetime"}
+    from_csv = validate_frame(MIXED, pd.DataFrame(records, dtype=object))
+    for name in MIXED.names:  # the same values; a zoned time as naive UTC, as training's coerce step reads it
+        expected = from_csv[name]
+        if name == "since" and getattr(expected.dtype, "tz", None) is not None:
+            expected = expected.dt.tz_convert(None)
+        pd.testing.assert_series_equal(rows.frame[name], expected, check_dtype=name != "since", check_index_type=False)
+    assert json.loads(audit.json_line({"inputs": rows}))["inputs"][1]["since"] == "1999-12-31T00:00:00.000"
