@@ -1,6 +1,7 @@
-"""Serving benchmark, one run, loopback only: prints a markdown table.
+"""Serving benchmark, one run, loopback only: prints markdown tables, then the targets table.
 
   python bench/serve.py [--quick] [--mlflow-python .cache/mlflow-venv/bin/python]   (make bench-mlflow makes it)
+  python bench/serve.py --zoo-only [--only penguins vega-cars] [--quick]            (the zoo rows alone)
 
 Measures the machine's floor first (bench/floor_app.py: a minimal WSGI app under the same gunicorn
 settings, timed by the same client). Then, on versions the real training job makes of
@@ -13,7 +14,9 @@ random forest and a linear model) with moto in a child process:
   each target is judged against the better of MLflow's two;
 - batches of 1k / 100k rows through the API (CSV body, in process and Dask) vs raw ``read_csv`` + ``predict``;
 - 1M rows in process vs on Dask for the random forest, and the batch size where Dask starts to win;
-- cold start: a fresh interpreter to its first answer (import, first SSM read and model load), and gunicorn.
+- cold start: a fresh interpreter to its first answer (import, first SSM read and model load), and gunicorn;
+- every data set of the zoo (bench/serve_zoo.py): trained with the default models, one JSON record's p50
+  (champion only and every model) and how many models of each version compiled.
 Not part of pytest. Every loop is bounded.
 """
 
@@ -38,6 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import serve_zoo  # noqa: E402
 from bench.versions import BREAST_CANCER, CHAMPION_TRAINING, train_example_version  # noqa: E402
 from dropml import local  # noqa: E402
 from dropml.local import world  # noqa: E402
@@ -435,51 +439,82 @@ def warm_rows(
         dask_rows(loaded, features, 100_000 if args.quick else args.big_rows, args.quick)
 
 
+def zoo_rows(args: argparse.Namespace, env: dict[str, str], workdir: Path) -> list[str]:
+    """Train every zoo set, then time one JSON record per set through one gunicorn (2x4); returns the zoo table."""
+    print(f"training the zoo ({'1,500-row cuts' if args.quick else 'real sets whole'}), default models:", flush=True)
+    versions = serve_zoo.train_zoo(serve_zoo.zoo_cases(args.only), args.quick)
+    server, port = start_gunicorn(env, 2, 4, workdir / "gunicorn-zoo.log")
+    try:
+        wait_http(port, f"/api/v1/health?project={versions[0].case.name}")
+        serve_zoo.measure(versions, port, 50 if args.quick else 200, hammer)
+    finally:
+        stop(server)
+    FIGURES.update(serve_zoo.figures(versions))
+    return serve_zoo.table(versions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller loops")
+    parser.add_argument("--quick", action="store_true", help="smaller loops; the zoo's 1,500-row cuts")
     parser.add_argument("--mlflow-python", default=str(ROOT / ".cache" / "mlflow-venv" / "bin" / "python"))
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-dask", action="store_true", help="leave out the Dask rows (1M rows)")
     parser.add_argument("--cold-only", action="store_true", help="only the cold-start rows (one version trained)")
+    parser.add_argument("--zoo-only", action="store_true", help="only the zoo rows")
+    parser.add_argument("--no-zoo", action="store_true", help="leave out the zoo rows")
+    parser.add_argument("--only", nargs="+", metavar="SET", help="the zoo rows of these data sets only")
     args = parser.parse_args()
     n = 200 if args.quick else 1000
     workdir = Path(tempfile.mkdtemp(prefix="dropml-bench-"))
-    print(f"bench/serve.py: {os.cpu_count()} cores, python {sys.version.split()[0]}, logs in {workdir}", flush=True)
+    started_at = time.strftime("%Y-%m-%d %H:%M")
+    print(f"bench/serve.py: {os.cpu_count()} cores, python {sys.version.split()[0]}, logs in {workdir}, "
+          f"started {started_at}, load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
 
     moto = local.start_moto(in_process=False)
+    zoo_table: list[str] = []
     try:
         local.use_endpoint(moto.endpoint)
         local.ensure_bucket()
         world.create_topic()  # announcements go where the stack's would
-        started = time.perf_counter()
-        manifest = train_example_version()
-        loaded = load_version("default", manifest.version)
-        by_kind = {}
-        for kind in () if args.cold_only else CHAMPION_KINDS:
-            made = train_example_version(project=kind, overrides=CHAMPION_TRAINING[kind])
-            by_kind[kind] = load_version(kind, made.version)
-        print(f"trained {1 + len(by_kind)} versions with the training job in {time.perf_counter() - started:.1f} s: "
-              "default "
-              f"(champion {loaded.champion}, models {', '.join(loaded.model_names)}); "
-              + "; ".join(f"{kind} (champion {v.champion})" for kind, v in by_kind.items()), flush=True)  # fmt: skip
-        features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
-        record = features.iloc[0].to_dict()
-        body = json.dumps(record).encode()
         env = {**os.environ, **local.local_environment(moto.endpoint), "PYTHONPATH": str(ROOT),
                "DROPML__SERVING__MAX_BODY_BYTES": str(200 * 2**20)}  # fmt: skip
-        fast_env = {**env, "DROPML__DASK__BATCH_THRESHOLD": "100000000"}
-
-        print("| what | p50 | p99 | rate / time | note |", flush=True)
-        if not args.cold_only:
-            warm_rows(args, n, workdir, env, fast_env, body, record, features, loaded, by_kind)
-        cold_rows(env, record, workdir / "gunicorn-cold.log")
+        if not args.zoo_only:
+            breast_cancer_rows(args, n, workdir, env)
+        if not args.no_zoo and not args.cold_only:
+            zoo_table = zoo_rows(args, env, workdir)
     finally:
         moto.stop()
-    print("\n| what | p50 | p99 | rate / time | note |\n| --- | --- | --- | --- | --- |")
-    for row in ROWS:
-        print("| " + " | ".join(row) + " |")
+    if ROWS:
+        print("\n| what | p50 | p99 | rate / time | note |\n| --- | --- | --- | --- | --- |")
+        for row in ROWS:
+            print("| " + " | ".join(row) + " |")
+    if zoo_table:
+        print("\n" + "\n".join(zoo_table))
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f} (started {started_at})")
     print_targets()
+
+
+def breast_cancer_rows(args: argparse.Namespace, n: int, workdir: Path, env: dict[str, str]) -> None:
+    """The rows on versions of examples/breast_cancer.csv: latency, peers, batches, Dask, cold start."""
+    started = time.perf_counter()
+    manifest = train_example_version()
+    loaded = load_version("default", manifest.version)
+    by_kind = {}
+    for kind in () if args.cold_only else CHAMPION_KINDS:
+        made = train_example_version(project=kind, overrides=CHAMPION_TRAINING[kind])
+        by_kind[kind] = load_version(kind, made.version)
+    print(f"trained {1 + len(by_kind)} versions with the training job in {time.perf_counter() - started:.1f} s: "
+          "default "
+          f"(champion {loaded.champion}, models {', '.join(loaded.model_names)}); "
+          + "; ".join(f"{kind} (champion {v.champion})" for kind, v in by_kind.items()), flush=True)  # fmt: skip
+    features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
+    record = features.iloc[0].to_dict()
+    body = json.dumps(record).encode()
+    fast_env = {**env, "DROPML__DASK__BATCH_THRESHOLD": "100000000"}
+    print("| what | p50 | p99 | rate / time | note |", flush=True)
+    if not args.cold_only:
+        warm_rows(args, n, workdir, env, fast_env, body, record, features, loaded, by_kind)
+    cold_rows(env, record, workdir / "gunicorn-cold.log")
 
 
 def print_targets() -> None:
@@ -513,11 +548,17 @@ def print_targets() -> None:
             f"{best_mlflow(k)[1]} worker(s); x{f[f'api {k} rate 8'] / best_mlflow(k)[0]:.2f}); MLflow p50 at 1 "
             f"client: {ms(f[f'mlflow1 {k} p50 1'])} with 1 worker, {ms(f[f'mlflow2 {k} p50 1'])} with 2",
             lambda k=kind: f[f"api {k} rate 8"] >= 3 * best_mlflow(k)[0])  # fmt: skip
-    big = max((int(k.split()[-1]) for k in f if k.startswith("batch ratio")), default=0)
+    big = max((int(k.split()[-1]) for k in f if k.startswith("batch ratio")), default=100_000)
     row(f"{big:,}-row CSV batch <= 1.0x raw read_csv + predict", [f"batch ratio {big}"],
         lambda: f"x{f[f'batch ratio {big}']:.2f}", lambda: f[f"batch ratio {big}"] <= 1.0)  # fmt: skip
     row("fresh process to first answer <= 1.0 s", ["cold first answer"], lambda: ms(f["cold first answer"]),
         lambda: f["cold first answer"] <= 1.0)  # fmt: skip
+    row(f"every zoo set ({f.get('zoo sets', 0)}): one record, every model, p50 <= 1.5 ms", ["zoo worst all p50"],
+        lambda: f"worst {ms(f['zoo worst all p50'])} ({f['zoo worst set']})",
+        lambda: f["zoo worst all p50"] <= serve_zoo.TARGET_P50_SECONDS)  # fmt: skip
+    row(">= 95 % of all default models compiled", ["zoo models"],
+        lambda: f"{f['zoo compiled']} of {f['zoo models']} ({100 * f['zoo compiled'] / f['zoo models']:.1f} %)",
+        lambda: f["zoo compiled"] >= serve_zoo.TARGET_COMPILED_SHARE * f["zoo models"])  # fmt: skip
 
 
 if __name__ == "__main__":

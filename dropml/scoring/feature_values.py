@@ -131,6 +131,14 @@ def sort_codes(values: np.ndarray) -> np.ndarray:
     return codes
 
 
+def lag_feature_names(lag_columns: list[str], return_columns: list[str], lags: list[int]) -> list[str]:
+    """The names of the columns :func:`lag_features` adds, in order."""
+    names = [f"{col}_lag{lag}" for col in lag_columns for lag in lags]
+    names += [f"{col}_ret{lag}" for col in lag_columns for lag in lags]
+    names += [f"{col}_ret1" for col in return_columns if col not in lag_columns]
+    return names
+
+
 def lag_features(
     times: np.ndarray,
     groups: np.ndarray | None,
@@ -149,6 +157,8 @@ def lag_features(
     each other return column; a non-finite return is NaN.
     """
     rows = len(times)
+    if rows == 1:  # one record (the usual request): no earlier row, so every lag and return is missing
+        return {name: np.full(1, np.nan) for name in lag_feature_names(lag_columns, return_columns, lags)}
     keys = [sort_codes(times)]
     if groups is not None:
         keys.append(sort_codes(groups))  # np.lexsort sorts by the last key first

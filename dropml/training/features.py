@@ -27,6 +27,7 @@ from dropml.scoring.feature_values import (
     category_text,
     date_parts,
     first_word,
+    lag_feature_names,
     lag_features,
     to_datetimes,
 )
@@ -96,14 +97,6 @@ class CoerceColumns(TransformerMixin, BaseEstimator):
 def _category_text(value: Any) -> Any:
     text = category_text(value)
     return np.nan if text is None else text  # NaN, not None: the imputer's missing marker
-
-
-def lag_feature_names(lag_columns: list[str], return_columns: list[str], lags: list[int]) -> list[str]:
-    """The names of the columns :class:`LagFeatures` adds, in order."""
-    names = [f"{col}_lag{lag}" for col in lag_columns for lag in lags]
-    names += [f"{col}_ret{lag}" for col in lag_columns for lag in lags]
-    names += [f"{col}_ret1" for col in return_columns if col not in lag_columns]
-    return names
 
 
 class LagFeatures(TransformerMixin, BaseEstimator):
