@@ -14,7 +14,9 @@ holdout rows before the model is published. It is JSON:
 - ``steps``: what follows on the stacked matrix (the selected columns; a
   registered pipeline's scalers);
 - ``output``: what the ONNX model's first output means: the value itself, or
-  the position of a class in ``classes``.
+  the position of a class in ``classes``;
+- ``refuse_missing``: the model takes no gaps (a registered pipeline without
+  an imputer): a row with one is refused, as scikit-learn refuses it.
 
 A step is ``{"op": ..., "values": [...]}``, one value per column (``select``:
 the column positions kept): ``fill`` (a gap takes the value), ``subtract``,
@@ -259,6 +261,7 @@ class FeatureProgram:
     steps: tuple[Step, ...]
     output: Output
     lags: Lags | None = None
+    refuse_missing: bool = False  # its model takes no gaps (a registered one without an imputer)
     key: str = field(default="", compare=False)  # its features' JSON: programs with one key make one matrix
 
     @classmethod
@@ -291,15 +294,23 @@ class FeatureProgram:
             )
             if lags
             else None,
+            refuse_missing=bool(spec.get("refuse_missing", False)),
             key=json.dumps(features, sort_keys=True),
         )
 
     def matrix(self, rows: CheckedRows) -> np.ndarray:
-        """The float64 matrix the compiled model takes for ``rows``: the pipeline's ``preprocess`` and ``select``."""
+        """The float64 matrix the compiled model takes for ``rows``: the pipeline's ``preprocess`` and ``select``.
+
+        Raises:
+            ValueError: a gap, where the model takes none (scikit-learn's own refusal: a 422).
+        """
         extra = self._lag_columns(rows) if self.lags is not None else {}
         parts = [block.matrix(self, rows, extra) for block in self.blocks]
         stacked = parts[0] if len(parts) == 1 else np.hstack(parts)  # a program has at least one block
-        return np.ascontiguousarray(_run_steps(self.steps, stacked), dtype="float64")
+        matrix = np.ascontiguousarray(_run_steps(self.steps, stacked), dtype="float64")
+        if self.refuse_missing and np.isnan(matrix).any():
+            raise ValueError("the model takes no missing values (its pipeline has no imputer): fill every field")
+        return matrix
 
     def number_matrix(self, rows: CheckedRows, columns: tuple[str, ...], extra: dict[str, np.ndarray]) -> np.ndarray:
         """``columns`` of ``rows`` (or of ``extra``) as one new float64 matrix, in order."""

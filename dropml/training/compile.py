@@ -83,11 +83,15 @@ def missing_compilers() -> list[str]:
     return [name for name in ("skl2onnx", "onnx", "onnxruntime") if find_spec(name) is None]
 
 
-def compile_pipeline(pipeline: Pipeline, schema: InputSchema, holdout: pd.DataFrame, task: str) -> CompiledModel:
+def compile_pipeline(
+    pipeline: Pipeline, schema: InputSchema, holdout: pd.DataFrame, task: str, refuse_missing: bool = False
+) -> CompiledModel:
     """The compiled form of a fitted ``pipeline``, checked against its own predictions on ``holdout``.
 
     ``holdout`` is the checked frame serving would build for the holdout rows
-    (:func:`dropml.scoring.validate.validate_frame`).
+    (:func:`dropml.scoring.validate.validate_frame`). ``refuse_missing``: the
+    pipeline refuses rows with a gap (a registered model without an imputer),
+    so the compiled form refuses them too, as scikit-learn's ValueError.
 
     Raises:
         NotCompilable: a step has no compiled form, a converter failed, or the compiled form disagrees with
@@ -99,6 +103,7 @@ def compile_pipeline(pipeline: Pipeline, schema: InputSchema, holdout: pd.DataFr
     model = final_estimator(pipeline)
     graph, output = estimator_onnx(model, width, task)
     program["output"] = _output(model, output)
+    program["refuse_missing"] = refuse_missing
     body = with_program(graph, program)
     difference = check_compiled(body, list(program["inputs"]), pipeline, holdout, task)
     return CompiledModel(body, list(program["inputs"]), len(holdout), difference)
@@ -187,13 +192,13 @@ def _same_matrix(compiled: np.ndarray, expected: np.ndarray) -> None:
         )
 
 
-def check_rows(schema: InputSchema, count: int, seed: int = CHECK_SEED) -> pd.DataFrame:
+def check_rows(schema: InputSchema, count: int, seed: int = CHECK_SEED, gaps: bool = True) -> pd.DataFrame:
     """``count`` raw rows drawn across ``schema`` (for a model with no holdout of its own: a registered one).
 
     Numbers uniformly between the recorded minimum and maximum (both ends
     included; whole numbers for an integer column), every category, booleans,
-    dates from 2000 to 2030, and a gap in about one value in twenty of a
-    nullable column.
+    dates from 2000 to 2030, and, with ``gaps``, a gap in about one value in
+    twenty of a nullable column.
     """
     import pandas as pd
 
@@ -214,7 +219,7 @@ def check_rows(schema: InputSchema, count: int, seed: int = CHECK_SEED) -> pd.Da
             drawn[:2] = [low, high]
             values = np.round(drawn) if column.dtype.startswith("int") else drawn
             values = values.astype(object)
-        if column.nullable:
+        if column.nullable and gaps:
             values[rng.random(count) < GAP_SHARE] = None
         columns[column.name] = values
     return pd.DataFrame(columns, columns=schema.names)
@@ -236,10 +241,15 @@ def compile_registered(
     if missing:
         return None, f"the compiler is not installed ({', '.join(missing)})"
     rows = validate_frame(schema, check_rows(schema, REGISTERED_CHECK_ROWS))
+    refuse_missing = False
+    try:
+        pipeline.predict(rows)
+    except ValueError:  # no imputer: a gap is refused by scikit-learn, and so by the compiled form
+        rows, refuse_missing = validate_frame(schema, check_rows(schema, REGISTERED_CHECK_ROWS, gaps=False)), True
     if labelled is not None:
         rows = pd.concat([labelled, rows], ignore_index=True)
     try:
-        return compile_pipeline(pipeline, schema, rows, task), None
+        return compile_pipeline(pipeline, schema, rows, task, refuse_missing), None
     except NotCompilable as err:
         return None, str(err)
     except Exception as err:  # the user's own pipeline failing on rows its schema allows: not compiled, not refused

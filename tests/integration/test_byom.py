@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_runner import run_cli
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dropml import registry
 from dropml.errors import BadInput
+from dropml.scoring import load_version, validate_frame
+from dropml.scoring.load import predict_in_process
 from dropml.usecases import register
 
 SCHEMA = {
@@ -53,6 +59,34 @@ def test_registered_model_and_scaler_predict_like_the_originals(aws):
     model, scaler = joblib.load(io.BytesIO(model_bytes)), joblib.load(io.BytesIO(scaler_bytes))
     assert list(served.predict(rows)) == list(model.predict(scaler.transform(rows.to_numpy())))
     assert list(served.predict(rows)) == ["no", "yes"]
+    entry = manifest.model("registered")  # compiled like a trained model: served without scikit-learn
+    assert (entry.compiled.artifact, entry.compiled.checked_rows, entry.not_compiled) == ("registered.onnx", 500, None)
+    loaded = load_version("people", manifest.version)
+    checked = validate_frame(loaded.schema, rows)
+    assert loaded.compiled["registered"].predict(checked).tolist() == ["no", "yes"]
+    gap = validate_frame(loaded.schema, pd.DataFrame({"height": [120.0], "weight": [None]}))
+    with pytest.raises(BadInput, match="takes no missing values") as refused:  # as scikit-learn refuses it: a 422
+        predict_in_process(loaded, gap, ["registered"])
+    assert refused.value.http_status == 422
+
+
+def test_a_registered_pipeline_compiles_when_its_steps_do_and_is_named_when_one_does_not(aws):
+    rng = np.random.default_rng(1)
+    x = rng.normal([150, 80], [20, 20], size=(300, 2))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    y = np.where(np.nan_to_num(x[:, 0], nan=150) + np.nan_to_num(x[:, 1], nan=80) > 230, "yes", "no")
+    labelled = pd.DataFrame(x, columns=["height", "weight"]).assign(label=y).head(80).to_csv(index=False).encode()
+    forest = make_pipeline(SimpleImputer(), RandomForestClassifier(n_estimators=20, random_state=0)).fit(x, y)
+    manifest = register.register_model("trees", _dump(forest), json.dumps(SCHEMA), labelled_csv=labelled)
+    assert manifest.model("registered").compiled.checked_rows == 80 + 500  # the labelled rows and the schema's
+    with_pca = make_pipeline(SimpleImputer(), PCA(n_components=2), LogisticRegression()).fit(x, y)
+    manifest = register.register_model("pca", _dump(with_pca), json.dumps(SCHEMA))
+    entry = manifest.model("registered")
+    assert (entry.compiled, entry.not_compiled) == (None, "PCA has no compiled form")
+    loaded = load_version("pca", manifest.version)
+    rows = validate_frame(loaded.schema, pd.DataFrame({"height": [120.0, 190.0], "weight": [40.0, 120.0]}))
+    assert loaded.compiled == {}
+    assert list(loaded.pipelines["registered"].predict(rows)) == list(with_pca.predict(rows.to_numpy()))
 
 
 def test_a_model_that_fails_on_its_schema_is_refused_and_nothing_is_written(aws):
