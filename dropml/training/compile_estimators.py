@@ -23,7 +23,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from dropml.training.compile_features import NotCompilable
-from dropml.training.compile_trees import IR_VERSION, ONNX_OPSET, is_tree_model, tree_model_onnx
+from dropml.training.compile_trees import ONNX_OPSET, is_tree_model, single_input_model, tree_model_onnx
 
 VALUE, CLASS_INDEX, LABEL = "value", "class_index", "label"  # what a graph's first output is
 CONSTANT_STRATEGIES = ("prior", "most_frequent", "mean", "median", "constant", "quantile")  # one answer for all
@@ -132,7 +132,7 @@ def _constant_onnx(model: Any, width: int) -> bytes:
     ]
     first = numpy_helper.from_array(np.array([0], dtype="int64"), name="first")
     one = numpy_helper.from_array(np.array([1], dtype="int64"), name="one")
-    return _model(nodes, [value, first, one], width, "label", kind)
+    return single_input_model(nodes, [value, first, one], width, "label", kind)
 
 
 def _last_value_onnx(fallback: float, width: int) -> bytes:
@@ -148,17 +148,4 @@ def _last_value_onnx(fallback: float, width: int) -> bytes:
     ]
     if width != 1:
         raise NotCompilable(f"the persistence baseline reads one column, not {width}")
-    return _model(nodes, initializers, width, "value", TensorProto.DOUBLE)
-
-
-def _model(nodes: list[Any], initializers: list[Any], width: int, output: str, kind: int) -> bytes:
-    graph = helper.make_graph(
-        nodes,
-        "dropml_model",
-        [helper.make_tensor_value_info("input", TensorProto.DOUBLE, [None, width])],
-        [helper.make_tensor_value_info(output, kind, [None])],
-        initializer=initializers,
-    )
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
-    onnx_model.ir_version = IR_VERSION
-    return onnx_model.SerializeToString()
+    return single_input_model(nodes, initializers, width, "value", TensorProto.DOUBLE)

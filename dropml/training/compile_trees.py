@@ -201,9 +201,10 @@ def tree_model_onnx(model: Any, width: int) -> bytes:
     ]
     initializers = [numpy_helper.from_array(np.array(float(len(trees))), name="tree_count")]
     if classes is None:
-        return _graph([*nodes, _flat("means", "value", initializers)], initializers, width, "value", TensorProto.DOUBLE)
+        nodes.append(_flat("means", "value", initializers))
+        return single_input_model(nodes, initializers, width, "value", TensorProto.DOUBLE)
     nodes.append(helper.make_node("ArgMax", ["means"], ["label"], axis=1, keepdims=0, name="first_largest"))
-    return _graph(nodes, initializers, width, "label", TensorProto.INT64)
+    return single_input_model(nodes, initializers, width, "label", TensorProto.INT64)
 
 
 def _missing_left(structure: Any) -> np.ndarray:
@@ -243,7 +244,8 @@ def _boosting_onnx(model: Any, width: int) -> bytes:
     graph = [ensemble.node("input", "raw", targets)]
     initializers: list[Any] = []
     if not classifier:
-        return _graph([*graph, _flat("raw", "value", initializers)], initializers, width, "value", TensorProto.DOUBLE)
+        graph.append(_flat("raw", "value", initializers))
+        return single_input_model(graph, initializers, width, "value", TensorProto.DOUBLE)
     if targets == 1:  # binary: class 1 when the raw sum is above 0 (scikit-learn's "> 0")
         initializers.append(numpy_helper.from_array(np.array(0.0), name="zero"))
         graph += [
@@ -253,7 +255,7 @@ def _boosting_onnx(model: Any, width: int) -> bytes:
         ]
     else:
         graph.append(helper.make_node("ArgMax", ["raw"], ["label"], axis=1, keepdims=0, name="first_largest"))
-    return _graph(graph, initializers, width, "label", TensorProto.INT64)
+    return single_input_model(graph, initializers, width, "label", TensorProto.INT64)
 
 
 def _flat(source: str, output: str, initializers: list[Any]) -> Any:
@@ -263,10 +265,11 @@ def _flat(source: str, output: str, initializers: list[Any]) -> Any:
     return helper.make_node("Reshape", [source, "flat_shape"], [output], name=f"flat_{output}")
 
 
-def _graph(nodes: list[Any], initializers: list[Any], width: int, output: str, kind: int) -> bytes:
+def single_input_model(nodes: list[Any], initializers: list[Any], width: int, output: str, kind: int) -> bytes:
+    """An ONNX model of ``nodes`` reading ``input`` (``[rows, width]`` doubles) and answering ``output`` per row."""
     graph = helper.make_graph(
         nodes,
-        "dropml_trees",
+        "dropml_model",
         [helper.make_tensor_value_info("input", TensorProto.DOUBLE, [None, width])],
         [helper.make_tensor_value_info(output, kind, [None])],
         initializer=initializers,
