@@ -279,7 +279,7 @@ class FeatureProgram:
         classes = None
         if output.get("kind") == "class_index":
             classes = np.asarray(output["classes"], dtype=output.get("dtype", "object"))
-        features = {k: spec[k] for k in ("inputs", "lags", "blocks", "steps")}
+        features = {key: spec.get(key) for key in ("inputs", "lags", "blocks", "steps")}
         return cls(
             inputs=dict(spec["inputs"]),
             blocks=tuple(_block(block) for block in spec["blocks"]),
