@@ -29,7 +29,7 @@ from support.zoo import EDGE, REAL, TIME_ORDERED, ZooCase  # noqa: E402
 from dropml import registry, storage  # noqa: E402
 from dropml.scoring.csv_input import read_scoring_csv  # noqa: E402
 from dropml.storage import keys  # noqa: E402
-from dropml.training.job import run_training  # noqa: E402
+from dropml.usecases.train import run_training  # noqa: E402
 
 if TYPE_CHECKING:
     from dropml.manifest import Manifest

@@ -20,7 +20,6 @@ import copy
 from typing import Any
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
 
 from dropml.training.compile_features import NotCompilable
 from dropml.training.compile_trees import ONNX_OPSET, is_tree_model, single_input_model, tree_model_onnx
@@ -54,11 +53,10 @@ def _skl2onnx(model: Any, width: int, classifier: bool) -> tuple[bytes, str]:
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import DoubleTensorType
 
-    from dropml.training.bounded import BoundedRidgeCV
-
     converted, output = model, VALUE
     bounds = None
-    if isinstance(model, BoundedRidgeCV):
+    # by name: importing BoundedRidgeCV imports scikit-learn, and the web app imports this module (registering)
+    if type(model).__name__ == "BoundedRidgeCV":
         converted = _as_ridge(model)
         bounds = (model.target_min_, model.target_max_) if model.bounded else None
     elif classifier:
@@ -101,6 +99,8 @@ def _classes_as_positions(model: Any) -> tuple[Any, str]:
 
 def _clip_output(onnx_model: Any, low: float, high: float) -> None:
     """Clip the graph's (first) output to ``[low, high]``, as the bounded model's ``predict`` does."""
+    from onnx import helper, numpy_helper
+
     graph = onnx_model.graph
     output = graph.output[0].name
     unclipped = "unclipped_" + output
@@ -117,6 +117,8 @@ def _clip_output(onnx_model: Any, low: float, high: float) -> None:
 
 def _constant_onnx(model: Any, width: int) -> bytes:
     """A dummy baseline (no converter in skl2onnx) as the graph it is: its one answer, once per input row."""
+    from onnx import TensorProto, helper, numpy_helper
+
     answer = np.asarray(model.predict(np.zeros((1, width))))
     classes = getattr(model, "classes_", None)
     if classes is not None:
@@ -137,6 +139,8 @@ def _constant_onnx(model: Any, width: int) -> bytes:
 
 def _last_value_onnx(fallback: float, width: int) -> bytes:
     """The persistence baseline: each row's (only) input value, the mean training label where it is missing."""
+    from onnx import TensorProto, helper, numpy_helper
+
     nodes = [
         helper.make_node("Reshape", ["input", "flat_shape"], ["last"]),
         helper.make_node("IsNaN", ["last"], ["missing"]),

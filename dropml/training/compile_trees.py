@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
 
 from dropml.training.compile_features import NotCompilable
 
@@ -114,6 +113,7 @@ class _Ensemble:
 
     def node(self, source: str, output: str, targets: int) -> Any:
         """The TreeEnsemble node: every tree summed, ``targets`` outputs, double precision."""
+        from onnx import helper, numpy_helper
 
         def ints(parts: list[np.ndarray]) -> list[int]:
             return np.concatenate(parts).astype("int64").tolist()
@@ -169,6 +169,8 @@ def tree_model_onnx(model: Any, width: int) -> bytes:
         NotCompilable: a multi-output model, a HistGradientBoosting model with categorical splits or a
             non-identity link, or a model of another type.
     """
+    from onnx import TensorProto, helper, numpy_helper
+
     name = type(model).__name__
     if name in BOOSTING_TYPES:
         return _boosting_onnx(model, width)
@@ -214,6 +216,8 @@ def _missing_left(structure: Any) -> np.ndarray:
 
 def _boosting_onnx(model: Any, width: int) -> bytes:
     """HistGradientBoosting: the baseline, then every iteration's trees, summed per target in double precision."""
+    from onnx import TensorProto, helper, numpy_helper
+
     name = type(model).__name__
     if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
         raise NotCompilable(f"{name} with categorical splits has no compiled form")
@@ -260,6 +264,8 @@ def _boosting_onnx(model: Any, width: int) -> bytes:
 
 def _flat(source: str, output: str, initializers: list[Any]) -> Any:
     """A node reshaping ``[rows, 1]`` to ``[rows]`` (its shape constant added to ``initializers``)."""
+    from onnx import helper, numpy_helper
+
     if not any(init.name == "flat_shape" for init in initializers):
         initializers.append(numpy_helper.from_array(np.array([-1], dtype="int64"), name="flat_shape"))
     return helper.make_node("Reshape", [source, "flat_shape"], [output], name=f"flat_{output}")
@@ -267,6 +273,8 @@ def _flat(source: str, output: str, initializers: list[Any]) -> Any:
 
 def single_input_model(nodes: list[Any], initializers: list[Any], width: int, output: str, kind: int) -> bytes:
     """An ONNX model of ``nodes`` reading ``input`` (``[rows, width]`` doubles) and answering ``output`` per row."""
+    from onnx import TensorProto, helper
+
     graph = helper.make_graph(
         nodes,
         "dropml_model",

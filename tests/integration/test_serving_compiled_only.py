@@ -53,7 +53,7 @@ heavy = lambda: sorted({m.split(".")[0] for m in sys.modules} & HEAVY)
 cases = json.loads(open(sys.argv[1]).read())
 from web.app import app
 from dropml import storage
-from dropml.scoring import score_file
+from dropml.usecases.score_file import score_file
 client = app.test_client()
 out = {project: {} for project in cases}
 for project, case in cases.items():  # first, one JSON record for each: the usual request, no DataFrame
