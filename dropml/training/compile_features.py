@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 NUMERIC_KINDS = ("numeric", "boolean")
 UNSEEN_TEXT = "\x00dropml: a text no encoder has seen"
+# SimpleImputer and training's MedianImputer (the same fitted ``statistics_``, found faster)
+IMPUTER_TYPES = ("SimpleImputer", "MedianImputer")
 
 
 class NotCompilable(Exception):
@@ -210,7 +212,7 @@ def _categories_block(chain: list[Any], columns: list[str], kinds: set[str]) -> 
         name = type(step).__name__
         if name == "FirstWord" and encoder is None:
             first_word = True
-        elif name == "SimpleImputer" and encoder is None:
+        elif name in IMPUTER_TYPES and encoder is None:
             fills = _text_fills(step, len(columns))
         elif name == "OneHotEncoder" and encoder is None:
             encoder = step
@@ -280,7 +282,7 @@ def _matrix_steps(step: Any) -> list[dict[str, Any]]:
     name = type(step).__name__
     if hasattr(step, "get_support") and hasattr(step, "transform"):  # any feature selector
         return [{"op": "select", "values": np.flatnonzero(step.get_support()).tolist()}]
-    if name == "SimpleImputer":
+    if name in IMPUTER_TYPES:
         return _imputer_steps(step)
     if name == "StandardScaler":
         steps = [{"op": "subtract", "values": step.mean_.tolist()}] if step.with_mean else []

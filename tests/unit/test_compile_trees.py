@@ -17,6 +17,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from dropml.scoring.onnx_runtime import load_session, run
 from dropml.training.compile_features import NotCompilable
 from dropml.training.compile_trees import tree_model_onnx
+from dropml.training.models import EARLY_STOPPING_ROWS, boosting_rounds
 
 RNG = np.random.default_rng(7)
 
@@ -98,6 +99,22 @@ def test_boosting_sends_missing_values_where_scikit_learn_learnt_to():
     rows = RNG.normal(size=(300, 6))
     rows[RNG.random(rows.shape) < 0.3] = np.nan
     assert np.array_equal(_predicted(model, 6, rows), model.predict(rows))
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_boosting_that_stopped_early_compiles_its_rounds_only(task):
+    # training's boosting_rounds: above EARLY_STOPPING_ROWS rows, max_iter is raised and early stopping is on
+    rows = EARLY_STOPPING_ROWS + 2000
+    features, target = _data(rows)
+    rounds = boosting_rounds(rows, 300)
+    assert rounds == 300
+    model = (HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier)(
+        max_iter=rounds, early_stopping=True, n_iter_no_change=3, random_state=0
+    )
+    model.fit(features, target if task == "regression" else np.where(target > 0, "up", "down"))
+    assert model.n_iter_ < rounds  # it stopped by itself
+    probe = np.vstack([RNG.normal(size=(1000, 6)), features[:2000]])
+    assert _predicted(model, 6, probe).tolist() == model.predict(probe).tolist()
 
 
 def test_the_forest_that_float32_thresholds_got_wrong_on_statsmodels_fair():
