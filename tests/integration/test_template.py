@@ -161,7 +161,7 @@ def test_each_function_may_touch_only_its_own_prefixes_and_actions():
     own = {
         # experiments/: the project's stored settings (experiments/*/config.json), handed to the job as overrides
         "TrainTriggerFunction": {"train/", "experiments/", "idempotency/train/", "audit/announcements/"},
-        "ModelPublishedFunction": {"models/", "reports/", "audit/announcements/"},
+        "ModelPublishedFunction": {"models/", "reports/", "audit/announcements/", "audit/promotions/"},
         "BatchPredictFunction": {"test/", "idempotency/score/", "audit/announcements/"},
     }
     for name, prefixes in own.items():

@@ -88,7 +88,9 @@ def test_every_queue_hides_a_message_six_times_its_functions_timeout(template):
 
 def test_the_data_bucket_outlives_the_stack_and_every_log_group_expires(template):
     bucket = template["Resources"]["DataBucket"]
-    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    # kept when the stack is deleted or replaces it, but not when its first create rolls back: a retry would find
+    # its fixed name taken (CloudFormation's DeletionPolicy: RetainExceptOnCreate)
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     groups = _resources(template, "AWS::Logs::LogGroup")
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
     named = [json.dumps(g["Properties"]["LogGroupName"]) for g in groups.values()]
@@ -126,7 +128,8 @@ def test_the_training_image_installs_what_the_dask_tasks_run():
 def test_the_web_app_role_is_least_privilege(template):
     role = template["Resources"]["WebAppRole"]["Properties"]
     principals = [s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
-    assert principals == [{"Service": "lambda.amazonaws.com"}]
+    # API Gateway assumes it too: Zappa makes role_arn the REST API integration's Credentials
+    assert principals == [{"Service": ["lambda.amazonaws.com", "apigateway.amazonaws.com"]}]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"] if isinstance(s, dict)]
     actions = [
         a for s in statements if "Action" in s for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
@@ -158,3 +161,31 @@ def test_pyarrow_has_one_rule_on_lambda():
     stage = json.loads((ROOT / "zappa_settings.json").read_text())["dev"]
     assert "pyarrow" in stage["exclude"]
     assert stage["environment_variables"]["DROPML__SERVING__FAST_CSV_READ"] == "false"
+
+
+def test_no_function_reserves_concurrency_and_each_queue_caps_its_copies(template):
+    """A new account's Lambda quota can be 10 and Lambda keeps 100 unreserved: any reservation fails the create."""
+    functions = _resources(template, "AWS::Serverless::Function")
+    assert all("ReservedConcurrentExecutions" not in f["Properties"] for f in functions.values())
+    caps = {
+        spec.logical_id: functions[spec.logical_id]["Properties"]["Events"]
+        for spec in world.function_specs(template)
+    }
+    for function, events in caps.items():
+        sqs = [e for e in events.values() if e["Type"] == "SQS"]
+        assert all(e["Properties"]["ScalingConfig"]["MaximumConcurrency"] >= 2 for e in sqs), function
+    publisher = caps["ModelPublishedFunction"]["ManifestWritten"]["Properties"]["ScalingConfig"]
+    assert publisher["MaximumConcurrency"] == 2  # at most two publishers race on SSM
+
+
+def test_the_schedules_are_off_until_their_project_is_named(template):
+    parameters = template["Parameters"]
+    assert parameters["RetrainProject"]["Default"] == parameters["ScoringProject"]["Default"] == ""
+    events = [
+        e
+        for f in _resources(template, "AWS::Serverless::Function").values()
+        for e in f["Properties"]["Events"].values()
+        if e["Type"] == "ScheduleV2"
+    ]
+    assert len(events) == 2
+    assert all(e["Properties"]["State"]["Fn::If"][1:] == ["ENABLED", "DISABLED"] for e in events)
