@@ -1,7 +1,9 @@
 """The live version of each project: the SSM pointer, publishing, promotion, rollback and their history.
 
 The project's SSM parameter ``/<stack>/<project>/model-version`` holds its live
-version; its parameter history is the log of every promotion and rollback.
+version. Every change is also appended to the project's record under
+``audit/promotions/`` (:mod:`dropml.registry.promotions`), which does not expire as
+SSM's last-100 parameter history does; the history reads both.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from dropml import aws, storage
 from dropml.config import settings
 from dropml.errors import Conflict, NotFound
 from dropml.manifest import Manifest
+from dropml.registry import promotions
 from dropml.registry.versions import read_manifest, verify_artifacts
 from dropml.storage import keys
 
@@ -48,14 +52,15 @@ def live_version(project: str) -> LiveVersion | None:
     return LiveVersion(project, int(value), int(param["Version"]), str(changed) if changed else "")
 
 
-def _set_live(project: str, version: int) -> None:
-    aws.client("ssm").put_parameter(
+def _set_live(project: str, version: int, action: promotions.Action = "publish") -> None:
+    written = aws.client("ssm").put_parameter(
         Name=settings().model_version_parameter(project),
         Value=str(version),
         Type="String",
         Overwrite=True,
         Description=f"live model version of dropml project {project}",
     )
+    promotions.record(project, version, action, int(written["Version"]))
 
 
 def publish(manifest_key: str) -> tuple[Manifest, bool]:
@@ -112,12 +117,16 @@ def promote(project: str, version: int) -> Manifest:
         Conflict: the version is archived.
         ChecksumMismatch: its artifacts do not match its manifest.
     """
+    return _make_live(project, version, "promote")
+
+
+def _make_live(project: str, version: int, action: promotions.Action) -> Manifest:
     keys.validate_project(project)
     manifest = read_manifest(project, version)
     if storage.exists(keys.archive_marker_key(project, version)):
         raise Conflict(f"v{version} of {project!r} is archived and cannot be made live")
     verify_artifacts(manifest)
-    _set_live(project, version)
+    _set_live(project, version, action)
     return manifest
 
 
@@ -129,10 +138,34 @@ class HistoryEntry:
     model_version: int | None
     changed_at: str
     changed_by: str
+    action: str = ""  # publish, promote or rollback (empty: known only from SSM's history)
 
 
 def history(project: str) -> list[HistoryEntry]:
-    """Every value the live-version parameter has had, oldest first."""
+    """Every change of the project's live version, oldest first: its record, and SSM's history for the rest.
+
+    SSM's history (its last 100 versions) adds what the record lacks: changes made before the record
+    existed, or by hand in the console.
+    """
+    recorded = [
+        HistoryEntry(p.parameter_version, p.model_version, p.changed_at, "", p.action) for p in promotions.read(project)
+    ]
+    seen = {entry.parameter_version for entry in recorded}
+    older = [entry for entry in _parameter_history(project) if entry.parameter_version not in seen]
+    return sorted(older + recorded, key=_when)
+
+
+def _when(entry: HistoryEntry) -> tuple[datetime, int]:
+    """When a change was made (SSM's and the record's timestamps alike), then SSM's version."""
+    try:
+        changed = datetime.fromisoformat(entry.changed_at)
+    except ValueError:
+        changed = datetime.min.replace(tzinfo=UTC)
+    return (changed if changed.tzinfo else changed.replace(tzinfo=UTC)), entry.parameter_version
+
+
+def _parameter_history(project: str) -> list[HistoryEntry]:
+    """Every value the live-version parameter has had that SSM still keeps, oldest first."""
     from botocore.exceptions import ClientError
 
     name = settings().model_version_parameter(keys.validate_project(project))
@@ -170,4 +203,4 @@ def rollback(project: str) -> Manifest:
     earlier = [e.model_version for e in history(project) if e.model_version and e.model_version < current.version]
     if not earlier:
         raise NotFound(f"project {project!r} has no earlier live version than v{current.version}")
-    return promote(project, max(earlier))
+    return _make_live(project, max(earlier), "rollback")

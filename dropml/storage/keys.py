@@ -180,6 +180,16 @@ def audit_prefix(kind: Literal["predictions", "training", "announcements"], day:
     return f"audit/{kind}/" + (f"date={day}/" if day else "")
 
 
+def promotion_key(project: str, when: datetime, parameter_version: int) -> str:
+    """One change of a project's live version: named by time, so a listing is the history in order."""
+    return f"{promotion_prefix(project)}{when:%Y%m%dT%H%M%S%fZ}-p{parameter_version}.json"
+
+
+def promotion_prefix(project: str) -> str:
+    """Where a project's live-version changes are kept (one object each, never overwritten)."""
+    return f"audit/promotions/{validate_project(project)}/"
+
+
 def idempotency_key(scope: str, token: str) -> str:
     """The marker object that records one event as handled."""
     return f"idempotency/{scope}/{token}"
