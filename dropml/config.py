@@ -223,6 +223,9 @@ class ServingSettings(_Section):
     # behind API Gateway + Lambda the body must fit Lambda's 6 MB payload after base64: the Zappa stage sets
     # 4,400,000 (dropml.usecases.deploy.API_GATEWAY_MAX_BODY_BYTES); gunicorn and the local world take 10 MiB
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # an answer larger than this (as Lambda would carry it: escaped text or base64) is replaced by a 413 naming
+    # the limit: Lambda's 6 MB response limit would turn it into a 502; the Zappa stage sets it, None elsewhere
+    max_answer_bytes: int | None = Field(None, ge=1024)
     # pyarrow's CSV reader for bodies >= 1 MiB; false where pyarrow is not installed (the Zappa package)
     fast_csv_read: bool = True
     max_batch_rows: int = Field(1_000_000, ge=1)

@@ -31,6 +31,7 @@ from dropml.errors import BadInput, DropmlError, NoLiveModel
 from dropml.usecases.predict import flush_audit_if_asked
 from dropml.usecases.serving import Serving
 from web.admin import admin
+from web.answer_limit import AnswerLimit
 from web.api import api
 from web.experiments import experiments
 from web.json_lane import JsonLane
@@ -148,4 +149,6 @@ def create_app(settings: Settings | None = None, **live_model_options: Any) -> F
     _register_request_hooks(app)
     if conf.serving.json_lane:
         app.wsgi_app = JsonLane(app.wsgi_app, app.extensions["dropml"])  # type: ignore[method-assign]
+    if conf.serving.max_answer_bytes is not None:  # outermost: the JSON lane's answers are measured too
+        app.wsgi_app = AnswerLimit(app.wsgi_app, conf.serving.max_answer_bytes)  # type: ignore[method-assign]
     return app
