@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart clean docs validate sam sam-build browser runtime-python iam-simulator
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart clean docs validate sam sam-build browser runtime-python iam-simulator deploy rehearse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -89,6 +89,21 @@ validate: $(STAMP) $(SAM)  ## cfn-lint + sam validate --lint on template.yaml (o
 sam-build: $(STAMP) $(SAM)  ## sam build (no Docker) into .aws-sam/ and print each function's unzipped size
 	PATH="$(abspath $(BIN)):$$PATH" $(SAM) build
 	@du -sb .aws-sam/build/*/ | sort -n
+
+# make deploy STACK=dropml REGION=us-east-1 VPC_ID=vpc-.. SUBNETS=subnet-a,subnet-b SECURITY_GROUPS=sg-.. [PUBLIC_IP=false]
+#   [DEPLOY_ARGS="--parameter NotificationEmail=me@example.org"]: the README's "Deploy to AWS" steps (dropml deploy)
+PUBLIC_IP ?= true
+STAGE ?= dev
+
+deploy: $(STAMP) $(SAM) runtime-python  ## deploy to AWS: STACK= REGION= VPC_ID= SUBNETS= SECURITY_GROUPS= (README)
+	@test -n "$(STACK)" -a -n "$(REGION)" -a -n "$(VPC_ID)" -a -n "$(SUBNETS)" -a -n "$(SECURITY_GROUPS)" \
+		|| { echo "error: make deploy STACK=.. REGION=.. VPC_ID=.. SUBNETS=a,b SECURITY_GROUPS=sg-.. (README: Deploy to AWS)" >&2; exit 2; }
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dropml deploy --stack $(STACK) --region $(REGION) --vpc-id $(VPC_ID) \
+		--subnets $(SUBNETS) --security-groups $(SECURITY_GROUPS) $(if $(filter false,$(PUBLIC_IP)),--no-public-ip,--public-ip) \
+		--stage $(STAGE) $(DEPLOY_ARGS)
+
+rehearse: $(STAMP) $(SAM) runtime-python $(IAM_SIMULATOR)  ## make deploy on the local stand-in as a fresh account (.dropml/deploy-report.md)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m dropml.local.rehearsal
 
 MLFLOW_VENV := .cache/mlflow-venv
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,9 +23,12 @@ from typer.core import TyperCommand, TyperGroup
 
 from dropml import audit as audit_trail
 from dropml import connection, logs, queues
+from dropml.deploy import path as deploy_path
+from dropml.deploy import stack as deployed_stack
 from dropml.errors import BadInput, DropmlError
 from dropml.storage import keys
-from dropml.usecases import deploy, live, projects, runs
+from dropml.usecases import deploy as zappa_stage
+from dropml.usecases import live, projects, runs
 from dropml.usecases import status as status_report
 from dropml.usecases.register import register_model
 from dropml.usecases.trace import trace_prediction
@@ -99,12 +103,40 @@ ProjectArg = Annotated[str, typer.Argument(help="Project (model line), e.g. defa
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_TARGET: dict[str, str | None] = {}  # the deployed stack the command works on (dropml --stack NAME ...)
+
+
+@app.callback()
+def _target(
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            envvar="DROPML_STACK",
+            help="Work on this deployed stack: its outputs give the bucket, region, topic, cluster and task.",
+        ),
+    ] = None,
+    region: Annotated[str | None, typer.Option("--region", help="The stack's region (default: AWS's own).")] = None,
+) -> None:
+    """Operate dropml: live versions, promote and rollback, history, audit, status."""
+    _TARGET.clear()
+    _TARGET.update(stack=stack, region=region)
+
+
 def _connect(endpoint_url: str | None) -> None:
-    """Point dropml at a running local world, else at ``endpoint_url``, else leave it on AWS.
+    """Point dropml at a deployed stack (``--stack``), else a running local world, else ``endpoint_url``, else AWS.
+
+    With ``--stack`` (or ``DROPML_STACK``) the stack's outputs set the bucket, region, topic and ECS launcher
+    (:mod:`dropml.deploy.stack`), as the deployed functions have them.
 
     Finding a running world reads a state file only, never imports ``dropml.local`` (see
     :func:`dropml.connection.connect`).
     """
+    if _TARGET.get("stack"):
+        if endpoint_url:
+            connection.use_environment({"AWS_ENDPOINT_URL": endpoint_url})
+        deployed_stack.use_stack(str(_TARGET["stack"]), _TARGET.get("region"))
+        return
     connection.connect(endpoint_url)
 
 
@@ -152,16 +184,17 @@ def rollback(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
 @app.command()
 @_clear_errors
 def history(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
-    """Every change of a project's live version (SSM parameter history), oldest first."""
+    """Every change of a project's live version (its record under audit/promotions/), oldest first."""
     _connect(endpoint_url)
     entries = live.history(project)
     if not entries:
         typer.echo(f"{project}: never published")
         return
-    typer.echo(f"{'change':>6}  {'version':>7}  {'when':<32}  by")
+    typer.echo(f"{'change':>6}  {'version':>7}  {'when':<32}  how")
     for entry in entries:
         shown = f"v{entry.model_version}" if entry.model_version else "-"
-        typer.echo(f"{entry.parameter_version:>6}  {shown:>7}  {entry.changed_at:<32}  {entry.changed_by or '-'}")
+        how = entry.action or entry.changed_by or "-"
+        typer.echo(f"{entry.parameter_version:>6}  {shown:>7}  {entry.changed_at:<32}  {how}")
 
 
 @app.command()
@@ -346,9 +379,63 @@ def predict(
 
 
 deploy_app = typer.Typer(
-    name="deploy", help="Deployment helpers: values from the deployed stack.", no_args_is_help=True
+    name="deploy",
+    help="Deploy dropml to AWS: the README's steps, in order (make deploy runs this).",
+    no_args_is_help=True,
+    invoke_without_command=True,
 )
 app.add_typer(deploy_app)
+
+
+def _comma_list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@deploy_app.callback()
+@_clear_errors
+def deploy(
+    ctx: typer.Context,
+    stack: Annotated[str | None, typer.Option(help="The stack to create or update (lower case).")] = None,
+    region: Annotated[str | None, typer.Option(envvar="AWS_REGION", help="The region to deploy to.")] = None,
+    vpc_id: Annotated[str | None, typer.Option(help="The VPC of the training tasks.")] = None,
+    subnets: Annotated[str | None, typer.Option(help="The tasks' subnets, comma-separated.")] = None,
+    security_groups: Annotated[str | None, typer.Option(help="The tasks' security groups, comma-separated.")] = None,
+    public_ip: Annotated[bool, typer.Option(help="Public subnets without a NAT: the tasks get a public IP.")] = True,
+    parameter: Annotated[
+        list[str], typer.Option(help="Another template parameter, Key=Value (e.g. NotificationEmail=me@x.org).")
+    ] = [],  # noqa: B006
+    stage: Annotated[str, typer.Option(help="The zappa_settings.json stage.")] = "dev",
+    image_tag: Annotated[str | None, typer.Option(help="The training image's tag (default: the git commit).")] = None,
+) -> None:
+    """Deploy: ECS role, deploy bucket, ECR repository, image, sam deploy, Zappa settings, zappa deploy, smoke."""
+    if ctx.invoked_subcommand is not None:
+        return
+    region = region or os.environ.get("AWS_DEFAULT_REGION")
+    if not (stack and region):
+        raise BadInput("--stack", stack, "dropml deploy needs --stack and --region (or AWS_REGION)")
+    parameters = dict(pair.partition("=")[::2] for pair in parameter)
+    if any(not key or not value for key, value in parameters.items()):
+        raise BadInput("--parameter", parameter, "--parameter takes Key=Value")
+    tag = (
+        image_tag
+        or subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    )
+    request = deploy_path.DeployRequest(
+        stack=stack,
+        region=region,
+        vpc_id=vpc_id or "",
+        subnets=_comma_list(subnets),
+        security_groups=_comma_list(security_groups),
+        assign_public_ip=public_ip,
+        parameters=parameters,
+        stage=stage,
+        image_tag=tag or "latest",
+    )
+    connection.use_environment({"DROPML__STORAGE__REGION": region})
+    done = deploy_path.deploy(request, say=typer.echo)
+    typer.echo(f"deployed {stack}: {done.api_url or '(no API URL)'}")
 
 
 @deploy_app.command("zappa-settings")
@@ -362,12 +449,12 @@ def zappa_settings(
     region: Annotated[str | None, typer.Option(envvar="AWS_REGION", help="The stack's region.")] = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Fill a Zappa stage from the stack's outputs: role, bucket, topic, launcher, Dask address, body limit."""
+    """Fill a Zappa stage from the stack's outputs: role, code bucket, and the app's settings as Lambda variables."""
     environment = {"DROPML__STORAGE__REGION": region} if region else {}
     if endpoint_url:
         environment["AWS_ENDPOINT_URL"] = endpoint_url
     connection.use_environment(environment)
-    written = deploy.write_zappa_settings(file, stage, stack)
+    written = zappa_stage.write_zappa_settings(file, stage, stack)
     typer.echo(f"{file} stage {stage}: filled from stack {stack}'s outputs (role {written['role_arn']})")
 
 

@@ -1,11 +1,12 @@
 """The web app's Zappa stage, filled from the deployed stack's outputs (never hand-copied).
 
 ``dropml deploy zappa-settings --stack NAME`` reads ``cloudformation describe-stacks``
-and writes, into one stage of ``zappa_settings.json``: the role (``role_arn`` with
-``manage_roles`` false), the code bucket, the region, and the environment the app's
-settings come from (bucket, topic, stack name = parameter prefix, the ECS launcher,
-the Dask address, and the body limit API Gateway allows). Every other key of the
-stage is kept as it was.
+(:mod:`dropml.deploy.stack`) and writes, into one stage of ``zappa_settings.json``: the
+role (``role_arn`` with ``manage_roles`` false), the code bucket, the region, and into
+``aws_environment_variables`` (the function's Lambda configuration, not the package) the
+settings the app reads (bucket, topic, stack name = parameter prefix, the ECS launcher,
+the body and answer limits of API Gateway and Lambda). The package then depends on the
+code only, so one build deploys to any stack. Every other key of the stage is kept.
 """
 
 from __future__ import annotations
@@ -14,81 +15,36 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dropml import aws
+from dropml.deploy import names
+from dropml.deploy.stack import OPTIONAL_OUTPUTS, REQUIRED_OUTPUTS, stack_environment, stack_outputs
 from dropml.errors import BadInput, NotFound
 
-# Lambda takes at most 6 MB (6,291,456 bytes) in a synchronous invocation; with binary_support the body
-# arrives base64-encoded (4/3 larger) inside an event that also carries headers and context. 4,400,000 raw
-# bytes -> 5,866,668 base64 bytes leaves ~420 KB for the rest of the event.
+__all__ = ["OPTIONAL_OUTPUTS", "REQUIRED_OUTPUTS", "stack_outputs"]
+
+# Lambda takes at most 6 MB (6,291,456 bytes) in a synchronous invocation, request and response alike; with
+# binary_support the body arrives base64-encoded (4/3 larger) inside an event that also carries headers and
+# context. 4,400,000 raw bytes -> 5,866,668 base64 bytes leaves ~420 KB for the rest of the event.
 LAMBDA_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024
 API_GATEWAY_MAX_BODY_BYTES = 4_400_000
-
-# output name -> what it sets; every one of these is in template.yaml's Outputs (tests check it)
-REQUIRED_OUTPUTS = (
-    "StackName",
-    "Region",
-    "BucketName",
-    "EventsTopicArn",
-    "ClusterName",
-    "TrainingTaskDefinitionArn",
-    "TrainingContainerName",
-    "TaskSubnetIds",
-    "TaskSecurityGroupIds",
-    "TaskAssignPublicIp",
-    "WebAppRoleArn",
-    "WebCodeBucketName",
-)
-OPTIONAL_OUTPUTS = ("DaskSchedulerAddress",)  # only when the stack runs the Dask cluster (DaskEnabled=true)
-
-
-def stack_outputs(stack: str) -> dict[str, str]:
-    """The outputs of the CloudFormation stack ``stack``, by output key.
-
-    Raises:
-        NotFound: no such stack (in the configured region).
-    """
-    from botocore.exceptions import ClientError
-
-    try:
-        stacks = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as err:
-        raise NotFound(f"stack {stack!r}: {err.response.get('Error', {}).get('Message', err)}") from err
-    if not stacks:
-        raise NotFound(f"stack {stack!r} does not exist")
-    return {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stacks[0].get("Outputs", [])}
-
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
+# an answer is the body Zappa returns inside its JSON response (escaped text or base64) plus status and headers
+LAMBDA_MAX_ANSWER_BYTES = LAMBDA_INVOKE_PAYLOAD_BYTES - 64 * 1024
+LAMBDA_ENVIRONMENT_BYTES = 4 * 1024  # Lambda's limit for all of a function's environment variables together
 
 
 def web_environment(outputs: dict[str, str]) -> dict[str, str]:
     """The ``DROPML__*`` variables the deployed web app needs, from the stack's outputs.
 
+    No Dask scheduler address: the function runs outside the VPC and the scheduler's security group admits only
+    its own members, so a batch would wait for a connection that never comes; the app scores in its process.
+
     Raises:
         BadInput: an output the web app needs is missing (names it).
     """
-    missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
-    if missing:
-        raise BadInput("stack outputs", missing, f"the stack lacks the outputs {missing} (is it dropml's template?)")
-    environment = {
-        "DROPML__STACK_NAME": outputs["StackName"],  # parameters are /<stack>/<project>/model-version
-        "DROPML__STORAGE__BUCKET": outputs["BucketName"],
-        "DROPML__STORAGE__REGION": outputs["Region"],
-        "DROPML__NOTIFICATIONS__TOPIC_ARN": outputs["EventsTopicArn"],
-        # an admin retrain on Lambda starts the Fargate task: a Lambda has no local launcher
-        "DROPML__LAUNCHER__KIND": "ecs",
-        "DROPML__LAUNCHER__CLUSTER": outputs["ClusterName"],
-        "DROPML__LAUNCHER__TASK_DEFINITION": outputs["TrainingTaskDefinitionArn"],
-        "DROPML__LAUNCHER__CONTAINER_NAME": outputs["TrainingContainerName"],
-        "DROPML__LAUNCHER__SUBNETS": json.dumps(_split(outputs["TaskSubnetIds"])),
-        "DROPML__LAUNCHER__SECURITY_GROUPS": json.dumps(_split(outputs["TaskSecurityGroupIds"])),
-        "DROPML__LAUNCHER__ASSIGN_PUBLIC_IP": outputs["TaskAssignPublicIp"],
+    return {
+        **stack_environment(outputs),
         "DROPML__SERVING__MAX_BODY_BYTES": str(API_GATEWAY_MAX_BODY_BYTES),
+        "DROPML__SERVING__MAX_ANSWER_BYTES": str(LAMBDA_MAX_ANSWER_BYTES),
     }
-    if outputs.get("DaskSchedulerAddress"):
-        environment["DROPML__DASK__SCHEDULER_ADDRESS"] = outputs["DaskSchedulerAddress"]
-    return environment
 
 
 _FILLED_ENVIRONMENT = (
@@ -98,24 +54,49 @@ _FILLED_ENVIRONMENT = (
     "DROPML__LAUNCHER__",
     "DROPML__DASK__SCHEDULER_ADDRESS",
     "DROPML__SERVING__MAX_BODY_BYTES",
+    "DROPML__SERVING__MAX_ANSWER_BYTES",
 )
+
+
+def _unfilled(variables: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in variables.items() if not k.startswith(_FILLED_ENVIRONMENT)}
 
 
 def zappa_stage(stage: dict[str, Any], outputs: dict[str, str]) -> dict[str, Any]:
     """``stage`` with every stack-derived value replaced from ``outputs`` (other keys and variables kept).
 
+    The stack's settings go to ``aws_environment_variables`` (Lambda's configuration) and leave
+    ``environment_variables`` (written into the package). ``touch`` is off: ``dropml deploy`` sends its own
+    smoke request and fails on a bad answer, where Zappa's touch only warns.
+
     Raises:
-        BadInput: an output the web app needs is missing.
+        BadInput: an output the web app needs is missing, the stack names no valid code bucket, or the
+            variables exceed Lambda's 4 KB.
     """
-    kept = {k: v for k, v in stage.get("environment_variables", {}).items() if not k.startswith(_FILLED_ENVIRONMENT)}
+    bucket = outputs.get("WebCodeBucketName", "")
+    if not bucket:
+        raise BadInput(
+            "WebCodeBucketName",
+            bucket,
+            "the stack names no code bucket for Zappa (its WebCodeBucket parameter is empty): deploy with "
+            "`make deploy`, which passes its deploy bucket, or pass WebCodeBucket=<bucket> to sam deploy",
+        )
+    names.check_bucket_name(bucket, "WebCodeBucketName")
+    lambda_environment = {**_unfilled(stage.get("aws_environment_variables", {})), **web_environment(outputs)}
+    size = sum(len(k) + len(v) for k, v in lambda_environment.items())
+    if size > LAMBDA_ENVIRONMENT_BYTES:
+        raise BadInput(
+            "aws_environment_variables", size, f"{size} bytes of variables: Lambda takes {LAMBDA_ENVIRONMENT_BYTES}"
+        )
     updated = dict(stage)
-    updated["environment_variables"] = {**kept, **web_environment(outputs)}
+    updated["environment_variables"] = _unfilled(stage.get("environment_variables", {}))
+    updated["aws_environment_variables"] = lambda_environment
     updated["aws_region"] = outputs["Region"]
     updated["role_arn"] = outputs["WebAppRoleArn"]
     updated["manage_roles"] = False  # the stack's least-privilege WebAppRole, not Zappa's broad default role
     updated.pop("role_name", None)
-    if outputs["WebCodeBucketName"]:
-        updated["s3_bucket"] = outputs["WebCodeBucketName"]
+    updated["s3_bucket"] = bucket
+    updated["touch"] = False
     return updated
 
 
@@ -124,7 +105,7 @@ def write_zappa_settings(path: Path, stage_name: str, stack: str) -> dict[str, A
 
     Raises:
         NotFound: no such stack, or no such stage in the file.
-        BadInput: the stack lacks an output the web app needs.
+        BadInput: the stack lacks an output the web app needs, or names no valid code bucket.
     """
     document = json.loads(path.read_text())
     if stage_name not in document:

@@ -83,20 +83,55 @@ def test_zappa_settings_command_fills_the_stage_from_the_stacks_outputs(aws, tmp
     result = run_cli(aws.endpoint, "deploy", "zappa-settings", "--stack", stack, "--file", str(settings_file))
 
     assert result.returncode == 0, result.stdout + result.stderr
+    committed = json.loads((ROOT / "zappa_settings.json").read_text())["dev"]
     stage = json.loads(settings_file.read_text())["dev"]
     assert stage["role_arn"] == outputs["WebAppRoleArn"]
     assert stage["manage_roles"] is False
     assert stage["s3_bucket"] == "dropml-prod-web-code"
-    env = stage["environment_variables"]
+    assert stage["touch"] is False  # dropml deploy's smoke request checks the answer; Zappa's touch only warns
+    # the stack's values go to the function's Lambda configuration, not into the package: one build, any stack
+    assert stage["environment_variables"] == {
+        k: v for k, v in committed["environment_variables"].items() if k != "DROPML__SERVING__MAX_BODY_BYTES"
+    }
+    env = stage["aws_environment_variables"]
     assert env["DROPML__STORAGE__BUCKET"] == outputs["BucketName"]
     assert env["DROPML__STACK_NAME"] == "dropml-prod"
     assert env["DROPML__NOTIFICATIONS__TOPIC_ARN"] == outputs["EventsTopicArn"]
     assert env["DROPML__LAUNCHER__KIND"] == "ecs"
     assert env["DROPML__LAUNCHER__TASK_DEFINITION"] == outputs["TrainingTaskDefinitionArn"]
     assert json.loads(env["DROPML__LAUNCHER__SECURITY_GROUPS"])[1] == "sg-0dask"
-    assert env["DROPML__DASK__SCHEDULER_ADDRESS"] == "tcp://scheduler.dropml-prod.dropml.local:8786"
-    assert env["DROPML__SERVING__MODEL_TTL_SECONDS"] == "5"  # the stage's own settings are kept
-    assert stage["snap_start"] == "PublishedVersions"
+    assert env["DROPML__SERVING__MAX_ANSWER_BYTES"] == str(deploy.LAMBDA_MAX_ANSWER_BYTES)
+    # the function runs outside the VPC, and the scheduler admits only its security group: no Dask address (C1)
+    assert "DROPML__DASK__SCHEDULER_ADDRESS" not in env
+    assert {k: v for k, v in stage.items() if k not in FILLED} == {
+        k: v for k, v in committed.items() if k not in FILLED
+    }
+
+
+FILLED = {
+    "role_arn",
+    "manage_roles",
+    "s3_bucket",
+    "aws_region",
+    "environment_variables",
+    "aws_environment_variables",
+    "touch",
+}
+
+
+def test_zappa_settings_refuses_a_stack_without_a_code_bucket(aws, tmp_path):
+    """An empty WebCodeBucket left the placeholder bucket in place, which S3 refuses (B2): now it is an error."""
+    outputs = {**_ecs_outputs(), "WebCodeBucketName": ""}
+    stack = _stack_with_outputs(outputs, name="dropml-nocode")
+    settings_file = tmp_path / "zappa_settings.json"
+    shutil.copy(ROOT / "zappa_settings.json", settings_file)
+
+    result = run_cli(aws.endpoint, "deploy", "zappa-settings", "--stack", stack, "--file", str(settings_file))
+
+    assert result.returncode == 2
+    assert "no code bucket" in result.stderr
+    assert "make deploy" in result.stderr
+    assert settings_file.read_text() == (ROOT / "zappa_settings.json").read_text()
 
 
 def test_zappa_settings_command_names_a_missing_stack(aws, tmp_path):
@@ -116,7 +151,6 @@ def test_an_admin_retrain_from_the_web_app_as_deployed_starts_an_ecs_task(aws, m
     outputs = _ecs_outputs()
     for name, value in deploy.web_environment(outputs).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DROPML__DASK__SCHEDULER_ADDRESS")
     reset_settings_cache()  # the launcher reads the process's settings, as on Lambda
     conf = load_settings()
     aws_client("s3").put_object(Bucket=conf.storage.bucket, Key="train/glass/glass.csv", Body=b"a,target\n1,x\n")
