@@ -8,6 +8,7 @@ commands join a running world through its state file (:mod:`dropml.connection`).
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import threading
 import time
@@ -38,7 +39,9 @@ def up(port: Annotated[int, typer.Option(min=0, max=65535, help="moto's port (0:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     endpoint = world.moto.endpoint
     typer.echo(f"local world up: {endpoint} (bucket {world.world.bucket}); Ctrl-C or `dropml local down` stops it")
-    typer.echo(f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing")
+    # the world enforces IAM: moto's "testing" keys are refused; these are the operator's (OperatorPolicy)
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(world.environment.items()) if k.startswith("AWS_"))
+    typer.echo(f"  the aws CLI and boto3 as the operator: export {exports}")
     try:
         while not stop.wait(0.5):
             pass
