@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,7 @@ def requests_from_recording(
     by_key = {role.credentials.access_key_id: name for name, role in components.items()}
     found: list[IamRequest] = []
     unknown: list[str] = []
-    for line in path.read_text().splitlines():
-        entry = json.loads(line)
+    for entry in recorded_requests(path):
         match = _CREDENTIAL.search(entry["headers"].get("Authorization", ""))
         if not match or match.group(1) not in by_key:
             continue
@@ -81,7 +81,23 @@ def requests_from_recording(
     return found, unknown
 
 
-def _body(entry: dict[str, Any]) -> bytes:
+def recorded_requests(path: Path) -> Iterator[dict[str, Any]]:
+    """Every request moto's recorder wrote to ``path``.
+
+    Its threads append without a lock (the JSON, then a newline, in two writes), so one line can hold two
+    requests back to back: each line is read as a sequence of JSON documents.
+    """
+    decoder = json.JSONDecoder()
+    with path.open() as lines:
+        for raw in lines:
+            line, position = raw.strip(), 0
+            while position < len(line):
+                entry, position = decoder.raw_decode(line, position)
+                yield entry
+
+
+def request_body(entry: dict[str, Any]) -> bytes:
+    """The body of a recorded request, as sent."""
     body = entry.get("body") or ""
     return base64.b64decode(body) if entry.get("body_encoded") else body.encode()
 
@@ -92,13 +108,13 @@ Made = list[tuple[str, str, dict[str, str]]]
 def _iam_requests(service: str, entry: dict[str, Any], region: str, names: dict[str, str]) -> Made | None:
     """(action, resource, context) of one recorded request; None if this module does not know the call."""
     if service == "s3":
-        return _s3(entry)
+        return s3_actions(entry)
     target = entry["headers"].get("X-Amz-Target")
     if target:  # JSON protocols (SQS, SSM, ECS)
         operation = target.rsplit(".", 1)[-1]
-        params = json.loads(_body(entry) or b"{}")
+        params = json.loads(request_body(entry) or b"{}")
     else:  # query protocol (SNS, STS, IAM)
-        form = parse_qs(_body(entry).decode())
+        form = parse_qs(request_body(entry).decode())
         operation = form.get("Action", [""])[0]
         params = {k: v[0] for k, v in form.items()}
     maker = _BY_SERVICE.get(service)
@@ -109,7 +125,8 @@ LIST_QUERY = {"list-type", "prefix", "encoding-type", "delimiter", "continuation
 UPLOAD_QUERY = {"uploads", "uploadId", "partNumber"}  # a multipart upload is s3:PutObject
 
 
-def _s3(entry: dict[str, Any]) -> Made | None:
+def s3_actions(entry: dict[str, Any]) -> Made | None:
+    """(action, resource, context) of one recorded S3 request; None if this module does not know the call."""
     parts = urlsplit(entry["url"])
     bucket, _, key = parts.path.lstrip("/").partition("/")
     query = parse_qs(parts.query, keep_blank_values=True)
@@ -126,7 +143,7 @@ def _s3_bucket(entry: dict[str, Any], bucket_arn: str, query: dict[str, list[str
     if method == "GET" and "versions" in query:
         return [("s3:ListBucketVersions", bucket_arn, prefix)]
     if method == "POST" and "delete" in query:  # DeleteObjects: each key needs s3:DeleteObject
-        keys = re.findall(r"<Key>(.*?)</Key>", _body(entry).decode())
+        keys = re.findall(r"<Key>(.*?)</Key>", request_body(entry).decode())
         return [("s3:DeleteObject", f"{bucket_arn}/{html.unescape(k)}", {}) for k in keys]
     return None
 
@@ -265,6 +282,17 @@ def check(
         }
         for r in distinct
     ]
+    return dict(zip(distinct, run_simulator(payload), strict=True))
+
+
+def run_simulator(payload: list[dict[str, Any]]) -> list[Any]:
+    """The simulator's verdict on each item of ``payload`` (see iam_simulate.mjs for the item's fields).
+
+    Raises:
+        RuntimeError: node or the simulator is missing, or it failed.
+    """
+    if not simulator_installed():
+        raise RuntimeError(f"the IAM simulator is not installed: make install (needs node; looked in {SIMULATOR_DIR})")
     ran = subprocess.run(
         ["node", str(SIMULATOR_SCRIPT)],
         input=json.dumps(payload), capture_output=True, text=True, check=False, timeout=300,
@@ -272,7 +300,7 @@ def check(
     )  # fmt: skip
     if ran.returncode != 0:
         raise RuntimeError(f"the IAM simulator failed: {ran.stderr[-2000:]}")
-    return dict(zip(distinct, json.loads(ran.stdout), strict=True))
+    return list(json.loads(ran.stdout))
 
 
 def granted_actions(role: roles.ComponentRole) -> set[str]:

@@ -117,7 +117,7 @@ def start_moto(
     else:
         real_port = port or free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(real_port)],
+            [sys.executable, "-m", "dropml.local.moto_server", "-H", "127.0.0.1", "-p", str(real_port)],
             env={**os.environ, **(ENFORCE_ENV if enforce_iam else {}), **(environment or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -156,3 +156,34 @@ def ensure_bucket() -> str:
     except ClientError:
         s3.create_bucket(Bucket=name)
     return name
+
+
+def _sign_what_was_sent() -> None:
+    """Fix moto 5.2.5's signature check of a GET, HEAD or DELETE without a body (Lambda's, API Gateway's ...).
+
+    With IAM enforced, moto recomputes each signature from ``data=self._body or self._data``; for an empty
+    body that is the request's parsed parameters (for Lambda, its headers), never what botocore signed (an
+    empty payload), so every such call was refused with SignatureDoesNotMatch.
+    """
+    from moto.iam.access_control import IAMRequestBase
+
+    original = IAMRequestBase._create_aws_request
+
+    def create(self: Any) -> Any:
+        if not self._body and self._method in ("GET", "HEAD", "DELETE"):
+            self._data = b""
+        return original(self)
+
+    IAMRequestBase._create_aws_request = create  # type: ignore[method-assign]
+
+
+def serve(argv: list[str]) -> None:
+    """Run moto's server (``python -m moto.server`` arguments) with :func:`_sign_what_was_sent` applied."""
+    from moto.server import main
+
+    _sign_what_was_sent()
+    main(argv)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

@@ -153,6 +153,11 @@ def _if(argument: list[Any], names: dict[str, str], conditions: dict[str, Any]) 
 _INTRINSICS = {"Ref": _ref, "Fn::GetAtt": _get_att, "Fn::Sub": _sub, "Fn::Join": _join, "Fn::If": _if}
 
 
+def condition_holds(name: str, conditions: dict[str, Any], names: dict[str, str]) -> bool:
+    """Whether the template condition ``name`` is true with these parameter values and names."""
+    return _condition(conditions[name], names, conditions)
+
+
 def _condition(expression: Any, names: dict[str, str], conditions: dict[str, Any]) -> bool:
     """Evaluate a template condition (Equals, Not, And, Or, Condition)."""
     if isinstance(expression, dict) and len(expression) == 1:

@@ -340,7 +340,7 @@ def _create_ecs(template: dict[str, Any]) -> tuple[str, str]:
     return cluster, family
 
 
-def _default_network() -> tuple[list[str], list[str]]:
+def default_network() -> tuple[list[str], list[str]]:
     """A subnet and the security group of the stand-in's default VPC: what a user passes the stack for tasks."""
     ec2 = aws.client("ec2")
     subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
@@ -379,7 +379,7 @@ def build(template_path: str | Path = TEMPLATE_PATH, visibility_timeout: int = L
     parameters = _create_parameters(template)
     topic_arn = create_topic(template_path)
     cluster, family = _create_ecs(template)
-    subnets, security_groups = _default_network()
+    subnets, security_groups = default_network()
     return World(
         bucket=bucket,
         queues=queues,
