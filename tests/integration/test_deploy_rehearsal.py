@@ -125,7 +125,7 @@ def _built_template(live: rehearsal.Live) -> dict:
 
 def _sam_deploy(live: rehearsal.Live, template: dict, stack: str, **parameters: str) -> None:
     """The rehearsal's `sam deploy` step (sam package, the SAM transform, create_stack) for another stack."""
-    built = live.request.workdir / f"{stack}.yaml"
+    built = live.request.workdir / "sam-build" / f"{stack}.yaml"  # beside sam build's: its code paths are relative
     built.write_text(json.dumps(template))
     baseline = {k: v for k, v in live.machine.parameters.items() if k != "WebFunctionName"}
     deploy = path.SamDeploy(
