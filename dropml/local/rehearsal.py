@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import re
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -35,12 +37,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from dropml import aws, connection
 from dropml.config import reset_settings_cache
 from dropml.deploy import path
 from dropml.deploy.path import DeployFailed, NotRunHere
+from dropml.deploy.stack import stack_outputs as stack_outputs_of
 from dropml.local import fresh_account, iam_check, roles, service_access, standin_stack, world
 from dropml.local.moto_server import start_moto, use_endpoint
 
@@ -276,8 +279,38 @@ def _deploy_and_check(
             packages,
             request.workdir / "sam-build",
         )
+        if deployment and not failure:
+            result.rules.append(operate(request.stack, request.region, bucket))
     result.deploy_calls = deploy_calls(recording, deployer_key)
     return result
+
+
+EXAMPLE = ROOT / "examples" / "breast_cancer.csv"
+
+
+def operate(stack: str, region: str, bucket: str) -> fresh_account.RuleResult:
+    """``dropml --stack <stack> train default --file ...`` as a user runs it next: the upload lands in the stack's
+    bucket (not config.json's) and its S3 event reaches the stack's training queue."""
+    command = ["--stack", stack, "--region", region, "train", "default", "--file", str(EXAMPLE)]
+    ran = subprocess.run(
+        [sys.executable, "-m", "dropml.cli", *command], capture_output=True, text=True, timeout=300, check=False
+    )
+    key = f"train/{EXAMPLE.name}"
+    queue = stack_outputs_of(stack)["TrainingQueueUrl"]
+    received = aws.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+    keys = [
+        unquote_plus(record["s3"]["object"]["key"])
+        for message in received.get("Messages", [])
+        for record in json.loads(message["Body"]).get("Records", [])
+    ]
+    listed = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0)
+    return fresh_account.RuleResult(
+        "dropml --stack trains on the deployed stack: the upload lands in its bucket, its event in its queue",
+        "the CLI finds the stack from its outputs (dropml.deploy.stack), as sam reads samconfig.toml",
+        ran.returncode == 0 and listed == 1 and key in keys,
+        f"exit {ran.returncode}; s3://{bucket}/{key}: {'there' if listed else 'missing'}; TrainingQueue got {keys}"
+        + (f"; {ran.stderr.strip()[-300:]}" if ran.returncode else ""),
+    )
 
 
 # ── the deploy's own calls ────────────────────────────────────────────────────

@@ -87,6 +87,8 @@ def test_rehearsal_applies_a_fresh_accounts_rules(rehearsed):
     assert [r.rule for r in rules.values() if not r.met] == []
     concurrency = next(r for rule, r in rules.items() if rule.startswith("Lambda concurrency"))
     assert concurrency.detail == "reserved: none"
+    operated = next(r for rule, r in rules.items() if rule.startswith("dropml --stack"))
+    assert "s3://dropml-123456789012-us-east-1/train/breast_cancer.csv: there" in operated.detail  # B3
 
 
 def test_rehearsal_checks_every_call_the_deploy_made(rehearsed):
