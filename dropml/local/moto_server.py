@@ -163,18 +163,23 @@ def _sign_what_was_sent() -> None:
 
     With IAM enforced, moto recomputes each signature from ``data=self._body or self._data``; for an empty
     body that is the request's parsed parameters (for Lambda, its headers), never what botocore signed (an
-    empty payload), so every such call was refused with SignatureDoesNotMatch.
+    empty payload), so every such call was refused with SignatureDoesNotMatch. S3's requests are checked by
+    another class (signed with the payload's hash header), which this leaves alone.
     """
-    from moto.iam.access_control import IAMRequestBase
+    from moto.iam.access_control import IAMRequest
 
-    original = IAMRequestBase._create_aws_request
+    original = IAMRequest._create_aws_request
 
     def create(self: Any) -> Any:
-        if not self._body and self._method in ("GET", "HEAD", "DELETE"):
-            self._data = b""
-        return original(self)
+        if self._body or self._method not in ("GET", "HEAD", "DELETE"):
+            return original(self)
+        parameters, self._data = self._data, b""
+        try:
+            return original(self)
+        finally:
+            self._data = parameters
 
-    IAMRequestBase._create_aws_request = create  # type: ignore[method-assign]
+    IAMRequest._create_aws_request = create  # type: ignore[method-assign]
 
 
 def serve(argv: list[str]) -> None:
