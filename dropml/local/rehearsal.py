@@ -76,6 +76,20 @@ CANNOT_COVER = (
 )
 
 
+STANDIN_NOTES = (
+    "moto 5.2.5 refused every bodyless GET/HEAD/DELETE of Lambda, API Gateway and Scheduler with "
+    "SignatureDoesNotMatch under IAM enforcement (it signed the parsed parameters instead of the empty payload); "
+    "the stand-in runs with that fixed (dropml.local.moto_server).",
+    "moto's CloudFormation returns LogGroup.Arn without the ':*' AWS returns, so the roles whose policies name it "
+    "are put again with AWS's value; it registers task definitions without their roles, so the ECS checks read "
+    "them from the template.",
+    "moto names the ECS service-linked role AWSServiceRoleForecs (AWS: AWSServiceRoleForECS); the deploy finds it "
+    "by its path, /aws-service-role/ecs.amazonaws.com/, as on AWS.",
+    "The stand-in speaks plain HTTP, so a bucket policy's TLS-only Deny is left out there; the IAM checks evaluate "
+    "the whole policy with aws:SecureTransport true, as boto3 calls AWS.",
+)
+
+
 class StandIn(path.Machine):
     """The deploy path's machine for the stand-in: commands run against moto; what cannot run here says why."""
 
@@ -216,15 +230,9 @@ def standing(
         aws.reset_clients()
 
 
-def rehearse(
-    workdir: Path = WORKDIR,
-    root: Path = ROOT,
-    profile: fresh_account.FreshAccount | None = None,
-    report_path: Path | None = REPORT,
-    say: Any = print,
-) -> Rehearsal:
-    """Run the deploy path on a fresh stand-in, check it and write the report (see the module)."""
-    with standing(workdir, root, profile, report_path, say) as live:
+def rehearse(**options: Any) -> Rehearsal:
+    """Run the deploy path on a fresh stand-in, check it and write the report (``options``: :func:`standing`'s)."""
+    with standing(**options) as live:
         return live.result
 
 
@@ -410,6 +418,18 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A report section: its heading and a Markdown table."""
+    return [
+        "",
+        f"## {title}",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+        *("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows),
+    ]
+
+
 def report(result: Rehearsal, profile: fresh_account.FreshAccount) -> str:
     """``.dropml/deploy-report.md``: summary, steps, what was created and by whom, IAM decisions, rules."""
     outcomes = result.deployment.outcomes if result.deployment else []
@@ -450,46 +470,48 @@ def report(result: Rehearsal, profile: fresh_account.FreshAccount) -> str:
         lines.append(f"| {number} | {outcome.step} | {outcome.status} | {_cell(outcome.detail)} | {commands} |")
     if result.failure:
         lines += ["", f"**Failed:** {_cell(result.failure)}"]
-    lines += ["", "## What CloudFormation created", "", "| logical id | type | physical id |", "| --- | --- | --- |"]
-    lines += [f"| {r['logical']} | {r['type']} | {_cell(r['physical'])} |" for r in result.created]
-    lines += [
-        "",
-        "## What the world made instead (moto's CloudFormation skips these types or ignores these properties)",
-        "",
-        "| logical id | type or property | how |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {m.logical_id} | {m.resource_type} | {_cell(m.what)} |" for m in result.made]
-    lines += [
-        "",
-        "## IAM decisions: what AWS's services do for the stack",
-        "",
-        "| caller | action | resource | why | verdict | statement that decided |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for d in result.decisions:
-        statements = ", ".join(d.allowed_by or d.denied_by) or "-"
-        lines.append(
-            f"| {_cell(d.access.caller)} | {d.access.action} | {_cell(d.access.resource)} | {_cell(d.access.why)} "
-            f"| {d.verdict} | {_cell(statements)} |"
-        )
+    lines += _table(
+        "What CloudFormation created",
+        ["logical id", "type", "physical id"],
+        [[r["logical"], r["type"], r["physical"]] for r in result.created],
+    )
+    lines += _table(
+        "What the world made instead (moto's CloudFormation skips these types or ignores these properties)",
+        ["logical id", "type or property", "how"],
+        [[m.logical_id, m.resource_type, m.what] for m in result.made],
+    )
+    lines += _table(
+        "IAM decisions: what AWS's services do for the stack",
+        ["caller", "action", "resource", "why", "verdict", "statement that decided"],
+        [
+            [d.access.caller, d.access.action, d.access.resource, d.access.why, d.verdict,
+             ", ".join(d.allowed_by or d.denied_by) or "-"]
+            for d in result.decisions
+        ],
+    )  # fmt: skip
     lines += [
         "",
         "EventBridge rules that name a `RoleArn` for the rule (Zappa's keep_warm puts `role_arn` there) invoke a "
         "Lambda target through the function's resource policy, which is what is checked above.",
-        "",
-        "## IAM decisions: the deploy's own calls (the deployer, an administrator)",
-        "",
-        "| action | calls | verdict | statement |",
-        "| --- | --- | --- | --- |",
     ]
-    lines += [f"| {a} | {n} | {v} | {', '.join(s) or '-'} |" for a, n, v, s in result.deploy_calls]
-    lines += ["", "## Fresh-account rules", "", "| rule | source | met | evidence |", "| --- | --- | --- | --- |"]
+    lines += _table(
+        "IAM decisions: the deploy's own calls (the deployer, an administrator)",
+        ["action", "calls", "verdict", "statement"],
+        [[a, n, v, ", ".join(s) or "-"] for a, n, v, s in result.deploy_calls],
+    )
+    lines += _table(
+        "Fresh-account rules",
+        ["rule", "source", "met", "evidence"],
+        [[r.rule, r.source, "yes" if r.met else "**no**", r.detail] for r in result.rules],
+    )
+    lines += ["", "## What the rehearsal cannot cover", "", *(f"- {item}" for item in CANNOT_COVER)]
     lines += [
-        f"| {_cell(r.rule)} | {_cell(r.source)} | {'yes' if r.met else '**no**'} | {_cell(r.detail)} |"
-        for r in result.rules
+        "",
+        "## Where the stand-in differs from AWS, and what was done",
+        "",
+        *(f"- {i}" for i in STANDIN_NOTES),
+        "",
     ]
-    lines += ["", "## What the rehearsal cannot cover", "", *(f"- {item}" for item in CANNOT_COVER), ""]
     return "\n".join(lines)
 
 
@@ -499,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=WORKDIR)
     parser.add_argument("--report", type=Path, default=REPORT)
     args = parser.parse_args(argv)
-    result = rehearse(args.workdir, report_path=args.report)
+    result = rehearse(workdir=args.workdir, report_path=args.report)
     print(f"report: {args.report} ({result.seconds:.0f} s)")
     for problem in result.problems:
         print(f"  {problem}")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from cli_runner import run_cli
 
@@ -54,18 +51,11 @@ def test_train_with_stack_uploads_to_the_stacks_bucket_not_config_jsons(aws, tmp
     assert "Contents" not in aws_client("s3").list_objects_v2(Bucket=config_bucket, Prefix="train/")
 
 
-def test_dropml_stack_from_the_environment_as_sam_reads_samconfig(aws, tmp_path):
+def test_dropml_stack_from_the_environment_as_sam_reads_samconfig(aws, monkeypatch):
     _deployed_stack()
     aws_client("sqs").create_queue(QueueName=f"{STACK}-TrainingQueue-ABCDEFGH1234")
-    env = {**os.environ, "AWS_ENDPOINT_URL": aws.endpoint, "DROPML_STACK": STACK}
-    shown = subprocess.run(
-        [sys.executable, "-m", "dropml.cli", "status"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    monkeypatch.setenv("DROPML_STACK", STACK)
+    shown = run_cli(aws.endpoint, "status")
     assert shown.returncode == 0, shown.stderr
     assert "TrainingQueue" in shown.stdout  # the stack's queues, found by its name
 

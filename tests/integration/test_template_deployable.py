@@ -168,8 +168,7 @@ def test_no_function_reserves_concurrency_and_each_queue_caps_its_copies(templat
     functions = _resources(template, "AWS::Serverless::Function")
     assert all("ReservedConcurrentExecutions" not in f["Properties"] for f in functions.values())
     caps = {
-        spec.logical_id: functions[spec.logical_id]["Properties"]["Events"]
-        for spec in world.function_specs(template)
+        spec.logical_id: functions[spec.logical_id]["Properties"]["Events"] for spec in world.function_specs(template)
     }
     for function, events in caps.items():
         sqs = [e for e in events.values() if e["Type"] == "SQS"]
