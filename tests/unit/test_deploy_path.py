@@ -1,0 +1,83 @@
+"""The deploy path's own decisions, before it touches AWS: the image's platform, what it refuses up front."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from dropml.deploy import path
+from dropml.errors import BadInput
+from tests.conftest import ROOT
+
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+
+
+def _request(**changes):
+    base = {
+        "stack": "dropml",
+        "region": "us-east-1",
+        "vpc_id": "vpc-1",
+        "subnets": ("subnet-1",),
+        "security_groups": ("sg-1",),
+    }
+    return path.DeployRequest(**{**base, **changes})
+
+
+def test_the_image_is_built_for_the_task_definitions_platform():
+    assert path.task_platform(TEMPLATE) == "linux/amd64"  # the tasks are X86_64: an arm64 laptop's default fails
+    arm = copy.deepcopy(TEMPLATE)
+    arm["Resources"]["TrainingTaskDefinition"]["Properties"]["RuntimePlatform"]["CpuArchitecture"] = "ARM64"
+    assert path.task_platform(arm) == "linux/arm64"
+    arm["Resources"]["TrainingTaskDefinition"]["Properties"]["RuntimePlatform"]["CpuArchitecture"] = "RISCV"
+    with pytest.raises(BadInput, match="CpuArchitecture"):
+        path.task_platform(arm)
+
+
+def test_the_push_builds_logs_in_and_pushes_for_that_platform():
+    machine = path.Machine()
+    ran: list[list[str]] = []
+    machine.run = lambda argv, **_: ran.append(argv) or ""  # type: ignore[method-assign]
+    image = path.ImageBuild(ROOT, "training_job/Dockerfile", "linux/amd64", "abc", "1.dkr.ecr.r.amazonaws.com/x", "t")
+    machine.push_image(image, "secret")
+    assert ran[0] == ["docker", "login", "--username", "AWS", "--password-stdin", "1.dkr.ecr.r.amazonaws.com"]
+    assert ran[1][:4] == ["docker", "build", "--platform", "linux/amd64"]
+    assert ran[2] == ["docker", "push", "1.dkr.ecr.r.amazonaws.com/x:t"]
+
+
+def test_sam_deploy_passes_every_parameter_and_tolerates_no_change():
+    argv = path.SamDeploy(ROOT / "t.yaml", "dropml", "us-east-1", "b", "dropml/sam", {"A": "1", "B": "x,y"}).argv("sam")
+    assert argv[argv.index("--parameter-overrides") + 1 :] == ["A=1", "B=x,y"]
+    assert "--no-fail-on-empty-changeset" in argv
+    assert argv[argv.index("--capabilities") + 1 : argv.index("--capabilities") + 3] == list(path.CAPABILITIES)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"stack": "Dropml"}, "stack name"),
+        ({"subnets": ()}, "--subnets"),
+        ({"parameters": {"WebCodeBucket": "mine"}}, "set by deploy"),
+    ],
+)
+def test_a_request_aws_would_refuse_is_refused_before_anything_is_made(changes, message):
+    with pytest.raises(BadInput, match=message):
+        _request(**changes).check()
+
+
+def test_the_web_function_is_named_as_zappa_names_it():
+    assert path.web_function_name(ROOT, "dev") == "dropml-web-dev"
+    with pytest.raises(BadInput, match="no stage 'prod'"):
+        path.web_function_name(ROOT, "prod")
+
+
+def test_dropml_deploy_without_a_stack_says_what_it_needs():
+    ran = subprocess.run(
+        [sys.executable, "-m", "dropml.cli", "deploy", "--region", "us-east-1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 2
+    assert "needs --stack and --region" in ran.stderr
