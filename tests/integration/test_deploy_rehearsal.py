@@ -22,7 +22,7 @@ from dropml.errors import BadInput
 from dropml.local import fresh_account, rehearsal, standin_stack
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a clean clone builds the web runtime venv first
 NOT_RUN_HERE = {"training image (linux/amd64)", "smoke request"}  # no Docker: no image, no Lambda invocation
 
 
