@@ -152,6 +152,19 @@ def test_rehearsal_fails_if_a_function_reserves_concurrency_again(rehearsed):
     assert fresh_account.FreshAccount(lambda_concurrency=1000).reservable() == 900  # a raised quota would take it
 
 
+def test_rehearsal_fails_if_the_ecs_service_linked_role_is_not_made_first(rehearsed):
+    """A3: a new account has no AWSServiceRoleForECS; the first cluster CloudFormation creates then fails."""
+    iam = aws.client("iam")
+    [role] = iam.list_roles(PathPrefix=f"/aws-service-role/{path.ECS_SERVICE}/")["Roles"]
+    iam.delete_service_linked_role(RoleName=role["RoleName"])
+    try:
+        with pytest.raises(path.DeployFailed, match="Unable to assume the service linked role"):
+            _sam_deploy(rehearsed, _built_template(rehearsed), "dropml-a3")
+    finally:
+        path.ecs_service_linked_role(path.Deployment(rehearsed.request), rehearsed.machine)  # the deploy's step 1
+    assert fresh_account.ecs_role_exists()
+
+
 def test_rehearsal_fails_if_api_gateway_may_not_assume_the_web_role_again(rehearsed):
     """B1: the web app's role trusts Lambda only; API Gateway cannot use Zappa's integration credentials."""
     role = rehearsed.result.deployment.stage["role_arn"].rsplit("/", 1)[-1]
