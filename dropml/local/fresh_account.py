@@ -243,12 +243,37 @@ def _schedules_rule(bucket: str) -> RuleResult:
 
 def _botocore_rule(package_files: list[Path]) -> RuleResult:
     found = _packaged_put_object_parameters(package_files)
+    storage = _packaged_file(package_files, "dropml/storage/__init__.py") or b""
+    sends_header = b"_add_if_none_match" in storage
+    if found is not None:
+        detail = f"ships botocore: PutObject takes IfNoneMatch: {'IfNoneMatch' in found}"
+    else:
+        detail = "ships no botocore (the runtime's is used); dropml adds If-None-Match itself where it lacks it: "
+        detail += str(sends_header)
     return RuleResult(
-        "the web package ships a botocore whose S3 PutObject takes IfNoneMatch (conditional puts)",
-        "Lambda python runtimes: the included SDK version depends on runtime and Region",
-        found is not None and "IfNoneMatch" in found,
-        "not shipped: the runtime's botocore would be used" if found is None else f"{len(found)} PutObject parameters",
+        "S3 conditional puts (If-None-Match) hold whatever botocore the Lambda runtime includes",
+        "Lambda python runtimes: the included SDK version depends on runtime and Region; botocore 1.35.0 lacks it",
+        (found is not None and "IfNoneMatch" in found) or (found is None and sends_header),
+        detail,
     )
+
+
+def _packaged_file(package_files: list[Path], name: str) -> bytes | None:
+    """A file of the deployed package (the zip, or a slim handler's project archive), or None."""
+    for package in package_files:
+        if package.suffix == ".zip":
+            with zipfile.ZipFile(package) as opened:
+                if name in opened.namelist():
+                    return opened.read(name)
+        else:
+            with tarfile.open(package) as opened:
+                try:
+                    extracted = opened.extractfile(name)
+                except KeyError:
+                    continue
+                if extracted is not None:
+                    return extracted.read()
+    return None
 
 
 def _is_s3_model(name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -149,9 +150,11 @@ def put_bytes(
     """
     from botocore.exceptions import ClientError
 
-    extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+    client = aws.client("s3")
+    extra: dict[str, Any] = _if_none_match(client) if if_absent else {}
+    sending = _SEND_IF_NONE_MATCH.set(if_absent)
     try:
-        aws.client("s3").put_object(
+        client.put_object(
             Bucket=bucket(), Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}, **extra
         )
     except ClientError as err:
@@ -159,7 +162,32 @@ def put_bytes(
         if if_absent and code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
             return ""
         raise
+    finally:
+        _SEND_IF_NONE_MATCH.reset(sending)
     return sha256_hex(body)
+
+
+# S3's conditional put is the header If-None-Match; botocore knows it as a PutObject parameter since 1.35.x
+# (1.34.145 and 1.35.0 lack it, 1.35.10 has it). Lambda's Python runtimes include a botocore whose version
+# "depends on the runtime version and your AWS Region", and the web package ships none, so where botocore lacks
+# the parameter the header is added to the request itself, before it is signed.
+_SEND_IF_NONE_MATCH: ContextVar[bool] = ContextVar("dropml_send_if_none_match", default=False)
+_SENDS_HEADER: set[int] = set()  # the clients the header hook is registered on
+
+
+def _if_none_match(client: Any) -> dict[str, Any]:
+    """``IfNoneMatch`` when this botocore knows the parameter; else the hook that sends the header is in place."""
+    if "IfNoneMatch" in client.meta.service_model.operation_model("PutObject").input_shape.members:
+        return {"IfNoneMatch": "*"}
+    if id(client) not in _SENDS_HEADER:
+        client.meta.events.register("before-sign.s3.PutObject", _add_if_none_match)
+        _SENDS_HEADER.add(id(client))
+    return {}
+
+
+def _add_if_none_match(request: Any, **_: Any) -> None:
+    if _SEND_IF_NONE_MATCH.get():
+        request.headers["If-None-Match"] = "*"
 
 
 def put_json(key: str, document: Any, if_absent: bool = False) -> str:
