@@ -300,6 +300,32 @@ def _packaged_put_object_parameters(package_files: list[Path]) -> set[str] | Non
     return None
 
 
+SNAPSTART_EPHEMERAL_MB = 512
+
+
+def _snapstart_rule(web_function: str | None, stage: dict[str, Any]) -> list[RuleResult]:
+    """SnapStart takes no ephemeral storage above 512 MB and no provisioned concurrency (Lambda refuses them).
+
+    The function's configuration gives SnapStart and the storage; the stage gives provisioned concurrency (moto
+    has no ListProvisionedConcurrencyConfigs).
+    """
+    if not web_function:
+        return []
+    configuration = aws.client("lambda").get_function_configuration(FunctionName=web_function)
+    if configuration.get("SnapStart", {}).get("ApplyOn") != "PublishedVersions":
+        return []
+    storage = int(configuration.get("EphemeralStorage", {}).get("Size", 512))
+    provisioned = stage.get("provisioned_concurrency")
+    return [
+        RuleResult(
+            "a SnapStart function has at most 512 MB of ephemeral storage and no provisioned concurrency",
+            "Lambda SnapStart: supported features and limitations",
+            storage <= SNAPSTART_EPHEMERAL_MB and not provisioned,
+            f"ephemeral storage {storage} MB, provisioned concurrency: {provisioned or 'none'}",
+        )
+    ]
+
+
 def _dask_rule(web_function: str | None) -> list[RuleResult]:
     if not web_function:
         return []
@@ -325,6 +351,7 @@ def rules_after_deploy(
     package: dict[str, Any],
     package_files: list[Path],
     sam_build: Path | None,
+    stage: dict[str, Any],
 ) -> list[RuleResult]:
     """Every fresh-account rule checked on what was deployed (see the module)."""
     return [
@@ -342,4 +369,5 @@ def rules_after_deploy(
         _schedules_rule(bucket),
         *([_botocore_rule(package_files)] if package_files else []),
         *_dask_rule(web_function),
+        *_snapstart_rule(web_function, stage),
     ]

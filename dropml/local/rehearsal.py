@@ -286,6 +286,7 @@ def _deploy_and_check(
             deployment.package if deployment else {},
             packages,
             request.workdir / "sam-build",
+            deployment.stage if deployment else {},
         )
         if deployment and not failure:
             result.rules.append(operate(request.stack, request.region, bucket))

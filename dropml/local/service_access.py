@@ -213,7 +213,7 @@ def api_gateway(account: _Account, api_stack: str) -> list[Access]:
         function, credentials = match.group(1), integration.get("Credentials")
         if (credentials, function) in found:
             continue
-        why = f"a request through the API reaches {function.rsplit(':', 1)[-1]}"
+        why = f"a request through the API reaches {':'.join(function.split(':')[6:])}"
         if credentials:
             found[credentials, function] = [
                 _assumes(account, "apigateway.amazonaws.com", credentials, why + " (integration credentials)"),

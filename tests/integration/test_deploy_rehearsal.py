@@ -65,7 +65,6 @@ def test_rehearsal_checks_what_each_aws_service_does_for_the_stack(rehearsed):
     for expected in [
         ("apigateway.amazonaws.com", "sts:AssumeRole"),  # Zappa's integration credentials
         ("apigateway.amazonaws.com", "lambda:InvokeFunction"),
-        ("events.amazonaws.com", "lambda:InvokeFunction"),  # keep_warm
         ("events.amazonaws.com", "sns:Publish"),  # JobDiedRule, to the encrypted topic
         ("events.amazonaws.com", "kms:GenerateDataKey"),
         ("scheduler.amazonaws.com", "sts:AssumeRole"),
@@ -76,6 +75,8 @@ def test_rehearsal_checks_what_each_aws_service_does_for_the_stack(rehearsed):
         ("cloudwatch.amazonaws.com", "sns:Publish"),
     ]:
         assert expected in callers, expected
+    keep_warm = json.loads((ROOT / "zappa_settings.json").read_text())["dev"].get("keep_warm", True)
+    assert (("events.amazonaws.com", "lambda:InvokeFunction") in callers) == keep_warm  # its rule, if it has one
     denied = [d for d in decisions if not d.allowed]
     assert denied == [], [(d.access.caller, d.access.action, d.access.resource) for d in denied]
     assert all(d.allowed_by for d in decisions)  # every decision names the statement that allowed it
@@ -99,7 +100,7 @@ def test_rehearsal_checks_every_call_the_deploy_made(rehearsed):
         "s3:CreateBucket",
         "cloudformation:CreateStack",
         "lambda:CreateFunction",
-        "events:PutRule",
+        "apigateway:POST",
     ):
         assert action in calls, action
     assert {verdict for _, verdict in calls.values()} == {"Allowed"}
