@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 from fakes import FAST_TRAINING
 
@@ -19,6 +21,22 @@ from dropml.local import world
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "breast_cancer.csv"
+
+
+def _the_printed_keys_work(up: subprocess.Popen[str], state: dict) -> None:
+    """The export line `dropml local up` prints works with the aws CLI or boto3 against the enforcing world
+    (it printed moto's `testing` keys, which that world refuses with InvalidAccessKeyId)."""
+    line = ""
+    while "export " not in line:
+        line = up.stdout.readline()
+        assert line, "dropml local up printed no export line"
+    exported = dict(pair.split("=", 1) for pair in shlex.split(line.split("export ", 1)[1]))
+    assert exported["AWS_ACCESS_KEY_ID"] != "testing"
+    session = boto3.session.Session(
+        exported["AWS_ACCESS_KEY_ID"], exported["AWS_SECRET_ACCESS_KEY"], exported["AWS_SESSION_TOKEN"], "us-east-1"
+    )
+    s3 = session.client("s3", endpoint_url=exported["AWS_ENDPOINT_URL"])
+    assert s3.list_objects_v2(Bucket=state["bucket"], Prefix="train/")["KeyCount"] == 0  # the operator may list it
 
 
 def dropml(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -53,6 +71,7 @@ def test_local_up_train_predict_status_down(tmp_path):
             time.sleep(0.2)
         state = json.loads(state_file.read_text())
         assert state["endpoint"].startswith("http://127.0.0.1:")
+        _the_printed_keys_work(up, state)
 
         fast = ["--set", f"models={json.dumps(FAST_TRAINING['models'])}"]  # as a user types it
         trained = dropml(tmp_path, "train", "default", "--file", str(EXAMPLE), "--wait", "--timeout", "400")
