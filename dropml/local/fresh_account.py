@@ -306,22 +306,20 @@ SNAPSTART_EPHEMERAL_MB = 512
 def _snapstart_rule(web_function: str | None, stage: dict[str, Any]) -> list[RuleResult]:
     """SnapStart takes no ephemeral storage above 512 MB and no provisioned concurrency (Lambda refuses them).
 
-    The function's configuration gives SnapStart and the storage; the stage gives provisioned concurrency (moto
-    has no ListProvisionedConcurrencyConfigs).
+    Read from the stage Zappa deployed: moto keeps neither SnapStart nor provisioned concurrency.
     """
-    if not web_function:
+    if not web_function or stage.get("snap_start", "None") == "None":
         return []
-    configuration = aws.client("lambda").get_function_configuration(FunctionName=web_function)
-    if configuration.get("SnapStart", {}).get("ApplyOn") != "PublishedVersions":
-        return []
-    storage = int(configuration.get("EphemeralStorage", {}).get("Size", 512))
+    configured = aws.client("lambda").get_function_configuration(FunctionName=web_function)
+    storage = int(configured.get("EphemeralStorage", stage.get("ephemeral_storage", {})).get("Size", 512))
     provisioned = stage.get("provisioned_concurrency")
     return [
         RuleResult(
             "a SnapStart function has at most 512 MB of ephemeral storage and no provisioned concurrency",
             "Lambda SnapStart: supported features and limitations",
             storage <= SNAPSTART_EPHEMERAL_MB and not provisioned,
-            f"ephemeral storage {storage} MB, provisioned concurrency: {provisioned or 'none'}",
+            f"snap_start {stage['snap_start']}: ephemeral storage {storage} MB, provisioned concurrency: "
+            f"{provisioned or 'none'}",
         )
     ]
 
