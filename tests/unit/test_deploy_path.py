@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 
@@ -46,6 +47,32 @@ def test_the_push_builds_logs_in_and_pushes_for_that_platform():
     assert ran[0] == ["docker", "login", "--username", "AWS", "--password-stdin", "1.dkr.ecr.r.amazonaws.com"]
     assert ran[1][:4] == ["docker", "build", "--platform", "linux/amd64"]
     assert ran[2] == ["docker", "push", "1.dkr.ecr.r.amazonaws.com/x:t"]
+
+
+SAM_PARSE = """
+import json, sys
+from samcli.commands.deploy.command import cli
+params = cli.make_context("deploy", json.loads(sys.argv[1])).params
+print(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}, default=str))
+"""
+
+
+def test_sam_parses_the_deploy_command_line_as_meant():
+    """The rehearsal cannot run `sam deploy` (moto has no SAM transform): SAM's own parser reads its arguments."""
+    sam_python = path.TOOLS / "sam-venv" / "bin" / "python"
+    parameters = {"VpcSubnetIds": "subnet-1,subnet-2", "TrainingImageUri": "1.dkr.ecr.us-east-1.amazonaws.com/x:t"}
+    argv = path.SamDeploy(ROOT / "template.yaml", "dropml", "us-east-1", "b", "dropml/sam", parameters).argv("sam")
+    ran = subprocess.run(
+        [str(sam_python), "-c", SAM_PARSE, json.dumps(argv[2:])],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    parsed = json.loads(ran.stdout)
+    assert parsed["parameter_overrides"] == parameters
+    assert parsed["capabilities"] == list(path.CAPABILITIES)
+    assert (parsed["stack_name"], parsed["s3_bucket"], parsed["s3_prefix"]) == ("dropml", "b", "dropml/sam")
+    assert parsed["fail_on_empty_changeset"] is False
+    assert parsed["confirm_changeset"] is False
 
 
 def test_sam_deploy_passes_every_parameter_and_tolerates_no_change():
