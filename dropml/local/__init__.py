@@ -13,6 +13,10 @@ plain install); it needs the dev install (moto, PyYAML), which importing it chec
 - :mod:`~dropml.local.cli`: ``dropml local up|down`` (attached to the ``dropml`` CLI as a plugin)
 - :mod:`~dropml.local.web_process`: gunicorn hooks for the web app run beside the world
 - :mod:`~dropml.local.demo`: ``make demo``, the whole chain from an upload to live predictions
+- :mod:`~dropml.local.rehearsal`: ``make deploy``'s path rehearsed on the stand-in as a fresh account, with
+  :mod:`~dropml.local.standin_stack` (the template through moto's CloudFormation, and what it leaves out),
+  :mod:`~dropml.local.service_access` (what AWS's own services need, simulated) and
+  :mod:`~dropml.local.fresh_account` (a new account's limits)
 """
 
 from importlib.util import find_spec
