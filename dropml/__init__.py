@@ -7,7 +7,8 @@ importing only those below it (tests/unit/test_import_graph.py checks it):
 - services: :mod:`~dropml.config`, :mod:`~dropml.errors`, :mod:`~dropml.logs`, :mod:`~dropml.faults`,
   :mod:`~dropml.clock`, :mod:`~dropml.aws`, :mod:`~dropml.connection`, :mod:`~dropml.manifest`,
   :mod:`dropml.storage`, :mod:`~dropml.notify`, :mod:`~dropml.audit`, :mod:`dropml.jobs`,
-  :mod:`~dropml.events`, :mod:`~dropml.security`, :mod:`~dropml.queues`
+  :mod:`~dropml.events`, :mod:`~dropml.security`, :mod:`~dropml.queues`, :mod:`~dropml.stacks` (a deployed
+  stack's outputs), :mod:`~dropml.aws_names` (names AWS refuses)
 - domain: :mod:`dropml.registry` < :mod:`dropml.scoring` < :mod:`dropml.training`
 - use cases: :mod:`dropml.usecases`
 

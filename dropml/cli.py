@@ -23,12 +23,11 @@ from typer.core import TyperCommand, TyperGroup
 
 from dropml import audit as audit_trail
 from dropml import connection, logs, queues
-from dropml.deploy import path as deploy_path
-from dropml.deploy import stack as deployed_stack
+from dropml import stacks as deployed_stack
 from dropml.errors import BadInput, DropmlError
 from dropml.storage import keys
 from dropml.usecases import deploy as zappa_stage
-from dropml.usecases import live, projects, runs
+from dropml.usecases import deploy_path, live, projects, runs
 from dropml.usecases import status as status_report
 from dropml.usecases.register import register_model
 from dropml.usecases.trace import trace_prediction
@@ -127,7 +126,7 @@ def _connect(endpoint_url: str | None) -> None:
     """Point dropml at a deployed stack (``--stack``), else a running local world, else ``endpoint_url``, else AWS.
 
     With ``--stack`` (or ``DROPML_STACK``) the stack's outputs set the bucket, region, topic and ECS launcher
-    (:mod:`dropml.deploy.stack`), as the deployed functions have them.
+    (:mod:`dropml.stacks`), as the deployed functions have them.
 
     Finding a running world reads a state file only, never imports ``dropml.local`` (see
     :func:`dropml.connection.connect`).

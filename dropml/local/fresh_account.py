@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from dropml import aws
-from dropml.deploy import names
-from dropml.deploy.path import ECS_SERVICE, LAMBDA_UNZIPPED_BYTES, DeployFailed
+from dropml import aws_names as names
 from dropml.local import roles
-from dropml.ops import deploy as zappa_stage
+from dropml.usecases import deploy as zappa_stage
+from dropml.usecases.deploy_path import ECS_SERVICE, LAMBDA_UNZIPPED_BYTES, DeployFailed
 
 FIXED_NAME_PROPERTIES = {  # type -> the property that gives it a fixed physical name
     "AWS::S3::Bucket": "BucketName",

@@ -2,7 +2,7 @@
 
 :func:`rehearse` starts moto enforcing IAM and recording every request, makes the
 deployer (an administrator, as the person running ``make deploy`` is) and runs
-:func:`dropml.deploy.path.deploy`, the code ``make deploy`` runs, with a
+:func:`dropml.usecases.deploy_path.deploy`, the code ``make deploy`` runs, with a
 :class:`StandIn` machine: every command runs for real (``sam build``, ``sam
 package``, ``zappa package``, ``zappa deploy``) against the stand-in, except
 
@@ -41,11 +41,11 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from dropml import aws, connection
 from dropml.config import reset_settings_cache
-from dropml.deploy import path
-from dropml.deploy.path import DeployFailed, NotRunHere
-from dropml.deploy.stack import stack_outputs as stack_outputs_of
 from dropml.local import fresh_account, iam_check, roles, service_access, standin_stack, world
 from dropml.local.moto_server import start_moto, use_endpoint
+from dropml.stacks import stack_outputs as stack_outputs_of
+from dropml.usecases import deploy_path as path
+from dropml.usecases.deploy_path import DeployFailed, NotRunHere
 
 ROOT = path.ROOT
 REPORT = ROOT / ".dropml" / "deploy-report.md"
@@ -315,7 +315,7 @@ def operate(stack: str, region: str, bucket: str) -> fresh_account.RuleResult:
     listed = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0)
     return fresh_account.RuleResult(
         "dropml --stack trains on the deployed stack: the upload lands in its bucket, its event in its queue",
-        "the CLI finds the stack from its outputs (dropml.deploy.stack), as sam reads samconfig.toml",
+        "the CLI finds the stack from its outputs (dropml.stacks), as sam reads samconfig.toml",
         ran.returncode == 0 and listed == 1 and key in keys,
         f"exit {ran.returncode}; s3://{bucket}/{key}: {'there' if listed else 'missing'}; TrainingQueue got {keys}"
         + (f"; {ran.stderr.strip()[-300:]}" if ran.returncode else ""),
@@ -443,8 +443,8 @@ def report(result: Rehearsal, profile: fresh_account.FreshAccount) -> str:
         "# Deploy rehearsal",
         "",
         f"`python -m dropml.local.rehearsal` (also `pytest -k rehearsal`), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{result.seconds:.0f} s. The deploy path of `make deploy` (`dropml.deploy.path`) against moto's server with "
-        f"IAM enforced, as a fresh account: Lambda concurrency quota {profile.lambda_concurrency} "
+        f"{result.seconds:.0f} s. The deploy path of `make deploy` (`dropml.usecases.deploy_path`) against moto's "
+        f"server with IAM enforced, as a fresh account: Lambda concurrency quota {profile.lambda_concurrency} "
         f"({profile.unreserved_minimum} kept unreserved), no ECS service-linked role, no buckets.",
         "",
         "## Summary",

@@ -22,4 +22,5 @@ audit summary), and the domain never.
 - :mod:`~dropml.usecases.status`: each project's versions, the queues, the last announcements
 - :mod:`~dropml.usecases.trace`: a prediction traced back to its version, data, code and config
 - :mod:`~dropml.usecases.deploy`: the web app's Zappa stage filled from the deployed stack
+- :mod:`~dropml.usecases.deploy_path`: ``make deploy`` (``dropml deploy``), the README's "Deploy to AWS" steps
 """

@@ -1,7 +1,7 @@
 """The web app's Zappa stage, filled from the deployed stack's outputs (never hand-copied).
 
 ``dropml deploy zappa-settings --stack NAME`` reads ``cloudformation describe-stacks``
-(:mod:`dropml.deploy.stack`) and writes, into one stage of ``zappa_settings.json``: the
+(:mod:`dropml.stacks`) and writes, into one stage of ``zappa_settings.json``: the
 role (``role_arn`` with ``manage_roles`` false), the code bucket, the region, and into
 ``aws_environment_variables`` (the function's Lambda configuration, not the package) the
 settings the app reads (bucket, topic, stack name = parameter prefix, the ECS launcher,
@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dropml.deploy import names
-from dropml.deploy.stack import OPTIONAL_OUTPUTS, REQUIRED_OUTPUTS, stack_environment, stack_outputs
+from dropml import aws_names as names
 from dropml.errors import BadInput, NotFound
+from dropml.stacks import OPTIONAL_OUTPUTS, REQUIRED_OUTPUTS, stack_environment, stack_outputs
 
 __all__ = ["OPTIONAL_OUTPUTS", "REQUIRED_OUTPUTS", "stack_outputs"]
 

@@ -99,5 +99,5 @@ def _change_live(
 
 
 def history(project: str) -> list[registry.HistoryEntry]:
-    """Every change of ``project``'s live version, oldest first (SSM parameter history)."""
+    """Every change of ``project``'s live version, oldest first (its record under audit/promotions/)."""
     return registry.history(project)

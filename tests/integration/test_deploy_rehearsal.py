@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from samtranslator.yaml_helper import yaml_parse
 
 from dropml import aws
-from dropml.deploy import names, path
+from dropml import aws_names as names
 from dropml.errors import BadInput
 from dropml.local import fresh_account, rehearsal, standin_stack
+from dropml.usecases import deploy_path as path
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a clean clone builds the web runtime venv first

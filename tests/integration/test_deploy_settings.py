@@ -154,7 +154,7 @@ def test_an_admin_retrain_from_the_web_app_as_deployed_starts_an_ecs_task(aws, m
     reset_settings_cache()  # the launcher reads the process's settings, as on Lambda
     conf = load_settings()
     aws_client("s3").put_object(Bucket=conf.storage.bucket, Key="train/glass/glass.csv", Body=b"a,target\n1,x\n")
-    before = set(jobs.local_jobs())
+    before = list(jobs.local_jobs())
     client = create_app(conf.model_copy(update={"admin_api_key": KEY})).test_client()
 
     answer = client.post("/api/v1/admin/projects/glass/retrain", json={}, headers={"X-API-Key": KEY})
@@ -166,7 +166,7 @@ def test_an_admin_retrain_from_the_web_app_as_deployed_starts_an_ecs_task(aws, m
     task = ecs.describe_tasks(cluster="dropml-prod", tasks=task_arns)["tasks"][0]
     assert task["taskDefinitionArn"] == outputs["TrainingTaskDefinitionArn"]
     assert task["group"] == launcher.JOB_TASK_GROUP  # the group JobDiedRule watches
-    assert set(jobs.local_jobs()) == before  # no local process
+    assert list(jobs.local_jobs()) == before  # no local process
 
 
 def test_the_app_as_the_zappa_stage_configures_it_refuses_a_body_lambda_cannot_carry(aws, monkeypatch):

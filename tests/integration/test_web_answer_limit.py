@@ -8,8 +8,9 @@ import json
 import pandas as pd
 import pytest
 
+from dropml import audit
 from dropml.config import load_settings
-from dropml.ops import audit, deploy
+from dropml.usecases import deploy
 from tests.conftest import EXAMPLES
 from web import create_app
 from web.answer_limit import carried_size

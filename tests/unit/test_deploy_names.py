@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dropml.deploy import names
+from dropml import aws_names as names
 from dropml.errors import BadInput
 
 

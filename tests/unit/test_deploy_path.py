@@ -10,8 +10,8 @@ import sys
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from dropml.deploy import path
 from dropml.errors import BadInput
+from dropml.usecases import deploy_path as path
 from tests.conftest import ROOT
 
 TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())

@@ -67,6 +67,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "dropml.events",
         "dropml.security",
         "dropml.queues",
+        "dropml.stacks",
+        "dropml.aws_names",
     ),
     "domain": ("dropml.registry", "dropml.scoring", "dropml.training"),
     "use cases": ("dropml.usecases",),

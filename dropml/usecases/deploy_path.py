@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -40,10 +41,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dropml import aws
-from dropml.deploy import names
-from dropml.deploy.stack import stack_outputs
+from dropml import aws_names as names
 from dropml.errors import BadInput, DropmlError
-from dropml.ops import deploy as zappa_settings
+from dropml.stacks import stack_outputs
+from dropml.usecases import deploy as zappa_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".cache"  # this checkout's SAM CLI (make sam) and the web runtime's venvs
@@ -477,8 +478,6 @@ def check_package(package: Path, stage: dict[str, Any], archive: Path | None) ->
             f"({LAMBDA_UNZIPPED_BYTES} bytes): exclude more in zappa_settings.json"
         )
     if archive is not None:
-        import tarfile
-
         with tarfile.open(archive) as opened:
             unpacked = sum(member.size for member in opened.getmembers())
         ephemeral = int(stage.get("ephemeral_storage", {}).get("Size", 512)) * 2**20
