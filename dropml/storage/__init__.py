@@ -172,16 +172,14 @@ def put_bytes(
 # "depends on the runtime version and your AWS Region", and the web package ships none, so where botocore lacks
 # the parameter the header is added to the request itself, before it is signed.
 _SEND_IF_NONE_MATCH: ContextVar[bool] = ContextVar("dropml_send_if_none_match", default=False)
-_SENDS_HEADER: set[int] = set()  # the clients the header hook is registered on
 
 
 def _if_none_match(client: Any) -> dict[str, Any]:
     """``IfNoneMatch`` when this botocore knows the parameter; else the hook that sends the header is in place."""
     if "IfNoneMatch" in client.meta.service_model.operation_model("PutObject").input_shape.members:
         return {"IfNoneMatch": "*"}
-    if id(client) not in _SENDS_HEADER:
-        client.meta.events.register("before-sign.s3.PutObject", _add_if_none_match)
-        _SENDS_HEADER.add(id(client))
+    # registering under a unique_id is idempotent: each client sends the header once, however often it is asked
+    client.meta.events.register("before-sign.s3.PutObject", _add_if_none_match, unique_id="dropml-if-none-match")
     return {}
 
 
