@@ -20,7 +20,6 @@ each step's time and which heavy libraries were imported by then.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import re
@@ -35,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dropml.usecases import deploy_path as path
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = json.loads((ROOT / "zappa_settings.json").read_text())
 RUNTIME = SETTINGS["dev"]["runtime"]  # "python3.12"
-VENVS = ROOT / ".cache" / "zappa-runtime"
-LAMBDA_CODE_LIMIT = 262_144_000  # bytes: Lambda's quota for a function's code and layers, unzipped (250 MiB)
+VENVS = path.TOOLS / "zappa-runtime"
+LAMBDA_CODE_LIMIT = path.LAMBDA_UNZIPPED_BYTES  # bytes: Lambda's quota for code and layers, unzipped (250 MiB)
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")  # on a Lambda Python runtime's own path
 SNAPSHOT_HOOKS = "snapshot_restore_py.py"  # the runtime's SnapStart hooks (pure Python: linked from this venv)
 HEAVY = ("sklearn", "scipy", "pandas", "onnx", "skl2onnx", "joblib", "onnxruntime", "numpy", "botocore", "dask")
@@ -75,31 +76,17 @@ for name, event in json.load(open(events_file)):
 """
 
 
-def runtime_python() -> str:
-    """The stage's runtime interpreter: pyenv's or on PATH (``make runtime-python`` installs it).
-
-    Raises:
-        RuntimeError: it is not installed.
-    """
-    version = RUNTIME.removeprefix("python")
-    candidates = [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/{RUNTIME}"))]
-    candidates += [found] if (found := shutil.which(RUNTIME)) else []
-    for candidate in candidates:  # a pyenv shim exists even when its version is not selected: it must run
-        if subprocess.run([candidate, "--version"], capture_output=True, check=False).returncode == 0:
-            return candidate
-    raise RuntimeError(f"{RUNTIME} (zappa_settings.json runtime) is not installed: run make runtime-python")
-
-
 def runtime_venv() -> Path:
-    """A venv of the runtime with '.[web]' and zappa installed as web/README.md says (cached by the pins' hash)."""
-    pins = hashlib.sha256(
-        b"editable" + (ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()
-    )
-    venv = VENVS / f"{RUNTIME}-{pins.hexdigest()[:12]}"
+    """A venv of the runtime with '.[web]' and zappa installed as web/README.md says (cached by the pins' hash).
+
+    The same venv as ``make deploy``'s web runtime step (:func:`dropml.usecases.deploy_path.web_runtime`), so
+    ``make test`` builds it once for the rehearsal and this package.
+    """
+    venv = VENVS / path.runtime_key(ROOT, RUNTIME)
     if (venv / ".installed").exists():
         return venv
     shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([runtime_python(), "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([path.runtime_python(RUNTIME), "-m", "venv", str(venv)], check=True, timeout=300)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True, timeout=600)
     # editable, as web/README.md says: a plain install copies dropml into site-packages, and Zappa packs that copy
@@ -300,8 +287,8 @@ def start_cold(
     # the function's own environment (aws_environment_variables), as Lambda sets it before handler.py is imported
     child_env = {**env, **package.settings.get("aws_environment_variables", {}), **(extra_env or {})}
     # -B: Lambda's code folder is read-only, so no bytecode is written there (-I ignores PYTHONDONTWRITEBYTECODE)
-    argv = [runtime_python(), "-I", "-S", "-B", "-c", CHILD, str(code), str(provided_dir(workdir)), str(events_file),
-            ",".join(HEAVY)]  # fmt: skip
+    argv = [path.runtime_python(RUNTIME), "-I", "-S", "-B", "-c", CHILD, str(code), str(provided_dir(workdir)),
+            str(events_file), ",".join(HEAVY)]  # fmt: skip
     started = time.perf_counter()
     child = subprocess.Popen(argv, cwd=run, env=child_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
