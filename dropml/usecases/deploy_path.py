@@ -49,6 +49,7 @@ from dropml.usecases import deploy as zappa_settings
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".cache"  # this checkout's SAM CLI (make sam) and the web runtime's venvs
 WEB_FILES = ("dropml", "web", "config.json", "zappa_settings.json", "pyproject.toml")  # what the web package holds
+LOCAL_WORLD = "dropml/local/"  # the local world's code: never staged, never in a cloud package
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 LAMBDA_UNZIPPED_BYTES = 262_144_000  # Lambda: function code and layers, unzipped (250 MB)
 PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}  # ECS RuntimePlatform -> docker --platform
@@ -439,7 +440,12 @@ def web_settings(deployment: Deployment, machine: Machine) -> str:
     web_dir = request.workdir / "web"
     shutil.rmtree(web_dir, ignore_errors=True)
     web_dir.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+    def ignore(directory: str, entries: list[str]) -> set[str]:
+        skipped = set(caches(directory, entries))
+        return skipped | {"local"} if Path(directory) == request.root / "dropml" else skipped
+
     for name in WEB_FILES:
         source = request.root / name
         if source.is_dir():
@@ -466,11 +472,13 @@ def check_package(package: Path, stage: dict[str, Any], archive: Path | None) ->
     """The package's sizes, checked against Lambda's: 250 MB unzipped, or the stage's /tmp for a slim archive.
 
     Raises:
-        DeployFailed: Lambda would refuse the function (or the slim archive would not fit its /tmp).
+        DeployFailed: Lambda would refuse the function (or the slim archive would not fit its /tmp), or the
+            package holds the local world's code.
     """
     with zipfile.ZipFile(package) as opened:
         unzipped = sum(info.file_size for info in opened.infolist())
         has_botocore = any(n.startswith("botocore/data/s3/") for n in opened.namelist())
+        local_world = [n for n in opened.namelist() if n.startswith(LOCAL_WORLD)]
     found = {"zip_bytes": package.stat().st_size, "unzipped_bytes": unzipped, "ships_botocore": has_botocore}
     if unzipped > LAMBDA_UNZIPPED_BYTES:
         raise DeployFailed(
@@ -480,10 +488,13 @@ def check_package(package: Path, stage: dict[str, Any], archive: Path | None) ->
     if archive is not None:
         with tarfile.open(archive) as opened:
             unpacked = sum(member.size for member in opened.getmembers())
+            local_world += [n for n in opened.getnames() if n.lstrip("./").startswith(LOCAL_WORLD)]
         ephemeral = int(stage.get("ephemeral_storage", {}).get("Size", 512)) * 2**20
         found.update(archive_bytes=archive.stat().st_size, unpacked_bytes=unpacked, ephemeral_bytes=ephemeral)
         if unpacked > ephemeral:
             raise DeployFailed(f"the slim archive unpacks to {unpacked} bytes, over the stage's /tmp ({ephemeral})")
+    if local_world:
+        raise DeployFailed(f"the web package holds the local world's code ({local_world[0]}, ...): it never ships")
     return found
 
 

@@ -6,6 +6,8 @@ import copy
 import json
 import subprocess
 import sys
+import tarfile
+import zipfile
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
@@ -108,3 +110,22 @@ def test_dropml_deploy_without_a_stack_says_what_it_needs():
     )  # fmt: skip
     assert ran.returncode == 2
     assert "needs --stack and --region" in ran.stderr
+
+
+def test_a_web_package_with_the_local_worlds_code_is_refused(tmp_path):
+    """dropml/local/ (the stand-in's code) never ships: not in the zip, nor in a slim handler's archive."""
+    package = tmp_path / "web-dev.zip"
+    with zipfile.ZipFile(package, "w") as zipped:
+        zipped.writestr("dropml/scoring/predict.py", "x = 1\n")
+    assert path.check_package(package, {}, None)["unzipped_bytes"] == 6
+    archive = tmp_path / "project.tar.gz"
+    with tarfile.open(archive, "w:gz") as tarred:
+        source = tmp_path / "world.py"
+        source.write_text("x = 1\n")
+        tarred.add(source, arcname="./dropml/local/world.py")
+    with pytest.raises(path.DeployFailed, match=r"local world's code \(\./dropml/local/world\.py"):
+        path.check_package(package, {}, archive)
+    with zipfile.ZipFile(package, "a") as zipped:
+        zipped.writestr("dropml/local/world.py", "x = 1\n")
+    with pytest.raises(path.DeployFailed, match=r"local world's code \(dropml/local/world\.py"):
+        path.check_package(package, {}, None)
