@@ -129,3 +129,15 @@ def test_a_web_package_with_the_local_worlds_code_is_refused(tmp_path):
         zipped.writestr("dropml/local/world.py", "x = 1\n")
     with pytest.raises(path.DeployFailed, match=r"local world's code \(dropml/local/world\.py"):
         path.check_package(package, {}, None)
+
+
+def test_the_images_build_context_holds_what_they_copy_and_not_the_local_world():
+    """`.dockerignore` admits each Dockerfile's COPY sources and keeps out dropml/local/, venvs and caches."""
+    rules = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert rules[0] == "*"  # everything out, then what the images copy back in
+    assert "dropml/local/" in rules[rules.index("!dropml/") :]  # a later rule wins
+    admitted = {rule.removeprefix("!").rstrip("/") for rule in rules if rule.startswith("!")}
+    for dockerfile in ("training_job/Dockerfile", "web/Dockerfile"):
+        for line in (ROOT / dockerfile).read_text().splitlines():
+            if line.startswith("COPY "):
+                assert set(line.split()[1:-1]) <= admitted, (dockerfile, line)
