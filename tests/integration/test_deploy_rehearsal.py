@@ -185,6 +185,25 @@ def test_rehearsal_fails_if_api_gateway_may_not_assume_the_web_role_again(rehear
     assert all(d.allowed for d in rehearsed.recheck())
 
 
+def test_rehearsal_fails_if_the_web_role_may_not_invoke_its_function_again(rehearsed):
+    """B1's other half: API Gateway, as the web role, calls lambda:InvokeFunction on the app (or its version)."""
+    role = rehearsed.result.deployment.stage["role_arn"].rsplit("/", 1)[-1]
+    iam = aws.client("iam")
+    document = iam.get_role_policy(RoleName=role, PolicyName="web-app")["PolicyDocument"]
+    without = copy.deepcopy(document)
+    without["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "ApiGatewayInvokesTheApp"]
+    assert len(without["Statement"]) == len(document["Statement"]) - 1
+    iam.put_role_policy(RoleName=role, PolicyName="web-app", PolicyDocument=json.dumps(without))
+    try:
+        denied = [d for d in rehearsed.recheck() if not d.allowed]
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName="web-app", PolicyDocument=json.dumps(document))
+    assert {(d.access.caller, d.access.action, d.verdict) for d in denied} == {
+        (f"{role} (as apigateway.amazonaws.com)", "lambda:InvokeFunction", "ImplicitlyDenied")
+    }
+    assert all(d.allowed for d in rehearsed.recheck())
+
+
 def test_rehearsal_fails_if_the_stack_names_no_code_bucket_for_zappa_again(rehearsed, tmp_path):
     """B2: WebCodeBucket left empty; Zappa would keep the placeholder bucket, which S3 refuses."""
     _sam_deploy(rehearsed, _built_template(rehearsed), "dropml-b2", WebCodeBucket="")
