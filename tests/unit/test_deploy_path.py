@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -141,3 +142,29 @@ def test_the_images_build_context_holds_what_they_copy_and_not_the_local_world()
         for line in (ROOT / dockerfile).read_text().splitlines():
             if line.startswith("COPY "):
                 assert set(line.split()[1:-1]) <= admitted, (dockerfile, line)
+
+
+def test_the_readme_deploy_section_lists_the_deploy_paths_steps_in_order():
+    """README's "Deploy to AWS" holds exactly dropml deploy's steps, and the make deploy line it shows runs."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Deploy to AWS\n", 1)[1].split("\n## ", 1)[0]
+    items = re.findall(r"^(\d+)\. (.+?)(?=^\d+\. |^\S|\Z)", section, re.M | re.S)
+    assert [int(number) for number, _ in items] == list(range(1, len(path.STEPS) + 1))
+    says = {  # each step's title, as the README words it
+        "ECS service-linked role": "service-linked role `AWSServiceRoleForECS`",
+        "deploy bucket": "deploy bucket `dropml-deploy-<account>-<region>`",
+        "image repository": "ECR repository `<stack>-training`",
+        "training image (linux/amd64)": "docker build --platform linux/amd64",
+        "sam build + sam deploy": "`sam build`, then `sam deploy`",
+        "web runtime venv": "virtualenv for the web app",
+        "zappa settings from the stack": "dropml deploy zappa-settings --stack",
+        "zappa package + deploy": "`zappa deploy`",
+        "smoke request": "smoke request",
+    }
+    assert [says[title] in " ".join(text.split()) for (title, _), (_, text) in zip(path.STEPS, items, strict=True)] == [
+        True
+    ] * len(path.STEPS)
+    make_deploy = re.search(r"^make deploy (.+)$", section, re.M).group(1)
+    required = re.search(r'@test -n "\$\(STACK\)"(.+?)\|\|', (ROOT / "Makefile").read_text(), re.S).group(1)
+    for variable in re.findall(r"\$\((\w+)\)", required):
+        assert f"{variable}=" in make_deploy, variable
