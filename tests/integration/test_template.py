@@ -127,6 +127,8 @@ def test_sam_build_fits_lambdas_unzipped_limit(sam_build):
         assert size < LAMBDA_UNZIPPED_LIMIT, f"{name}: {size} bytes unzipped is over {LAMBDA_UNZIPPED_LIMIT}"
     assert not (build_dir / "DropmlLayer" / "python" / "pandas").exists()
     assert not (build_dir / "DropmlLayer" / "python" / "sklearn").exists()
+    assert (build_dir / "DropmlLayer" / "python" / "dropml" / "usecases").is_dir()
+    assert not (build_dir / "DropmlLayer" / "python" / "dropml" / "local").exists()  # local-only code
 
 
 @pytest.mark.slow
