@@ -22,6 +22,7 @@ import pandas as pd
 
 from dropml.errors import BadInput
 from dropml.manifest import FALSE_WORDS, TRUE_WORDS
+from dropml.training.dedup import latest_by_keys
 
 if TYPE_CHECKING:
     from dropml.config import TrainingSettings
@@ -444,9 +445,7 @@ def _has_key(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 def _keep_latest(frame: pd.DataFrame, keys: list[str], quality: _Quality, action: str) -> pd.DataFrame:
     """One row per value of ``keys``: the last in the file (rows with a missing key value are all kept)."""
-    keyed = _has_key(frame, keys)
-    replaced = keyed & frame[keys].duplicated(keep="last") if keyed.any() else keyed
-    count = int(replaced.sum())
+    frame, count = latest_by_keys(frame, keys)
     if count:
         quality.act(
             action,
@@ -455,7 +454,7 @@ def _keep_latest(frame: pd.DataFrame, keys: list[str], quality: _Quality, action
             rows=count,
             keys=list(keys),
         )
-    return frame[~replaced]
+    return frame
 
 
 def _without_time(frame: pd.DataFrame, conf: TrainingSettings, quality: _Quality) -> pd.DataFrame:
