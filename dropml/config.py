@@ -39,7 +39,9 @@ class StorageSettings(_Section):
     bucket: str = Field("dropml-data", min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
     region: str = "us-east-1"
     endpoint_url: str | None = None  # None: AWS, or whatever AWS_ENDPOINT_URL says
-    max_training_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    # a training file or dataset up to this size is accepted; above dask.train_above_bytes it trains on Dask, so the
+    # task's memory no longer bounds it (a 3 GB CSV trains by default)
+    max_training_bytes: int = Field(64 * 1024**3, ge=1)
     max_scoring_bytes: int = Field(200 * 1024 * 1024, ge=1)
     retry_max_attempts: int = Field(8, ge=1, le=20)
 
@@ -161,6 +163,9 @@ class TrainingSettings(_Section):
     eda_max_features: int = Field(12, ge=1)
     # CPUs a run uses: -1 every CPU of its task (affinity, cgroup quota, ECS task limit), k at most k of them
     n_jobs: int = Field(-1, ge=-1)
+    # A project fed by drops (data/<project>/...) trains on its Parquet dataset, or on its newest days / rows of it
+    dataset_window_days: int | None = Field(None, ge=1)
+    dataset_window_rows: int | None = Field(None, ge=1)
 
     @field_validator("models")
     @classmethod
@@ -246,6 +251,21 @@ class DaskSettings(_Section):
     # scikit-learn's predict releases the GIL) or as child processes (True: isolated, but every batch is copied)
     local_processes: bool = False
     partition_rows: int = Field(250_000, ge=1)  # at most, per task; at least one task per worker thread
+    # Training data (a file or a dataset) above this many bytes trains on a Dask cluster made for the run
+    # (dropml.training.distributed); at or below it, in the job's own process, which keeps its cleaning, CV, five
+    # models and ONNX forms. In process a 1M x 30 CSV (243 MiB) peaked at 3.6 GiB, a 250k one (61 MiB) at 1.4 GiB
+    # (docs/benchmarks.md): about 0.9 GiB + 11 x the CSV, so 384 MiB peaks near 5.2 GiB in the 8 GiB task
+    # (TrainingMemory) and the 1M-row file stays in process
+    train_above_bytes: int = Field(384 * 1024 * 1024, ge=1)
+    # The run's cluster: "local" a LocalCluster of worker processes in the job's task (the local world, one big
+    # task), "ecs" Fargate worker tasks the run starts (ecs:RunTask) and stops: $0 when no run needs them
+    training_cluster: Literal["local", "ecs"] = "local"
+    training_workers: int = Field(2, ge=1, le=100)
+    training_threads_per_worker: int = Field(1, ge=1)
+    training_worker_memory: str = Field("4GiB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(B|kB|KB|MB|GB|KiB|MiB|GiB)$")
+    training_worker_task_definition: str = "dropml-training-worker"
+    training_worker_start_seconds: float = Field(300.0, gt=0)  # Fargate workers that have not joined by then: fail
+    training_partition_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # of a dataset or CSV read per task
 
 
 class LauncherSettings(_Section):

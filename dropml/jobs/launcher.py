@@ -95,7 +95,7 @@ def job_arguments(job: Job, key: str, overrides: dict[str, Any] | None, run_id: 
     """
     if job not in DATA_KIND:
         raise BadInput("job", job, f"job must be one of {sorted(DATA_KIND)} (got {job!r})")
-    keys.parse_data_key(key, kind=DATA_KIND[job])
+    keys.project_of(key, kind=DATA_KIND[job])  # a dataset key (datasets/<p>/) trains too
     if job == "train":
         arguments = ["train", "--key", key, "--run-id", run_id]
         if overrides:

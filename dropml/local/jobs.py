@@ -100,7 +100,7 @@ def _announce_abnormal_exit(job: LocalJob) -> None:
         job.job,
         "failed",
         f"{job.job} job for {job.key} died ({cause})",
-        project=keys.parse_data_key(job.key).project,
+        project=keys.project_of(job.key),
         key=job.key,
         run_id=job.run_id,
         error=f"the job process ended abnormally: {cause}; see {job.log_path}",

@@ -204,3 +204,85 @@ def project_settings_key(project: str) -> str:
 def archive_marker_key(project: str, version: int) -> str:
     """The marker that says a version is archived (its artifacts are kept; it is never made live)."""
     return version_prefix(project, version) + "ARCHIVED.json"
+
+
+# ── data drops and the Parquet dataset they are appended to (dropml.training.dataset) ──
+DROP_SUFFIXES = (".csv", ".parquet")
+_DROP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ +()-]{0,199}\.(csv|parquet)$")
+_DAY = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
+DATASET_SCHEMA_NAME = "_schema.json"
+
+
+def parse_drop_key(key: str) -> tuple[str, str]:
+    """``data/<project>/<name>.csv`` (or ``.parquet``) → (project, name).
+
+    Raises:
+        BadInput: not under ``data/<project>/``, a bad project or file name.
+    """
+    parts = key.split("/") if isinstance(key, str) else []
+    if len(parts) != 3 or parts[0] != "data" or any(part in ("", ".", "..") for part in parts):
+        raise BadInput("key", key, f"S3 key {key!r} must be data/<project>/<file>.csv or .parquet")
+    if not _DROP_NAME.match(parts[2]):
+        raise BadInput(
+            "key", key, f"drop name {parts[2]!r} must end in .csv or .parquet and use letters, digits, ._ +()-"
+        )
+    return validate_project(parts[1]), parts[2]
+
+
+def dataset_prefix(project: str) -> str:
+    """``datasets/<p>/``: a project's Parquet dataset, one folder per day; also the data key its runs train on."""
+    validate_project(project)
+    return f"datasets/{project}/"
+
+
+def is_dataset_key(key: str) -> bool:
+    """Whether ``key`` names a project's dataset (``datasets/<p>/``) rather than a file."""
+    parts = key.split("/") if isinstance(key, str) else []
+    return len(parts) == 3 and parts[0] == "datasets" and parts[2] == "" and bool(PROJECT_NAME_PATTERN.match(parts[1]))
+
+
+def parse_dataset_key(key: str) -> str:
+    """``datasets/<p>/`` → the project.
+
+    Raises:
+        BadInput: not a dataset key.
+    """
+    if not is_dataset_key(key):
+        raise BadInput("key", key, f"S3 key {key!r} is not a dataset (datasets/<project>/)")
+    return key.split("/")[1]
+
+
+def dataset_schema_key(project: str) -> str:
+    """The columns and kinds every drop of ``project`` must have (fixed by its first drop)."""
+    return dataset_prefix(project) + DATASET_SCHEMA_NAME
+
+
+def dataset_file_key(project: str, day: str, token: str, rows: int) -> str:
+    """One appended part: ``datasets/<p>/day=<YYYY-MM-DD>/<token>-<rows>.parquet`` (rows in the name: windows of rows
+    are chosen from a listing, without reading a file)."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) or not re.fullmatch(r"[0-9a-f]{8,64}", token):
+        raise BadInput("day", day, f"dataset part day={day!r} token={token!r} is malformed")
+    return f"{dataset_prefix(project)}day={day}/{token}-{int(rows)}.parquet"
+
+
+def parse_dataset_file_key(key: str) -> tuple[str, str, int] | None:
+    """``datasets/<p>/day=<d>/<token>-<rows>.parquet`` → (project, day, rows); None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[0] != "datasets" or not parts[3].endswith(".parquet"):
+        return None
+    day = _DAY.match(parts[2])
+    rows = re.fullmatch(r"[0-9a-f]{8,64}-(\d+)\.parquet", parts[3])
+    if not (day and rows):
+        return None
+    return parts[1], day.group(1), int(rows.group(1))
+
+
+def project_of(key: str, kind: Literal["train", "test"] | None = None) -> str:
+    """The project a job's data key belongs to: a data file's (``train/``, ``test/``) or a dataset's (training only).
+
+    Raises:
+        BadInput: neither a data file of ``kind`` nor (for training) a dataset key.
+    """
+    if kind in (None, "train") and is_dataset_key(key):
+        return parse_dataset_key(key)
+    return parse_data_key(key, kind).project

@@ -30,11 +30,13 @@ def data_size_limit(kind: DataKind) -> int:
 def check_data_size(key: str, size: int) -> None:
     """Refuse the data file at ``key`` when its ``size`` is over its prefix's limit.
 
+    A dataset (``datasets/<p>/``) is training data: ``size`` is its Parquet bytes.
+
     Raises:
-        BadInput: ``key`` is not a data key.
+        BadInput: ``key`` is neither a data key nor a dataset key.
         TooLarge: ``size`` is over the limit (names the file, both sizes, the setting and what to do).
     """
-    kind = keys.parse_data_key(key).kind
+    kind: DataKind = "train" if keys.is_dataset_key(key) else keys.parse_data_key(key).kind
     limit = data_size_limit(kind)
     if size <= limit:
         return

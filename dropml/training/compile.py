@@ -52,6 +52,7 @@ __all__ = [
     "CompiledModel",
     "NotCompilable",
     "check_rows",
+    "compare_answers",
     "compile_pipeline",
     "compile_registered",
     "missing_compilers",
@@ -156,20 +157,35 @@ def check_compiled(body: bytes, inputs: list[str], pipeline: Any, holdout: pd.Da
     except Exception as err:  # onnxruntime's and numpy's own error types
         raise NotCompilable(f"the compiled form could not run: {type(err).__name__}: {str(err)[:200]}") from None
     _same_matrix(matrix, sklearn_matrix(pipeline, holdout))
-    expected = pipeline.predict(holdout)
+    return compare_answers(pipeline.predict(holdout), got, task)
+
+
+def compare_answers(
+    expected: Any, got: Any, task: str, tolerance: float = REGRESSION_TOLERANCE, reference: str = "scikit-learn"
+) -> float:
+    """The largest difference between a compiled form's answers (``got``) and its model's (``expected``).
+
+    The one tolerance check of every compiled form (a trained pipeline's, and a Dask run's models':
+    :mod:`~dropml.training.partitioned_compile`): every class the same (and of one type), a value within
+    ``tolerance`` of the largest answer (at least 1). Returns 0.0 for classes.
+
+    Raises:
+        NotCompilable: an answer differs (the message names how many, and from ``reference``).
+    """
+    holdout = len(expected)
     if task == "classification":
         differ = [i for i, (a, b) in enumerate(zip(expected.tolist(), got.tolist(), strict=True)) if not _same(a, b)]
         if differ:
             shown = ", ".join(f"{expected[i]!r} vs {got[i]!r}" for i in differ[:MAX_SHOWN_DIFFERENCES])
-            raise NotCompilable(f"{len(differ)} of {len(holdout)} holdout labels differ from scikit-learn ({shown})")
+            raise NotCompilable(f"{len(differ)} of {holdout} holdout labels differ from {reference} ({shown})")
         return 0.0
     expected_values = np.asarray(expected, dtype="float64")
     difference = np.abs(np.asarray(got, dtype="float64") - expected_values)
-    allowed = REGRESSION_TOLERANCE * max(float(np.abs(expected_values).max()), 1.0)
+    allowed = tolerance * max(float(np.abs(expected_values).max()), 1.0)
     if not bool((difference <= allowed).all()):
         count = int((difference > allowed).sum())
         raise NotCompilable(
-            f"{count} of {len(holdout)} holdout values differ from scikit-learn, by up to {float(difference.max()):.3g}"
+            f"{count} of {holdout} holdout values differ from {reference}, by up to {float(difference.max()):.3g}"
         )
     return float(difference.max())
 

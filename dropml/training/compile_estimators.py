@@ -41,7 +41,7 @@ def estimator_onnx(model: Any, width: int, task: str) -> tuple[bytes, str]:
     if name in ("DummyClassifier", "DummyRegressor"):
         if model.strategy not in CONSTANT_STRATEGIES:
             raise NotCompilable(f"{name}(strategy={model.strategy!r}) answers at random")
-        return _constant_onnx(model, width), CLASS_INDEX if classifier else VALUE
+        return constant_onnx(model, width), CLASS_INDEX if classifier else VALUE
     if name == "LastValueRegressor":
         return _last_value_onnx(model.fallback_, width), VALUE
     if name in ("ExternalModel",):
@@ -115,7 +115,7 @@ def _clip_output(onnx_model: Any, low: float, high: float) -> None:
     graph.node.append(helper.make_node("Clip", [unclipped, "clip_low", "clip_high"], [output], name="clip_to_range"))
 
 
-def _constant_onnx(model: Any, width: int) -> bytes:
+def constant_onnx(model: Any, width: int) -> bytes:
     """A dummy baseline (no converter in skl2onnx) as the graph it is: its one answer, once per input row."""
     from onnx import TensorProto, helper, numpy_helper
 

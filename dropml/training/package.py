@@ -25,6 +25,7 @@ from dropml.training.report import ReportContent, render_report
 if TYPE_CHECKING:
     from dropml.manifest import Artifact
     from dropml.training.compile import CompiledModel
+    from dropml.training.evaluation import ModelResult
     from dropml.training.steps import TrainedVersion
 
 logger = logging.getLogger(__name__)
@@ -167,26 +168,33 @@ def build_manifest(
         selected_features=trained.selected_features,
         data_quality=quality,
         artifacts=artifacts,
-        models=[
-            ModelEntry(
-                name=r.name,
-                estimator=r.estimator,
-                artifact=r.name,
-                rank=r.rank,
-                metrics={k: v for k, v in r.metrics.items() if k != "cv_fit_seconds"},
-                params=r.params,
-                baseline=r.baseline,
-                compiled=_compiled_form(r.name, (compiled or {}).get(r.name)),
-                not_compiled=(not_compiled or {}).get(r.name),
-            )
-            for r in trained.ranked
-        ],
+        models=model_entries(trained.ranked, compiled, not_compiled),
         rank_metric=trained.rank_metric,
         champion=trained.champion.name,
         reports={
             n.removeprefix("plot_"): a.key for n, a in artifacts.items() if n == "report" or n.startswith("plot_")
         },
     )
+
+
+def model_entries(
+    ranked: list[ModelResult], compiled: dict[str, CompiledModel] | None, not_compiled: dict[str, str] | None = None
+) -> list[ModelEntry]:
+    """The manifest's leaderboard rows: each ranked model, its metrics, its compiled form or why it has none."""
+    return [
+        ModelEntry(
+            name=r.name,
+            estimator=r.estimator,
+            artifact=r.name,
+            rank=r.rank,
+            metrics={k: v for k, v in r.metrics.items() if k != "cv_fit_seconds"},
+            params=r.params,
+            baseline=r.baseline,
+            compiled=_compiled_form(r.name, (compiled or {}).get(r.name)),
+            not_compiled=(not_compiled or {}).get(r.name),
+        )
+        for r in ranked
+    ]
 
 
 def _compiled_form(model_name: str, model: CompiledModel | None) -> CompiledForm | None:

@@ -61,7 +61,7 @@ def create(name: str, data_key: str, overrides: Any = None, by: str = "admin") -
 
 
 def _retrain(project: str, reason: str) -> dict[str, Any]:
-    newest = storage.newest_data_file("train", project)
+    newest = triggers.training_source(project)
     token = project_settings.settings_token(project)
     return triggers.start_job("train", newest.key, newest.etag, newest.size, reason, token).to_dict()
 

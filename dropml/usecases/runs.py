@@ -128,7 +128,10 @@ def _live_number(project: str) -> int | None:
 
 
 def retrain(project: str, key: str | None = None, overrides: Any = None, by: str = "cli") -> TrainingRun:
-    """Start a training run of ``project`` now, on ``key`` or its newest training file, with its stored settings.
+    """Start a training run of ``project`` now, on ``key`` or what it trains on, with its stored settings.
+
+    With no ``key``: its dataset when drops made one, else its newest training
+    file (:func:`~dropml.usecases.triggers.training_source`).
 
     Raises:
         BadInput: bad overrides, or a key that is not training data of the project.
@@ -137,8 +140,8 @@ def retrain(project: str, key: str | None = None, overrides: Any = None, by: str
         LaunchFailed: the job did not start.
     """
     checked = project_settings.checked_overrides(keys.validate_project(project), overrides)
-    found = storage.head(key) if key else storage.newest_data_file("train", project)
-    if keys.parse_data_key(found.key, kind="train").project != project:
+    found = storage.head(key) if key else triggers.training_source(project)
+    if keys.project_of(found.key, kind="train") != project:
         raise BadInput("key", found.key, f"{found.key} is not training data of project {project!r}")
     run_id = f"train-{uuid.uuid4().hex[:16]}"
     started_at = datetime.now(UTC)

@@ -1,11 +1,15 @@
 """A training run: one training CSV key in, one published model version (manifest last) out, audited and announced.
 
-:func:`run_training` reads the data (:mod:`~dropml.training.ingest`), runs the
-steps (:mod:`~dropml.training.steps`) and, only after all validation and
-fitting succeeded, writes the version (:mod:`~dropml.training.package`:
-pickles, leaderboard, reports, then the manifest, whose put event publishes
-it). Success or failure, it writes the run's audit record and announces the
-outcome on SNS. The training job (``training_job.main train``) runs it.
+:func:`run_training` reads the data (a CSV under ``train/`` or a project's
+dataset: :mod:`~dropml.training.sources`), runs the steps
+(:mod:`~dropml.training.steps`) and, only after all validation and fitting
+succeeded, writes the version (:mod:`~dropml.training.package`: pickles,
+leaderboard, reports, then the manifest, whose put event publishes it). Data
+above ``dask.train_above_bytes`` trains on the run's own Dask cluster instead
+(:mod:`~dropml.training.distributed`, :mod:`~dropml.training.cluster`) into the
+same kind of version (:mod:`~dropml.training.partitioned_package`). Success or
+failure, it writes the run's audit record and announces the outcome on SNS.
+The training job (``training_job.main train``) runs it.
 """
 
 from __future__ import annotations
@@ -25,13 +29,17 @@ from dropml.errors import BadInput, DropmlError
 from dropml.faults import failpoint
 from dropml.manifest import CodeVersion
 from dropml.storage import keys
-from dropml.training.ingest import load_training_data
+from dropml.storage.limits import check_data_size
+from dropml.training import distributed, sources
+from dropml.training.cluster import training_cluster
 from dropml.training.package import write_trained_version
+from dropml.training.partitioned_package import write_dask_version
 from dropml.training.steps import RUN_ID, TrainedVersion, train
 
 if TYPE_CHECKING:
     from dropml.config import TrainingSettings
     from dropml.manifest import Manifest
+    from dropml.training.distributed import DaskTrained
     from dropml.training.ingest import TrainingData
 
 logger = logging.getLogger(__name__)
@@ -53,6 +61,7 @@ class _Run:
     project: str | None = None
     conf: TrainingSettings | None = None
     data: TrainingData | None = None
+    dask_data: dict[str, Any] | None = None  # what proves which data a Dask run read (it holds no frame)
 
     def record(self, outcome: str, **extra: Any) -> dict[str, Any]:
         data: dict[str, Any] = {"key": self.data_key}
@@ -64,6 +73,7 @@ class _Run:
                 rows=len(self.data.frame),
                 columns=len(self.data.frame.columns),
             )
+        data.update(self.dask_data or {})
         return {
             "run_id": self.run_id,
             "outcome": outcome,
@@ -91,8 +101,9 @@ def run_training(data_key: str, overrides: dict[str, Any] | None = None, run_id:
     """Train every configured model on the CSV at ``data_key`` and publish a new version of its project.
 
     ``train/x.csv`` trains project ``default``, ``train/<p>/x.csv`` project
-    ``<p>``; ``overrides`` replace the project's training settings for this
-    run (the launcher passes the project's stored settings here). On
+    ``<p>``, ``datasets/<p>/`` project ``<p>`` on its dataset; ``overrides``
+    replace the project's training settings for this run (the launcher passes
+    the project's stored settings here). On
     failure nothing is published (no manifest, no version number taken when
     the input was bad), an audit record and a failure notification name the
     error, and the error is re-raised.
@@ -108,19 +119,34 @@ def run_training(data_key: str, overrides: dict[str, Any] | None = None, run_id:
         try:
             if not RUN_ID.match(run.run_id):
                 raise BadInput("run_id", run.run_id, f"run id {run.run_id!r} must match {RUN_ID.pattern}")
-            run.project = keys.parse_data_key(data_key, "train").project
+            run.project = keys.project_of(data_key, "train")
             run.conf = settings().training_for(run.project, overrides or {})
             logger.info("training started", extra={"data_key": data_key, "project": run.project, "run_id": run.run_id})
-            run.data = load_training_data(data_key)
-            failpoint("after_ingest")
-            with tempfile.TemporaryDirectory(prefix="dropml-train-") as spool_dir:
-                trained = train(run.data, run.conf, spool_dir)
-                manifest = write_trained_version(trained, run.project, run.run_id)
+            if sources.training_bytes(data_key, run.project, run.conf) > settings().dask.train_above_bytes:
+                trained, manifest = _train_on_dask(data_key, run.project, run.conf, run)
+            else:
+                run.data = sources.load(data_key, run.conf)
+                failpoint("after_ingest")
+                with tempfile.TemporaryDirectory(prefix="dropml-train-") as spool_dir:
+                    trained = train(run.data, run.conf, spool_dir)
+                    manifest = write_trained_version(trained, run.project, run.run_id)
         except Exception as err:
             _announce_failure(run, err)
             raise
         _announce_success(run, trained, manifest)
     return manifest
+
+
+def _train_on_dask(data_key: str, project: str, conf: TrainingSettings, run: _Run) -> tuple[DaskTrained, Manifest]:
+    """Train on the run's own Dask cluster (:mod:`~dropml.training.distributed`) and publish the version."""
+    dask_conf = settings().dask
+    source = distributed.locate(data_key, project, conf, dask_conf.training_partition_bytes)
+    check_data_size(data_key, source.size)
+    logger.info("training on dask", extra={"bytes": source.size, "partitions": len(source.groups)})
+    with training_cluster(dask_conf) as client:
+        trained = distributed.train_on_cluster(client, source, conf)
+    run.dask_data = {"etag": source.etag, "sha256": source.sha256, "bytes": source.size, "rows": trained.rows}
+    return trained, write_dask_version(trained, conf, project, run.run_id)
 
 
 def _announce_failure(run: _Run, err: Exception) -> None:
@@ -142,7 +168,7 @@ def _announce_failure(run: _Run, err: Exception) -> None:
     )
 
 
-def _announce_success(run: _Run, trained: TrainedVersion, manifest: Manifest) -> None:
+def _announce_success(run: _Run, trained: TrainedVersion | DaskTrained, manifest: Manifest) -> None:
     champion = manifest.model(manifest.champion)
     manifest_key = keys.manifest_key(manifest.project, manifest.version)
     metrics = {m.name: m.metrics for m in manifest.models}

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dropml import notify, storage
+from dropml.config import settings
 from dropml.errors import BadInput, DropmlError, NotFound
 from dropml.events import S3Object, ScheduleRequest
 from dropml.jobs import idempotency, launcher
@@ -24,6 +25,7 @@ from dropml.logs import correlation
 from dropml.registry import project_settings
 from dropml.storage import keys
 from dropml.storage.limits import check_data_size
+from dropml.training import dataset
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +56,11 @@ def launch_checked(job: Job, key: str, size: int, overrides: dict[str, Any] | No
     return launcher.launch(job, key, overrides, correlation_id=run_id)
 
 
-def _check(job: Job, key: str, size: int) -> keys.DataKey:
-    data = keys.parse_data_key(key, kind=DATA_KIND[job])
+def _check(job: Job, key: str, size: int) -> str:
+    """The project of a job's data key (a file, or for training a dataset) once its size is checked."""
+    project = keys.project_of(key, kind=DATA_KIND[job])
     check_data_size(key, size)
-    return data
+    return project
 
 
 def run_id_for(job: Job, key: str, etag: str, *token_parts: str) -> str:
@@ -76,20 +79,20 @@ def start_job(job: Job, key: str, etag: str, size: int, *token_parts: str) -> St
         TooLarge: the file is over its prefix's limit (field ``file``).
         LaunchFailed: the job did not start; the claim is released so a retry can.
     """
-    data = _check(job, key, size)
+    project = _check(job, key, size)
     event_token = idempotency.token(key, etag, *token_parts)
     run_id = run_id_for(job, key, etag, *token_parts)
     if not idempotency.claim(job, event_token, key=key, etag=etag):
         logger.info("duplicate ignored", extra={"job": job, "key": key, "etag": etag})
         return Started(job=job, key=key, task=None, duplicate=True)
     try:
-        overrides = project_settings.run_overrides(data.project) if job == "train" else None
+        overrides = project_settings.run_overrides(project) if job == "train" else None
         task = launcher.launch(job, key, overrides, correlation_id=run_id)
     except Exception:
         idempotency.release(job, event_token)
         raise
     idempotency.complete(job, event_token, key=key, etag=etag, task=task, run_id=run_id)
-    notify.announce(job, "succeeded", f"{NOUN[job]} started for {key}", project=data.project, key=key, task=task)
+    notify.announce(job, "succeeded", f"{NOUN[job]} started for {key}", project=project, key=key, task=task)
     return Started(job=job, key=key, task=task)
 
 
@@ -109,10 +112,28 @@ def training_run_id(key: str, etag: str) -> str:
 
 def _training_token(key: str) -> tuple[str, ...]:
     try:
-        project = keys.parse_data_key(key, kind="train").project
+        project = keys.project_of(key, kind="train")
     except BadInput:
         return ()  # start_job refuses the key and names it
     return (project_settings.settings_token(project),)
+
+
+def training_source(project: str) -> storage.ObjectInfo:
+    """What a scheduled or requested training run of ``project`` reads, when no file is named.
+
+    The project's dataset (``datasets/<p>/``, its configured window) when drops
+    made one, else its most recently written file under ``train/``.
+
+    Raises:
+        NotFound: the project has neither.
+        ConfigError: the project's stored settings are invalid.
+    """
+    conf = settings().training_for(project, project_settings.stored_overrides(project))
+    try:
+        found = dataset.describe(project, conf)
+    except NotFound:
+        return storage.newest_data_file("train", project)
+    return storage.ObjectInfo(found.key, found.size, found.etag, {})
 
 
 def start_scoring(obj: S3Object) -> Started:
@@ -130,7 +151,10 @@ def start_scheduled(request: ScheduleRequest) -> dict[str, Any]:
     """
     with correlation(f"{request.schedule}-{request.project}"):
         try:
-            newest = storage.newest_data_file(DATA_KIND[request.job], request.project)
+            if request.job == "train":
+                newest = training_source(request.project)
+            else:
+                newest = storage.newest_data_file(DATA_KIND[request.job], request.project)
             day = datetime.now(UTC).strftime("%Y-%m-%d")
             started = start_job(request.job, newest.key, newest.etag, newest.size, request.schedule, day)
         except NotFound as err:

@@ -120,7 +120,12 @@ def test_redrive_moves_dead_letters_back_to_their_queue(aws):
     sqs.send_message(QueueUrl=training.dead_letter_url, MessageBody='{"poison": true}')
     dlq = next(q for q in queues.stack_queues() if q.dead_letter_of == "TrainingQueue")
     assert dlq.waiting == 1
-    assert queues.redrive() == {"TrainingDeadLetterQueue": 1, "PublishDeadLetterQueue": 0, "ScoringDeadLetterQueue": 0}
+    assert queues.redrive() == {
+        "TrainingDeadLetterQueue": 1,
+        "PublishDeadLetterQueue": 0,
+        "ScoringDeadLetterQueue": 0,
+        "DropsDeadLetterQueue": 0,
+    }
     received = sqs.receive_message(QueueUrl=training.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     bodies = [m["Body"] for m in received if "s3:TestEvent" not in m["Body"]]  # S3's own test event is there too
     assert bodies == ['{"poison": true}']

@@ -214,7 +214,8 @@ def test_each_component_as_its_own_role_trains_serves_retrains_promotes_and_roll
     with pytest.raises(ClientError, match="InvalidAccessKeyId"):  # IAM is enforced: moto's test keys are refused
         refused.list_objects_v2(Bucket=chain.world.bucket)
     assert set(chain.running.roles) == {
-        "TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction", "TrainingTask", "WebApp", "Operator"
+        "TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction", "DataDropFunction", "TrainingTask",
+        "WebApp", "Operator"
     }  # fmt: skip
     chain.poller.start()
     storage.put_bytes("train/breast_cancer.csv", (EXAMPLES / "breast_cancer.csv").read_bytes(), "text/csv")

@@ -76,6 +76,15 @@ def test_url_encoded_key_is_decoded_and_training_starts(stack, launches):
     assert (note["step"], note["outcome"], note["key"]) == ("train", "succeeded", "train/breast cancer.csv")
 
 
+def test_a_3_gb_training_file_is_started_not_refused(stack, launches):
+    event = load_event("sqs_s3_put_train.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"]["size"] = 3 * 1024**3  # trains on Dask past dask.train_above_bytes
+    event["Records"][0]["body"] = json.dumps(body)
+    assert handler("train_trigger")(event, CONTEXT) == {"batchItemFailures": []}
+    assert launches == [("train", "train/breast cancer.csv")]
+
+
 def test_duplicate_delivery_launches_once(stack, launches):
     duplicate = load_event("sqs_s3_put_train_duplicate.json")
     assert handler("train_trigger")(duplicate, CONTEXT) == {"batchItemFailures": []}

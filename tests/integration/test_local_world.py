@@ -36,7 +36,7 @@ def test_every_queue_and_filter_of_the_template_exists_locally(aws):
         for n in world.notification_specs(template)
     }
     assert local_filters == template_filters
-    assert len(template_filters) == 3
+    assert len(template_filters) == 5  # train/, models/, test/, and data/ (.csv, .parquet)
     # the live-version parameter is the publisher's (made on the first publish), not the template's
     assert aws_client("ssm").describe_parameters()["Parameters"] == []
     assert built.topic_arn.endswith(":dropml-events")

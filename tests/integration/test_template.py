@@ -17,7 +17,12 @@ from dropml.local import world
 from tests.conftest import EVENTS, ROOT
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
-FUNCTIONS = {"TrainTriggerFunction": "train", "ModelPublishedFunction": "publish", "BatchPredictFunction": "score"}
+FUNCTIONS = {
+    "TrainTriggerFunction": "train",
+    "ModelPublishedFunction": "publish",
+    "BatchPredictFunction": "score",
+    "DataDropFunction": "drop",
+}
 
 
 def _offline_env(tmp_path: Path) -> dict[str, str]:
@@ -81,6 +86,8 @@ def test_template_wires_every_prefix_to_a_queue_with_a_dlq_and_a_function():
         ("train/", ".csv"): "TrainingQueue",
         ("models/", "manifest.json"): "PublishQueue",
         ("test/", ".csv"): "ScoringQueue",
+        ("data/", ".csv"): "DropsQueue",
+        ("data/", ".parquet"): "DropsQueue",
     }
     queues = {q.logical_id: q for q in world.queue_specs(template)}
     for name in filters.values():
@@ -89,7 +96,7 @@ def test_template_wires_every_prefix_to_a_queue_with_a_dlq_and_a_function():
         assert int(queues[name].properties["VisibilityTimeout"]) >= 6 * 60  # 6 x the function timeout
     consumers = {f.queue: f.logical_id for f in world.function_specs(template)}
     assert consumers == {"TrainingQueue": "TrainTriggerFunction", "PublishQueue": "ModelPublishedFunction",
-                         "ScoringQueue": "BatchPredictFunction"}  # fmt: skip
+                         "ScoringQueue": "BatchPredictFunction", "DropsQueue": "DataDropFunction"}  # fmt: skip
     outputs = template["Outputs"]
     assert {"BucketName", "EventsTopicArn", "StackName", "TrainingQueueUrl", "WebAppRoleArn"} <= set(outputs)
 
@@ -165,11 +172,13 @@ def test_each_function_may_touch_only_its_own_prefixes_and_actions():
         "TrainTriggerFunction": {"train/", "experiments/", "idempotency/train/", "audit/announcements/"},
         "ModelPublishedFunction": {"models/", "reports/", "audit/announcements/", "audit/promotions/"},
         "BatchPredictFunction": {"test/", "idempotency/score/", "audit/announcements/"},
+        # a drop is read (data/), checked against the dataset's schema and appended (datasets/); no job starts
+        "DataDropFunction": {"data/", "datasets/", "experiments/", "audit/announcements/"},
     }
     for name, prefixes in own.items():
         policies = json.dumps(resources[name]["Properties"]["Policies"])
         assert set(re.findall(r"\.Arn\}/([a-z/]+)\*", policies)) == prefixes, name
-        assert ("ecs:RunTask" in policies) == (name != "ModelPublishedFunction"), name
+        assert ("ecs:RunTask" in policies) == (name in ("TrainTriggerFunction", "BatchPredictFunction")), name
         assert ("ssm:PutParameter" in policies) == (name == "ModelPublishedFunction"), name
         assert '"s3:*"' not in policies, name
 
@@ -186,7 +195,7 @@ def test_dead_jobs_and_dead_letters_are_announced_on_the_topic():
     dead_letter_queues = {s.dead_letter_queue for s in world.queue_specs(world.load_template()) if s.dead_letter_queue}
     assert watched == dead_letter_queues
     assert all(a["AlarmActions"] == [{"Ref": "EventsTopic"}] for a in alarms.values())
-    publishers = ["TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction"]
+    publishers = ["TrainTriggerFunction", "ModelPublishedFunction", "BatchPredictFunction", "DataDropFunction"]
     for name in publishers:
         assert {"Ref": "PublishEventsPolicy"} in resources[name]["Properties"]["Policies"], name
     assert {"Ref": "PublishEventsPolicy"} in resources["TrainingTaskRole"]["Properties"]["ManagedPolicyArns"]

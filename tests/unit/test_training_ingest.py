@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dropml import storage
+from dropml.config import reset_settings_cache
 from dropml.errors import BadInput, TooLarge
 from dropml.training import ingest
 
@@ -48,6 +49,8 @@ def test_unreadable_files_are_refused_with_a_named_reason(body, message):
 
 
 def test_size_is_checked_before_downloading(monkeypatch):
+    monkeypatch.setenv("DROPML__STORAGE__MAX_TRAINING_BYTES", str(200 * 1024 * 1024))  # the default is 64 GiB
+    reset_settings_cache()
     downloads = []
     monkeypatch.setattr(storage, "head", lambda key: storage.ObjectInfo(key, 300 * 1024 * 1024, "etag", {}))
     monkeypatch.setattr(storage, "get_bytes", downloads.append)
@@ -55,6 +58,8 @@ def test_size_is_checked_before_downloading(monkeypatch):
         ingest.load_training_data("train/huge.csv")
     assert "314,572,800 bytes, over the training limit of 209,715,200 bytes" in str(caught.value)
     assert downloads == []
+    monkeypatch.delenv("DROPML__STORAGE__MAX_TRAINING_BYTES")
+    reset_settings_cache()
 
 
 def test_load_records_key_etag_and_sha256(monkeypatch):
