@@ -253,9 +253,10 @@ class DaskSettings(_Section):
     partition_rows: int = Field(250_000, ge=1)  # at most, per task; at least one task per worker thread
     # Training data (a file or a dataset) above this many bytes trains on a Dask cluster made for the run
     # (dropml.training.distributed); at or below it, in the job's own process, which keeps its cleaning, CV, five
-    # models and ONNX forms. In process a 1M x 30 CSV (243 MiB) peaked at 3.6 GiB, a 250k one (61 MiB) at 1.4 GiB
-    # (docs/benchmarks.md): about 0.9 GiB + 11 x the CSV, so 384 MiB peaks near 5.2 GiB in the 8 GiB task
-    # (TrainingMemory) and the 1M-row file stays in process
+    # models and ONNX forms and is the faster path while the data fits. In process bench/train.py's 250k x 30 CSV
+    # (61 MiB) peaked at 1,400 MiB and its 1M x 30 CSV (243 MiB) at 3,634 MiB (docs/benchmarks.md): about
+    # 0.65 GiB + 12.3 x the CSV. 384 MiB so the 1M-row file stays in process with room, and the largest file kept
+    # in process peaks near 5.3 GiB in the stack's 8 GiB task (TrainingMemory); raise both together.
     train_above_bytes: int = Field(384 * 1024 * 1024, ge=1)
     # The run's cluster: "local" a LocalCluster of worker processes in the job's task (the local world, one big
     # task), "ecs" Fargate worker tasks the run starts (ecs:RunTask) and stops: $0 when no run needs them

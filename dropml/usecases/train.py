@@ -145,6 +145,7 @@ def _train_on_dask(data_key: str, project: str, conf: TrainingSettings, run: _Ru
     logger.info("training on dask", extra={"bytes": source.size, "partitions": len(source.groups)})
     with training_cluster(dask_conf) as client:
         trained = distributed.train_on_cluster(client, source, conf)
+    logger.info("trained on dask", extra={"rows": trained.rows, **{k: round(v, 1) for k, v in trained.timings.items()}})
     run.dask_data = {"etag": source.etag, "sha256": source.sha256, "bytes": source.size, "rows": trained.rows}
     return trained, write_dask_version(trained, conf, project, run.run_id)
 
