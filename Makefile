@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart clean docs validate sam sam-build browser runtime-python iam-simulator deploy rehearse
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart bench-scale clean docs validate sam sam-build browser runtime-python iam-simulator deploy rehearse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ bench: $(STAMP) bench-mlflow  ## print the benchmark tables
 
 bench-coldstart: $(STAMP) runtime-python  ## cold starts of the Lambda package, as Lambda starts it (zappa package, python3.12)
 	$(BIN)/python bench/coldstart.py $(COLDSTART_BENCH_ARGS)
+
+bench-scale: $(STAMP)  ## Dask training at 1M, 3M and 10M rows on a 2-worker LocalCluster beside one process (about 1 h)
+	$(BIN)/python bench/scale.py $(SCALE_BENCH_ARGS)
 
 PEERS_VENV := .cache/bench-peers
 PEERS := $(PEERS_VENV)/.installed
