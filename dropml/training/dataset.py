@@ -235,6 +235,15 @@ def _stored_schema(project: str, drop: pd.DataFrame) -> DatasetSchema:
     return DatasetSchema.from_json(storage.get_json(schema_key))
 
 
+def stored_columns(project: str) -> int:
+    """How many columns every row of ``project``'s dataset has (its schema, fixed by its first drop).
+
+    Raises:
+        NotFound: the project has no dataset.
+    """
+    return len(DatasetSchema.from_json(storage.get_json(keys.dataset_schema_key(project))).columns)
+
+
 def _days(frame: pd.DataFrame, conf: TrainingSettings, arrived: datetime) -> pd.Series:
     import pandas as pd
 

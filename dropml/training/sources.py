@@ -17,15 +17,23 @@ from dropml.training.ingest import TrainingData, load_training_data
 if TYPE_CHECKING:
     from dropml.config import TrainingSettings
 
+FRAME_BYTES_PER_VALUE = 8  # a float64 (a dataset's value as a process holds it)
+
 
 def training_bytes(key: str, project: str, conf: TrainingSettings) -> int:
-    """How many bytes a run on ``key`` reads: the file's size, or the dataset's (window's) Parquet bytes.
+    """How big a run on ``key`` is, in bytes, for choosing in process or Dask (``dask.train_above_bytes``).
+
+    A file: its size. A dataset (its window): the larger of its Parquet bytes
+    and its rows x columns x 8, the frame as float64, since Parquet of
+    repetitive columns is many times smaller than the frame a process holds
+    (the threshold is set from CSVs, whose bytes per value are about 8).
 
     Raises:
         NotFound: no such file or dataset.
     """
     if keys.is_dataset_key(key):
-        return dataset.describe(project, conf).size
+        found = dataset.describe(project, conf)
+        return max(found.size, found.rows * dataset.stored_columns(project) * FRAME_BYTES_PER_VALUE)
     return storage.head(key).size
 
 

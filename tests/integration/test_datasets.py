@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from dropml import storage
-from dropml.config import reset_settings_cache
+from dropml.config import reset_settings_cache, settings
 from dropml.errors import BadInput
 from dropml.events import S3Object
 from dropml.scoring.load import load_version, predict_in_process
 from dropml.storage import keys
-from dropml.training import dataset
+from dropml.training import dataset, sources
 from dropml.usecases import drops, triggers
 from dropml.usecases.train import run_training
 
@@ -212,3 +212,12 @@ def test_a_row_key_kept_latest_replaces_earlier_rows_across_partitions_on_dask_a
     assert "member" not in manifest.input_schema.names  # a row key says which thing a row is: not a feature
     assert manifest.data_quality["split"].startswith("by row key member")
     assert manifest.model("linear").metrics["holdout_r2"] > 0.95
+
+
+def test_a_dataset_is_as_big_as_its_frame_when_parquet_compresses_it(aws):
+    repetitive = pd.DataFrame({"x": np.tile([1.0, 2.0], 20_000), "target": np.tile([0.0, 1.0], 20_000)})
+    _drop("data/flat/a.parquet", repetitive)
+    conf = settings().training_for("flat")
+    found = dataset.describe("flat", conf)
+    assert found.size < 40_000 * 2 * 8 / 10  # Parquet: a tenth of the frame, or less
+    assert sources.training_bytes("datasets/flat/", "flat", conf) == 40_000 * 2 * 8
