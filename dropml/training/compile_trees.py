@@ -31,6 +31,7 @@ Classifiers output the class's position in ``classes_``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,17 +183,16 @@ def tree_model_onnx(model: Any, width: int) -> bytes:
     classes = getattr(model, "classes_", None)
     ensemble = _Ensemble()
     count = len(classes) if classes is not None else 1
-    for tree in trees:
-        structure = tree.tree_
+    for tree in fitted_trees(model):
         for target in range(count):
             ensemble.add_tree(
-                structure.children_left == -1,
-                structure.children_left,
-                structure.children_right,
-                structure.feature,
-                structure.threshold,
-                _missing_left(structure),
-                structure.value[:, 0, target],
+                tree.left == -1,
+                tree.left,
+                tree.right,
+                tree.feature,
+                tree.threshold,
+                tree.missing_left,
+                tree.values[:, target],
                 target,
             )
     nodes = [
@@ -214,13 +214,72 @@ def _missing_left(structure: Any) -> np.ndarray:
     return np.zeros(structure.node_count, dtype="int64") if flags is None else np.asarray(flags, dtype="int64")
 
 
+@dataclass(frozen=True)
+class FittedTree:
+    """One fitted tree's node arrays (node 0 its root; a leaf's ``left`` is -1), as its model predicts with them.
+
+    ``x <= threshold`` goes left, a missing value where ``missing_left``
+    says; ``cover`` is the training rows (weights) that reached each node.
+    ``values`` are per node: one column per output when ``target`` is None (a
+    forest's tree, a column per class), else one column that adds to output
+    ``target`` (histogram boosting's tree of one class).
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_left: np.ndarray
+    cover: np.ndarray
+    values: np.ndarray
+    target: int | None = None
+
+
+def fitted_trees(model: Any) -> Iterator[FittedTree]:
+    """The trees of a fitted forest, decision tree or histogram boosting model, in the order it sums them.
+
+    Raises:
+        NotCompilable: histogram boosting with categorical splits (no threshold form).
+    """
+    name = type(model).__name__
+    if name in BOOSTING_TYPES:
+        if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
+            raise NotCompilable(f"{name} with categorical splits has no compiled form")
+        for iteration in model._predictors:
+            for target, predictor in enumerate(iteration):
+                nodes = predictor.nodes
+                if np.any(nodes["is_categorical"]):
+                    raise NotCompilable(f"{name} with categorical splits has no compiled form")
+                leaf = nodes["is_leaf"].astype(bool)
+                yield FittedTree(
+                    left=np.where(leaf, -1, nodes["left"].astype("int64")),
+                    right=np.where(leaf, -1, nodes["right"].astype("int64")),
+                    feature=nodes["feature_idx"].astype("int64"),
+                    threshold=nodes["num_threshold"].astype("float64"),
+                    missing_left=nodes["missing_go_to_left"].astype(bool),
+                    cover=nodes["count"].astype("float64"),
+                    values=nodes["value"].astype("float64")[:, None],
+                    target=target,
+                )
+        return
+    for tree in getattr(model, "estimators_", [model]):
+        structure = tree.tree_
+        yield FittedTree(
+            left=structure.children_left.astype("int64"),
+            right=structure.children_right.astype("int64"),
+            feature=structure.feature.astype("int64"),
+            threshold=structure.threshold.astype("float64"),
+            missing_left=_missing_left(structure).astype(bool),
+            cover=structure.weighted_n_node_samples.astype("float64"),
+            values=structure.value[:, 0, :].astype("float64"),
+        )
+
+
 def _boosting_onnx(model: Any, width: int) -> bytes:
     """HistGradientBoosting: the baseline, then every iteration's trees, summed per target in double precision."""
     from onnx import TensorProto, helper, numpy_helper
 
     name = type(model).__name__
-    if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
-        raise NotCompilable(f"{name} with categorical splits has no compiled form")
     link = type(model._loss.link).__name__
     classifier = name.endswith("Classifier")
     if not classifier and link != "IdentityLink":
@@ -230,21 +289,17 @@ def _boosting_onnx(model: Any, width: int) -> bytes:
     ensemble = _Ensemble()
     for target, value in enumerate(baseline.tolist()):
         ensemble.add_constant(value, target)  # raw = baseline, then += each tree: the sum starts where sklearn's does
-    for iteration in model._predictors:
-        for target, predictor in enumerate(iteration):
-            nodes = predictor.nodes
-            if np.any(nodes["is_categorical"]):
-                raise NotCompilable(f"{name} with categorical splits has no compiled form")
-            ensemble.add_tree(
-                nodes["is_leaf"],
-                nodes["left"],
-                nodes["right"],
-                nodes["feature_idx"],
-                nodes["num_threshold"],
-                nodes["missing_go_to_left"],
-                nodes["value"],
-                target,
-            )
+    for tree in fitted_trees(model):
+        ensemble.add_tree(
+            tree.left == -1,
+            tree.left,
+            tree.right,
+            tree.feature,
+            tree.threshold,
+            tree.missing_left,
+            tree.values[:, 0],
+            tree.target or 0,
+        )
     graph = [ensemble.node("input", "raw", targets)]
     initializers: list[Any] = []
     if not classifier:
