@@ -41,6 +41,7 @@ from dropml.scoring.feature_values import (
     category_text,
     date_parts,
     first_word,
+    lag_feature_names,
     lag_features,
     to_datetimes,
 )
@@ -93,6 +94,14 @@ def _steps(specs: list[dict[str, Any]]) -> tuple[Step, ...]:
         dtype = "int64" if op == "select" else "float64"
         steps.append(Step(op, np.asarray(spec["values"], dtype=dtype)))
     return tuple(steps)
+
+
+def _selected(steps: tuple[Step, ...], names: list[str]) -> list[str]:
+    """``names`` of a matrix's columns, as the ``select`` steps among ``steps`` keep them."""
+    for step in steps:
+        if step.op == "select":
+            names = [names[at] for at in step.values.tolist()]
+    return names
 
 
 def _run_steps(steps: tuple[Step, ...], matrix: np.ndarray) -> np.ndarray:
@@ -311,6 +320,30 @@ class FeatureProgram:
         if self.refuse_missing and np.isnan(matrix).any():
             raise ValueError("the model takes no missing values (its pipeline has no imputer): fill every field")
         return matrix
+
+    def feature_sources(self) -> list[str]:
+        """The input column each column of :meth:`matrix` is made from, in order.
+
+        A one-hot code, a date part or a first word's code comes from its
+        column; a lag or return from the column it lags. Explanations sum the
+        contributions of every matrix column made from one input column.
+        """
+        lagged: dict[str, str] = {}
+        if self.lags is not None:
+            lags, returns = list(self.lags.lag_columns), list(self.lags.return_columns)
+            sources = [*(c for c in lags for _ in self.lags.lags), *(c for c in lags for _ in self.lags.lags)]
+            sources += [c for c in returns if c not in lags]
+            lagged = dict(zip(lag_feature_names(lags, returns, list(self.lags.lags)), sources, strict=True))
+        names: list[str] = []
+        for block in self.blocks:
+            if block.kind == "numbers":
+                made = [lagged.get(name, name) for name in block.columns]
+            elif block.kind == "dates":
+                made = [name for name in block.columns for _ in block.parts]
+            else:
+                made = [name for name, e in zip(block.columns, block.encodings, strict=True) for _ in range(e.width)]
+            names += _selected(block.steps, made)
+        return _selected(self.steps, names)
 
     def number_matrix(self, rows: CheckedRows, columns: tuple[str, ...], extra: dict[str, np.ndarray]) -> np.ndarray:
         """``columns`` of ``rows`` (or of ``extra``) as one new float64 matrix, in order."""
