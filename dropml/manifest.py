@@ -130,6 +130,21 @@ class CompiledForm(_Doc):
     max_difference: float = 0.0
 
 
+class ExplainerForm(_Doc):
+    """The champion's explainer (:mod:`dropml.scoring.explain`): its file, method, output scale, holdout importance.
+
+    ``importance`` is the mean absolute contribution of each input column over
+    ``importance_rows`` holdout rows, largest first: the version's global
+    importance, on the output scale ``scale``.
+    """
+
+    artifact: str  # name in ``artifacts``
+    method: Literal["tree_shap", "linear"]
+    scale: Literal["value", "probability", "log_odds", "raw_score"]
+    importance: dict[str, float]
+    importance_rows: int = Field(ge=1)
+
+
 class ModelEntry(_Doc):
     """One trained model of a version, as its leaderboard row."""
 
@@ -142,6 +157,8 @@ class ModelEntry(_Doc):
     baseline: bool = False
     compiled: CompiledForm | None = None  # None: served by scikit-learn only
     not_compiled: str | None = None  # why it has no compiled form (None when it has one, or the version predates it)
+    explainer: ExplainerForm | None = None  # the champion's; None for the others and versions before explanations
+    not_explained: str | None = None  # why the champion has no explainer
 
 
 class Manifest(_Doc):

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dropml import registry
 from dropml.errors import BadInput
-from dropml.manifest import CodeVersion, CompiledForm, DataSource, Manifest, ModelEntry
+from dropml.manifest import CodeVersion, CompiledForm, DataSource, ExplainerForm, Manifest, ModelEntry
 from dropml.registry import VersionFile
 from dropml.scoring.validate import validate_frame
 from dropml.storage import keys
 from dropml.training.compile import NotCompilable, compile_pipeline, missing_compilers
+from dropml.training.explainers import BuiltExplainer, NotExplainable, build_explainer
 from dropml.training.report import ReportContent, render_report
 
 if TYPE_CHECKING:
@@ -34,12 +35,13 @@ logger = logging.getLogger(__name__)
 def write_trained_version(trained: TrainedVersion, project: str, run_id: str) -> Manifest:
     """Write ``trained`` as the next version of ``project`` through the registry (manifest last)."""
     compiled, reasons = compile_models(trained)
+    explained = explain_champion(trained)
     return registry.write_version(
         project,
         run_id,
-        lambda version, created_at: version_files(trained, project, version, created_at, compiled),
+        lambda version, created_at: version_files(trained, project, version, created_at, compiled, explained),
         lambda version, created_at, artifacts: build_manifest(
-            trained, project, version, run_id, created_at, artifacts, compiled, reasons
+            trained, project, version, run_id, created_at, artifacts, compiled, reasons, explained
         ),
     )
 
@@ -47,6 +49,27 @@ def write_trained_version(trained: TrainedVersion, project: str, run_id: str) ->
 def compiled_artifact(model_name: str) -> str:
     """The artifact name of a model's compiled form."""
     return f"{model_name}.onnx"
+
+
+def explainer_artifact(model_name: str) -> str:
+    """The artifact name of a model's explainer."""
+    return f"{model_name}.explainer.npz"
+
+
+def explain_champion(trained: TrainedVersion) -> BuiltExplainer | str:
+    """The champion's explainer, checked on the holdout rows, or why it has none."""
+    champion = trained.champion
+    try:
+        holdout = validate_frame(trained.schema, trained.cleaned.features.iloc[trained.split.holdout])
+        built = build_explainer(champion.pipeline, trained.schema, holdout, trained.cleaned.task)
+    except (NotExplainable, BadInput) as err:
+        logger.info("champion not explained", extra={"model": champion.name, "reason": str(err)})
+        return str(err)
+    logger.info(
+        "champion explained",
+        extra={"model": champion.name, "method": built.method, "rows": built.importance_rows, "seconds": built.seconds},
+    )
+    return built
 
 
 def compile_models(trained: TrainedVersion) -> tuple[dict[str, CompiledModel], dict[str, str]]:
@@ -84,6 +107,7 @@ def version_files(
     version: int,
     created_at: str,
     compiled: dict[str, CompiledModel] | None = None,
+    explained: BuiltExplainer | str | None = None,
 ) -> Iterator[VersionFile]:
     """Every file of a trained version, pickles first (one at a time: a forest can be hundreds of MB)."""
 
@@ -92,6 +116,9 @@ def version_files(
         yield VersionFile(result.name, f"{result.name}.pkl", body, "application/octet-stream")
     for name, model in (compiled or {}).items():
         yield VersionFile(compiled_artifact(name), compiled_artifact(name), model.body, "application/octet-stream")
+    if isinstance(explained, BuiltExplainer):
+        name = explainer_artifact(trained.champion.name)
+        yield VersionFile(name, name, explained.body, "application/octet-stream")
     board = trained.leaderboard.to_csv(index=False).encode()
     yield VersionFile("leaderboard", keys.LEADERBOARD_NAME, board, "text/csv")
     for name, png in trained.plots.items():
@@ -134,10 +161,12 @@ def build_manifest(
     artifacts: dict[str, Artifact],
     compiled: dict[str, CompiledModel] | None = None,
     not_compiled: dict[str, str] | None = None,
+    explained: BuiltExplainer | str | None = None,
 ) -> Manifest:
     """The manifest of an uploaded version: data, code, config, schema, every model's metrics, the champion.
 
-    ``compiled`` holds each compiled model's form, ``not_compiled`` why the others have none.
+    ``compiled`` holds each compiled model's form, ``not_compiled`` why the others have none; ``explained``
+    the champion's explainer or why it has none.
     """
     cleaned, data = trained.cleaned, trained.data
     classes = trained.champion.classes if cleaned.task == "classification" else None
@@ -168,7 +197,7 @@ def build_manifest(
         selected_features=trained.selected_features,
         data_quality=quality,
         artifacts=artifacts,
-        models=model_entries(trained.ranked, compiled, not_compiled),
+        models=model_entries(trained.ranked, compiled, not_compiled, trained.champion.name, explained),
         rank_metric=trained.rank_metric,
         champion=trained.champion.name,
         reports={
@@ -178,9 +207,14 @@ def build_manifest(
 
 
 def model_entries(
-    ranked: list[ModelResult], compiled: dict[str, CompiledModel] | None, not_compiled: dict[str, str] | None = None
+    ranked: list[ModelResult],
+    compiled: dict[str, CompiledModel] | None,
+    not_compiled: dict[str, str] | None = None,
+    champion: str | None = None,
+    explained: BuiltExplainer | str | None = None,
 ) -> list[ModelEntry]:
-    """The manifest's leaderboard rows: each ranked model, its metrics, its compiled form or why it has none."""
+    """The manifest's leaderboard rows: each ranked model, its metrics, its compiled form or why it has none,
+    and the ``champion``'s explainer (``explained``) or why it has none."""
     return [
         ModelEntry(
             name=r.name,
@@ -192,9 +226,23 @@ def model_entries(
             baseline=r.baseline,
             compiled=_compiled_form(r.name, (compiled or {}).get(r.name)),
             not_compiled=(not_compiled or {}).get(r.name),
+            **(_explainer_fields(r.name, explained) if r.name == champion else {}),
         )
         for r in ranked
     ]
+
+
+def _explainer_fields(model_name: str, explained: BuiltExplainer | str | None) -> dict[str, Any]:
+    if not isinstance(explained, BuiltExplainer):
+        return {"not_explained": explained}
+    form = ExplainerForm(
+        artifact=explainer_artifact(model_name),
+        method=explained.method,  # type: ignore[arg-type]
+        scale=explained.scale,  # type: ignore[arg-type]
+        importance=explained.importance,
+        importance_rows=explained.importance_rows,
+    )
+    return {"explainer": form}
 
 
 def _compiled_form(model_name: str, model: CompiledModel | None) -> CompiledForm | None:
