@@ -238,6 +238,11 @@ class ServingSettings(_Section):
     # answer plain JSON predict requests in web/json_lane.py (the same checks, scoring, audit and answer as the
     # Flask route, without Flask's request machinery); false sends every request through Flask
     json_lane: bool = True
+    # reasons with each prediction: the champion's largest contributions per input column (?explain=true, the
+    # form's and upload page's checkbox; explain_files: every file scored under test/ too)
+    explain_top: int = Field(5, ge=1, le=100)  # contributions shown per row (the others are summed)
+    explain_max_rows: int = Field(10_000, ge=1)  # rows one request or file may have explained
+    explain_files: bool = False
 
 
 class DaskSettings(_Section):

@@ -96,11 +96,31 @@ class Explanations:
         """Every row's explanation (:meth:`row`)."""
         return [self.row(at, top) for at in range(len(self.base))]
 
+    def csv_columns(self, top: int) -> dict[str, list[Any]]:
+        """Each row's explanation as results-file columns: what is explained, the base, the ``top`` largest
+        contributions and the others' sum as text, and the output they add up to."""
+        rows = self.to_json(top)
+        return {
+            "explained_output": [_scale_text(row) for row in rows],
+            "explanation_base": [row["base"] for row in rows],
+            "explanation": [_reasons_text(row) for row in rows],
+            "explanation_value": [row["value"] for row in rows],
+        }
+
     def importance(self) -> dict[str, float]:
         """Mean absolute contribution per input column over these rows, largest first (a global importance)."""
         means = np.abs(self.contributions).mean(axis=0) if len(self.base) else np.zeros(len(self.columns))
         order = np.argsort(-means, kind="stable")
         return {self.columns[j]: float(means[j]) for j in order}
+
+
+def _reasons_text(row: dict[str, Any]) -> str:
+    shown = [f"{c['column']} {c['contribution']:+.6g}" for c in row["top"]]
+    return "; ".join([*shown, f"others {row['others']:+.6g}"])
+
+
+def _scale_text(row: dict[str, Any]) -> str:
+    return f"{row['output']} of {row['class']}" if "class" in row else row["output"]
 
 
 @dataclass(frozen=True)

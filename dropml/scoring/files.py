@@ -22,6 +22,7 @@ from dropml.scoring import dask_executor
 from dropml.scoring.csv_input import plain_csv_bytes
 from dropml.scoring.load import LoadedVersion, predict_in_process
 from dropml.scoring.predict import Prediction, choose_engine, results_frame
+from dropml.scoring.reasons import explanation_columns
 from dropml.scoring.validate import (
     MAX_PROBLEMS,
     check_csv_rows,
@@ -54,9 +55,11 @@ def score_csv_lines(
     names: list[str],
     request_id: str | None,
     with_header: bool,
+    explain_with: Settings | None = None,
 ) -> dict[str, Any]:
     """Score CSV data lines (no header line) whose columns are ``header``.
 
+    ``explain_with``: the settings to add the champion's explanation columns with (None: no explanations).
     Returns ``{"rows", "columns", "csv"}``, or ``{"rows", "problems"}`` with
     1-based rows of this chunk when a value or column is wrong. The inputs are
     written back as read (an integer stays an integer; columns the models do
@@ -87,7 +90,10 @@ def score_csv_lines(
         seconds=0.0,
         outside_range=loaded.training_ranges.outside(checked),
     )
-    out = neutralise_formulas(results_frame(raw, prediction))  # spreadsheets run =, +, -, @ cells
+    explanation = None
+    if explain_with is not None:
+        explanation = explanation_columns(loaded, checked, by_model[loaded.champion], explain_with)
+    out = neutralise_formulas(results_frame(raw, prediction, explanation))  # spreadsheets run =, +, -, @ cells
     return {
         "rows": len(out),
         "columns": list(out.columns),
@@ -109,13 +115,14 @@ def score_s3_block(
     header: list[str],
     names: list[str],
     request_id: str | None,
+    explain_with: Settings | None = None,
 ) -> dict[str, Any]:
     """Score the lines of the CSV at ``key`` that start in bytes ``[start, end)`` (one Dask task's block).
 
     Returns what :func:`score_csv_lines` returns for those lines.
     """
     body = storage.lines_starting_in(key, start, end, size)
-    return score_csv_lines(loaded, body, header, names, request_id, with_header=False)
+    return score_csv_lines(loaded, body, header, names, request_id, with_header=False, explain_with=explain_with)
 
 
 @dataclass(frozen=True)
@@ -235,7 +242,11 @@ def _score_on_dask(
     block_bytes = max(int(layout.avg_line_bytes * rows_per_block), MIN_BLOCK_BYTES)
     starts = list(range(layout.data_start, size, block_bytes)) or [layout.data_start]
     names = loaded.model_names
-    blocks = [(key, start, min(start + block_bytes, size), size, layout.header, names, request_id) for start in starts]
+    explain_with = conf if conf.serving.explain_files else None
+    blocks = [
+        (key, start, min(start + block_bytes, size), size, layout.header, names, request_id, explain_with)
+        for start in starts
+    ]
     return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
 
 
@@ -260,7 +271,8 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
     """Score ``test/[<p>/]<name>.csv`` with every model of p's live version into ``predictions/[<p>/]<name>.csv``.
 
     The output holds the file's columns, ``pred_<model>`` per model, ``prediction``
-    (the champion's), ``champion``, ``model_version`` and ``request_id``. Idempotent:
+    (the champion's), ``champion``, ``model_version`` and ``request_id``, and with
+    ``serving.explain_files`` the champion's explanation columns. Idempotent:
     when that object already records the same source ETag and model version,
     nothing is rewritten. Files of more than ``dask.batch_threshold`` rows
     (estimated from the first 64 KiB) are scored on Dask, each worker reading
@@ -298,7 +310,8 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
             engine = "in-process"
     if results is None:
         body = (layout.plain or storage.get_bytes(parsed.key).body)[layout.data_start :]
-        results = [score_csv_lines(loaded, body, layout.header, names, request_id, with_header=False)]
+        explain_with = conf if conf.serving.explain_files else None
+        results = [score_csv_lines(loaded, body, layout.header, names, request_id, False, explain_with)]
     columns, body_text, rows, outside = _merge(results, parsed.key)
     header_text = io.StringIO()
     csv.writer(header_text, lineterminator="\n").writerow(columns)

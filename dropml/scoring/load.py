@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dropml import registry
 from dropml.errors import BadInput
 from dropml.scoring.engines import require_scikit_learn
+from dropml.scoring.explain import Explainer, ExplainerError
 from dropml.scoring.feature_program import METADATA_KEY, FeatureProgram
 from dropml.scoring.onnx_runtime import OnnxModel, load_session, onnx_available, predict_frame, run
 from dropml.scoring.ranges import TrainingRanges
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ModelChoice = Literal["all", "champion"]
+_EXPLAINER_READ = threading.Lock()  # one read of a version's explainer at a time
+
+
+class NotExplained(Exception):
+    """Why a version's champion has no explanation (said in the answer that asked for one)."""
 
 
 class LazyPipelines(Mapping[str, Any]):
@@ -122,6 +128,34 @@ class LoadedVersion:
     compiled: dict[str, CompiledPredictor] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
     load_seconds: float = 0.0
+    explainers: dict[str, Explainer] = field(default_factory=dict, compare=False)  # read on first use
+
+    def champion_explainer(self) -> Explainer:
+        """The champion's explainer, read (its checksum checked) on the first request that asks for one.
+
+        Plain predictions never read it, so a version loads and answers as fast as without.
+
+        Raises:
+            NotExplained: the champion has none (the manifest says why), or its file is not one this code reads.
+            ChecksumMismatch: the file differs from the manifest.
+        """
+        found = self.explainers.get(self.champion)
+        if found is not None:
+            return found
+        entry = self.manifest.model(self.champion)
+        if entry.explainer is None:
+            raise NotExplained(
+                entry.not_explained or "this version was published before explanations existed: retrain to get them"
+            )
+        with _EXPLAINER_READ:
+            if self.champion not in self.explainers:
+                artifact = self.manifest.artifacts[entry.explainer.artifact]
+                body = registry.read_artifacts({"explainer": artifact})["explainer"]
+                try:
+                    self.explainers[self.champion] = Explainer.from_bytes(body)
+                except ExplainerError as err:
+                    raise NotExplained(f"its explainer cannot be read by this server: {err}") from None
+        return self.explainers[self.champion]
 
     @property
     def project(self) -> str:

@@ -137,10 +137,13 @@ def prediction_column(name: str) -> str:
     return f"pred_{name}"
 
 
-def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
+def results_frame(
+    inputs: pd.DataFrame, prediction: Prediction, explanation: dict[str, list[Any]] | None = None
+) -> pd.DataFrame:
     """The inputs plus one column per model, the champion's prediction, the version and the request id.
 
-    Last, ``outside_training_range``: the row's columns past the range training saw (``;``-joined, '' when none).
+    Then ``outside_training_range``: the row's columns past the range training saw (``;``-joined, '' when none);
+    last, when asked, the champion's explanation columns (:func:`dropml.scoring.reasons.explanation_columns`).
     """
     import pandas as pd
 
@@ -158,7 +161,8 @@ def results_frame(inputs: pd.DataFrame, prediction: Prediction) -> pd.DataFrame:
     extra["model_version"] = prediction.version
     extra["request_id"] = prediction.request_id or ""
     extra[OUTSIDE_COLUMN] = prediction.outside_range.labels() if prediction.outside_range is not None else ""
-    for column in ("prediction", "champion", "model_version", "request_id", OUTSIDE_COLUMN):
+    extra.update(explanation or {})
+    for column in ("prediction", "champion", "model_version", "request_id", OUTSIDE_COLUMN, *(explanation or {})):
         if column in out.columns:
             out = out.rename(columns={column: "input_" + column})
     return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
