@@ -29,7 +29,7 @@ from dropml.usecases import predict
 from dropml.usecases.forecast import forecast
 from web.json_provider import OPTIONS
 from web.openapi import openapi_document
-from web.state import models_choice, project_name, request_id, state
+from web.state import explain_choice, models_choice, project_name, request_id, state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,10 +123,15 @@ def checked_input(loaded: LoadedVersion) -> tuple[ScoringInput, bool]:
 # ── answers ──────────────────────────────────────────────────────────────────
 
 
-def csv_answer(frame: pd.DataFrame, prediction: Prediction, filename: str = "predictions.csv") -> Response:
+def csv_answer(
+    frame: pd.DataFrame,
+    prediction: Prediction,
+    filename: str = "predictions.csv",
+    explanation: dict[str, list[Any]] | None = None,
+) -> Response:
     """The inputs (as sent) plus every prediction as CSV (text cells that look like formulas neutralised)."""
     return Response(
-        predict.answer_csv(frame, prediction),
+        predict.answer_csv(frame, prediction, explanation),
         mimetype=CONTENT_TYPE_CSV,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -147,14 +152,17 @@ def answer_headers(prediction: Prediction) -> dict[str, str]:
     return {"X-Model-Version": str(prediction.version), "X-Scoring-Engine": prediction.engine}
 
 
-def json_answer_body(prediction: Prediction, ignored: list[str]) -> bytes:
-    """The JSON body of a predict answer: the prediction (``predictions`` is the champion's) and what was ignored."""
-    return orjson.dumps({**prediction.to_json(), "ignored_columns": ignored}, option=JSON_OPTIONS)
+def json_answer_body(prediction: Prediction, ignored: list[str], explanation: dict[str, Any] | None = None) -> bytes:
+    """The JSON body of a predict answer: the prediction (``predictions`` is the champion's), what was ignored,
+    and the champion's reasons when asked (``?explain=true``)."""
+    answer = {**prediction.to_json(), "ignored_columns": ignored, **(explanation or {})}
+    return orjson.dumps(answer, option=JSON_OPTIONS)
 
 
 @api.post("/predict")
 def predict_route() -> Response:
-    """Score one record or a batch with the live version (every model, or ``?models=champion``)."""
+    """Score one record or a batch with the live version (every model, or ``?models=champion``; ``?explain=true``
+    adds the champion's reasons per row)."""
     return predict_for(project_name())
 
 
@@ -162,6 +170,7 @@ def predict_for(project: str) -> Response:
     """Answer a predict request for ``project`` (also the experiments API's /predict)."""
     started = time.perf_counter()
     models = models_choice()
+    explain = explain_choice()
     check_body_size()
     loaded = state().live_model(project).get()  # one reference: the whole answer comes from this version
     given, body_was_csv = checked_input(loaded)
@@ -173,10 +182,12 @@ def predict_for(project: str) -> Response:
     )
     headers = answer_headers(prediction)
     if _wants_csv(body_was_csv):
-        response = csv_answer(given.as_sent(), prediction)
+        explanation = predict.explain_columns(loaded, given.rows, prediction, conf) if explain else None
+        response = csv_answer(given.as_sent(), prediction, explanation=explanation)
         headers["X-Ignored-Columns"] = ",".join(quote(name, safe=" _-.") for name in given.ignored)
     else:
-        response = Response(json_answer_body(prediction, given.ignored), mimetype=CONTENT_TYPE_JSON)
+        reasons = predict.explain_json(loaded, given.rows, prediction, conf) if explain else None
+        response = Response(json_answer_body(prediction, given.ignored, reasons), mimetype=CONTENT_TYPE_JSON)
     response.headers.update(headers)
     return response
 

@@ -94,8 +94,8 @@ class JsonLane:
         """
         args: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True) if query else ():
-            if name in QUERY_KEYS and name in args:
-                return None  # a repeated key: Flask's reading of it decides
+            if name not in QUERY_KEYS or name in args:
+                return None  # another key (?explain=true) or a repeated one: Flask's reading of it decides
             args[name] = value
         conf = self.web.settings
         project = keys.validate_project(args.get("project") or conf.serving.default_project)

@@ -89,6 +89,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
     status = 200
     if request.method == "POST":
         values = {c.name: request.form.get(FIELD_PREFIX + c.name, "").strip() for c in schema.columns}
+        explain = request.form.get("explain") == "on"
         try:
             prediction = predict.score_form(loaded, values, request_id(), state().settings)
         except BadInput as err:
@@ -96,6 +97,9 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
             status = 422
         else:
             result = _one_record_result(loaded, prediction, values)
+            if explain:
+                rows = predict.form_rows(loaded, values)
+                result["reasons"] = predict.explain_json(loaded, rows, prediction, state().settings)
     fields = [form_field(c, values[c.name], errors.get(c.name)) for c in schema.columns]
     page = render_template(
         "predict.html",
@@ -103,6 +107,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
         loaded=loaded,
         fields=fields,
         result=result,
+        explain=request.method == "POST" and request.form.get("explain") == "on",
         errors=errors,
         projects=state().projects(),
     )
@@ -152,7 +157,8 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         return render_template("upload.html", **context)
     try:
         body, filename = _uploaded_csv()
-        scored = uploads.score_upload(loaded, body, filename, request_id(), state().settings)
+        explain = request.form.get("explain") == "on"
+        scored = uploads.score_upload(loaded, body, filename, request_id(), state().settings, explain)
     except BadInput as err:
         return render_template("upload.html", error=err, **context), err.http_status
     prediction = scored.prediction
@@ -255,13 +261,15 @@ def forecast_page(project: str | None = None) -> str:
 
 
 def _comparable(manifest: Manifest) -> dict[str, Any]:
-    """What makes trained and registered versions comparable: source, champion estimator, holdout metrics."""
+    """What makes trained and registered versions comparable: source, champion estimator, holdout metrics, and the
+    input column the champion looks at most (its holdout importance)."""
     champion = next((e for e in manifest.models if e.name == manifest.champion), None)
     metrics = champion.metrics if champion else {}
     return {
         "source": manifest.source,
         "estimator": champion.estimator if champion else "",
         "holdout": {k: v for k, v in metrics.items() if k.startswith("holdout_") and k != "holdout_rows"},
+        "top_column": next(iter(champion.explainer.importance), None) if champion and champion.explainer else None,
     }
 
 

@@ -69,3 +69,21 @@ def checked_models_choice(choice: str) -> str:
     if choice not in MODEL_CHOICES:
         raise BadInput("models", choice, f"models must be 'all' or 'champion' (got {choice!r})")
     return choice
+
+
+EXPLAIN_TRUE = frozenset({"true", "1", "yes", "on"})
+EXPLAIN_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+def explain_choice() -> bool:
+    """``?explain=true`` (or 1, yes, on): answer with the champion's reasons; false, 0, no, off or absent: not.
+
+    Raises:
+        BadInput: any other value (400, naming ``explain``).
+    """
+    value = request.args.get("explain", "")
+    if value.lower() in EXPLAIN_TRUE:
+        return True
+    if value.lower() in EXPLAIN_FALSE:
+        return False
+    raise BadInput("explain", value, f"explain must be true or false (got {value!r})")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dropml import audit
 from dropml.audit import Channel
 from dropml.scoring.predict import predict, results_csv, results_frame
+from dropml.scoring.reasons import explanation_columns, explanation_json
 from dropml.scoring.request_shapes import input_from_csv, input_from_json
 from dropml.scoring.validate import rows_from_records
 
@@ -78,11 +79,20 @@ def score_form(loaded: LoadedVersion, values: dict[str, str], request_id: str, c
         BadInput: values that fail the schema (each problem names its field).
     """
     started = time.perf_counter()
-    record = {name: (value if value != "" else None) for name, value in values.items()}
-    rows = rows_from_records(loaded.schema, [record])  # numpy: the compiled models need no DataFrame
+    rows = form_rows(loaded, values)
     prediction = predict(loaded, rows, "all", request_id, engine="in-process", conf=conf)
     record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, rows, conf)
     return prediction
+
+
+def form_rows(loaded: LoadedVersion, values: dict[str, str]) -> CheckedRows:
+    """The form's one record checked against ``loaded``'s schema (a blank field is missing).
+
+    Raises:
+        BadInput: values that fail the schema (each problem names its field).
+    """
+    record = {name: (value if value != "" else None) for name, value in values.items()}
+    return rows_from_records(loaded.schema, [record])  # numpy: the compiled models need no DataFrame
 
 
 def record_audit(
@@ -118,9 +128,22 @@ def record_audit(
     )
 
 
-def answer_csv(inputs: pd.DataFrame, prediction: Prediction) -> str:
-    """A CSV answer: the inputs (as sent) plus every prediction, text cells that look like formulas neutralised."""
-    return results_csv(results_frame(inputs, prediction))
+def answer_csv(inputs: pd.DataFrame, prediction: Prediction, explanation: dict[str, list[Any]] | None = None) -> str:
+    """A CSV answer: the inputs (as sent) plus every prediction (and ``explanation``'s columns), text cells that
+    look like formulas neutralised."""
+    return results_csv(results_frame(inputs, prediction, explanation))
+
+
+def explain_json(loaded: LoadedVersion, rows: CheckedRows, prediction: Prediction, conf: Settings) -> dict[str, Any]:
+    """The champion's reasons for a JSON answer (``explanations``, or ``not_explained`` with why)."""
+    return explanation_json(loaded, rows, prediction.champion_predictions, conf)
+
+
+def explain_columns(
+    loaded: LoadedVersion, rows: CheckedRows, prediction: Prediction, conf: Settings
+) -> dict[str, list[Any]]:
+    """The champion's reasons as the columns of a CSV answer (or one column saying why there are none)."""
+    return explanation_columns(loaded, rows, prediction.champion_predictions, conf)
 
 
 def flush_audit_if_asked(conf: Settings) -> None:

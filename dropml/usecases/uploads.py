@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from dropml import audit, storage
 from dropml.errors import NotFound
 from dropml.scoring.predict import predict, prediction_column, results_csv, results_frame
+from dropml.scoring.reasons import explanation_columns
 from dropml.scoring.request_shapes import input_from_csv
 from dropml.storage import keys
 from dropml.usecases.predict import record_audit
@@ -61,8 +62,12 @@ class KeptResults:
     model_version: str
 
 
-def score_upload(loaded: LoadedVersion, body: bytes, filename: str, request_id: str, conf: Settings) -> ScoredUpload:
+def score_upload(
+    loaded: LoadedVersion, body: bytes, filename: str, request_id: str, conf: Settings, explain: bool = False
+) -> ScoredUpload:
     """Score every row of an uploaded CSV with every model, keep the results in S3, and audit the request.
+
+    ``explain``: the results get the champion's explanation columns (:mod:`dropml.scoring.reasons`).
 
     Raises:
         BadInput: unreadable CSV or rows that fail the schema (every problem by row and column).
@@ -72,7 +77,8 @@ def score_upload(loaded: LoadedVersion, body: bytes, filename: str, request_id: 
     given = input_from_csv(loaded.schema, body, conf.serving.max_batch_rows, filename, field="file")
     prediction = predict(loaded, given.rows, "all", request_id, conf=conf)
     inputs = given.as_sent()  # as uploaded: every column, an integer stays an integer
-    results = results_frame(inputs, prediction)
+    explanation = explanation_columns(loaded, given.rows, prediction.champion_predictions, conf) if explain else None
+    results = results_frame(inputs, prediction, explanation)
     result_id = uuid.uuid4().hex
     storage.put_bytes(
         _result_key(loaded.project, result_id),
