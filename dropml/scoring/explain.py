@@ -177,19 +177,19 @@ class Explainer:
         return Explanations(self.columns, self.scale, by_column, base, classes, self.bounds)
 
     def _explained_outputs(self, answers: np.ndarray | None, rows: int) -> tuple[np.ndarray, list[Any] | None]:
-        classes = self.classes
-        if classes is None:
+        if self.classes is None:
             return np.zeros(rows, dtype="int64"), None
-        if len(classes) == 2:  # the second class: one margin, or a forest's probability of it
-            return np.full(rows, self.outputs - 1, dtype="int64"), [classes[1].item()] * rows
+        labels = self.classes.tolist()  # Python values, as the JSON answer gives them
+        if len(labels) == 2:  # the second class: one margin, or a forest's probability of it
+            return np.full(rows, self.outputs - 1, dtype="int64"), [labels[1]] * rows
         if answers is None:
             raise ValueError("a multiclass model is explained for the class it answered: pass its answers")
-        where = {value: at for at, value in enumerate(classes.tolist())}
+        where = {value: at for at, value in enumerate(labels)}
         try:
             output = np.array([where[value] for value in np.asarray(answers).tolist()], dtype="int64")
         except KeyError as err:
             raise ValueError(f"{err.args[0]!r} is none of the model's classes") from None
-        return output, [classes[at].item() for at in output]
+        return output, [labels[at] for at in output]
 
     # ── the file ──
 

@@ -61,7 +61,8 @@ def explain_champion(trained: TrainedVersion) -> BuiltExplainer | str:
     champion = trained.champion
     try:
         holdout = validate_frame(trained.schema, trained.cleaned.features.iloc[trained.split.holdout])
-        built = build_explainer(champion.pipeline, trained.schema, holdout, trained.cleaned.task)
+        pipeline = champion.pipeline if champion.pipeline is not None else _unpickle(champion.pickle_path)
+        built = build_explainer(pipeline, trained.schema, holdout, trained.cleaned.task)
     except (NotExplainable, BadInput) as err:
         logger.info("champion not explained", extra={"model": champion.name, "reason": str(err)})
         return str(err)

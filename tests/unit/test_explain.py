@@ -43,7 +43,7 @@ def _pipeline(model, task: str, target):
 
 
 def _binary(frame):
-    return np.where(_target(frame) > 0.5, "high", "low")
+    return np.where(_target(frame) > 0.5, "high", "low").astype(object)  # text labels as pandas holds them
 
 
 def _three(frame):
