@@ -7,7 +7,8 @@ Python process, as a serving container or Lambda starts: the JSON API, a CSV
 body, the form page (shown and posted), the upload page, and file scoring of a
 CSV under ``test/``. Every answer is each model's scikit-learn answer (the
 parent computes those), and the child never imports scikit-learn, scipy or
-onnx; a JSON record is answered without pandas too.
+onnx; a JSON record is answered without pandas too, and the champion's reasons
+(``?explain=true``) need none of them either.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ for project, case in cases.items():
     answer = client.post(f"/api/v1/predict?project={project}", data=case["csv"],
                          headers={"Content-Type": "text/csv", "Accept": "application/json"})
     got["csv"] = [answer.status_code, answer.get_json().get("models")]
+    answer = client.post(f"/api/v1/predict?project={project}&explain=true", json=case["records"])
+    got["explained"] = [answer.status_code, answer.get_json().get("explanations")]
     got["form_page"] = client.get(f"/p/{project}/").status_code
     form = {"col:" + name: ("" if value is None else str(value)) for name, value in case["records"][0].items()}
     answer = client.post(f"/p/{project}/", data=form)
@@ -136,6 +139,11 @@ def test_a_compiled_version_answers_every_channel_without_scikit_learn(aws, trai
         # over the threshold: on the Dask executor, compiled there too; a time-ordered batch whole (its lags)
         assert got["json_batch"][2] == ("in-process" if name == "crypto-ohlcv" else "dask")
         assert _close(got["csv"][1], expected) == []
+        assert got["explained"][0] == 200
+        assert len(got["explained"][1]) == ROWS  # the champion's reasons, in numpy: no scikit-learn either
+        for row in got["explained"][1]:
+            total = row["base"] + sum(c["contribution"] for c in row["top"]) + row["others"]
+            assert abs(total - row["value"]) <= 1e-9 * max(1.0, abs(row["value"]))
         assert got["form_page"] == 200
         assert got["form_post"][0] == 200, got["form_post"][1][:2000]
         assert got["upload"][0] == 200, got["upload"][1][:2000]
