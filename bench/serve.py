@@ -8,7 +8,8 @@ settings, timed by the same client). Then, on versions the real training job mak
 examples/breast_cancer.csv (bench/versions.py: the config's models, and two versions whose champion is a
 random forest and a linear model) with moto in a child process:
 - single-record latency p50/p99 and requests/s with 1 and 8 clients: our API under gunicorn (champion only
-  and all models; the forest champion also with ``serving.json_lane`` off, every request through Flask), raw
+  and all models; the forest champion also with ``serving.json_lane`` off, every request through Flask; each
+  champion with ``?explain=true``, its reasons per input column), raw
   ``pipeline.predict`` on a one-row frame, and MLflow's scoring server on the same
   champion pipeline, in its default configuration (1 worker) and with 2 workers, when an MLflow venv is given;
   each target is judged against the better of MLflow's two;
@@ -425,6 +426,9 @@ def warm_rows(
             champion = f"{kind} champion ({version.champion})"
             latency_rows(f"dropml API (gunicorn 2x4), {champion} only", port,
                          f"/api/v1/predict?project={kind}&models=champion", body, n, key=f"api {kind}")  # fmt: skip
+            latency_rows(f"dropml API (gunicorn 2x4), {champion} only, ?explain=true (its reasons)", port,
+                         f"/api/v1/predict?project={kind}&models=champion&explain=true", body, n,
+                         key=f"api explain {kind}")  # fmt: skip
             latency_rows(f"dropml API (gunicorn 2x4), {kind} version, all {len(version.model_names)} models",
                          port, f"/api/v1/predict?project={kind}", body, n, key=f"api all {kind}")  # fmt: skip
             raw_predict_rows(version, record, n, kind)

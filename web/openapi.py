@@ -115,6 +115,34 @@ _SCHEMAS: dict[str, Any] = {
                 "items": {"type": "string"},
                 "description": "Fields or columns sent that the models do not use (not passed to them).",
             },
+            "explanations": {
+                "type": ["array", "null"],
+                "description": "With ?explain=true: per row, the champion's largest contributions per input column "
+                "(top), the others' sum, and the base they start from; base + contributions = value, the model's "
+                "output on the scale named by output (value, probability, log_odds, raw_score) of class. Null when "
+                "the champion has no explanation (not_explained says why).",
+                "items": {
+                    "type": "object",
+                    "required": ["output", "base", "value", "top", "others"],
+                    "properties": {
+                        "output": {"type": "string", "enum": ["value", "probability", "log_odds", "raw_score"]},
+                        "class": {},
+                        "base": {"type": "number"},
+                        "value": {"type": "number"},
+                        "others": {"type": "number"},
+                        "top": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["column", "contribution"],
+                                "properties": {"column": {"type": "string"}, "contribution": {"type": "number"}},
+                            },
+                        },
+                    },
+                },
+            },
+            "explained_model": {"type": "string", "description": "With ?explain=true: the model explained."},
+            "not_explained": {"type": "string", "description": "Why the champion has no explanation."},
             "outside_training_range": {
                 "type": "object",
                 "description": "Rows with a number past the range the models were trained on, where their answers "
@@ -266,6 +294,13 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                             "required": False,
                             "description": "all (default) or champion (fastest).",
                             "schema": {"type": "string", "enum": ["all", "champion"]},
+                        },
+                        {
+                            "name": "explain",
+                            "in": "query",
+                            "required": False,
+                            "description": "true: each row's reasons from the champion; false (default).",
+                            "schema": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]},
                         },
                         _REQUEST_ID,
                     ],
