@@ -1,10 +1,13 @@
-"""The manifest stays readable across versions of dropml: a manifest written before compile reasons existed loads."""
+"""The manifest stays readable across versions of dropml: one written before compile reasons or explanations loads."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from dropml.manifest import Manifest
+from dropml.scoring.load import LoadedVersion, NotExplained
 
 BEFORE_COMPILE_REASONS = {  # as 7d9175e wrote it: one compiled model, one not, no reason recorded
     "format": 1,
@@ -43,4 +46,27 @@ def test_a_reason_is_kept_and_read_back():
     document["models"][1]["not_compiled"] = "RandomTreesEmbedding has no compiled form"
     manifest = Manifest.model_validate_json(json.dumps(document))
     assert manifest.uncompiled == {"forest": "RandomTreesEmbedding has no compiled form"}
+    assert Manifest.model_validate_json(manifest.model_dump_json()) == manifest
+
+
+def test_a_version_from_before_explanations_loads_and_says_so_when_asked_for_reasons():
+    manifest = Manifest.model_validate_json(json.dumps(BEFORE_COMPILE_REASONS))
+    assert manifest.model("linear").explainer is None
+    assert manifest.model("linear").not_explained is None
+    loaded = LoadedVersion(manifest=manifest, pipelines={})
+    with pytest.raises(NotExplained, match="published before explanations"):
+        loaded.champion_explainer()
+
+
+def test_an_explainer_entry_is_kept_and_read_back():
+    document = json.loads(json.dumps(BEFORE_COMPILE_REASONS))
+    document["models"][0]["explainer"] = {
+        "artifact": "linear.explainer.npz",
+        "method": "linear",
+        "scale": "value",
+        "importance": {"x": 0.5},
+        "importance_rows": 20,
+    }
+    manifest = Manifest.model_validate_json(json.dumps(document))
+    assert manifest.model("linear").explainer.importance == {"x": 0.5}
     assert Manifest.model_validate_json(manifest.model_dump_json()) == manifest
