@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from dropml.scoring.tree_shap import TreeArrays
 from dropml.training.compile_features import NotCompilable
 
 ML_OPSET = 5  # ai.onnx.ml: TreeEnsemble with double thresholds, leaf weights and output
@@ -62,19 +63,10 @@ class _Ensemble:
     nodes: int = 0
     leaves: int = 0
 
-    def add_tree(
-        self,
-        is_leaf: np.ndarray,
-        left: np.ndarray,
-        right: np.ndarray,
-        feature: np.ndarray,
-        threshold: np.ndarray,
-        missing_left: np.ndarray,
-        values: np.ndarray,
-        target: int,
-    ) -> None:
-        """One tree (node 0 its root) whose leaves add ``values[leaf]`` to ``target``."""
-        is_leaf = np.asarray(is_leaf, dtype=bool)
+    def add_tree(self, nodes: TreeArrays, column: int, target: int) -> None:
+        """One tree (node 0 its root) whose leaves add ``nodes.values[leaf, column]`` to ``target``."""
+        is_leaf = np.asarray(nodes.left == -1, dtype=bool)
+        values = nodes.values[:, column]
         if is_leaf[0]:  # a tree of one leaf: a split whose two branches reach it
             self.add_constant(float(values[0]), target)
             return
@@ -85,14 +77,15 @@ class _Ensemble:
         leaf_id = np.full(len(is_leaf), -1, dtype="int64")
         leaf_id[leaf] = self.leaves + np.arange(len(leaf))
         self.roots.append(int(inner_id[0]))
-        for children, ids, leafs in ((left, self.true_ids, self.true_leafs), (right, self.false_ids, self.false_leafs)):
+        branches = ((nodes.left, self.true_ids, self.true_leafs), (nodes.right, self.false_ids, self.false_leafs))
+        for children, ids, leafs in branches:
             child = np.asarray(children, dtype="int64")[inner]
             child_is_leaf = is_leaf[child]
             ids.append(np.where(child_is_leaf, leaf_id[child], inner_id[child]))
             leafs.append(child_is_leaf.astype("int64"))
-        self.features.append(np.asarray(feature, dtype="int64")[inner])
-        self.splits.append(np.asarray(threshold, dtype="float64")[inner])
-        self.missing_true.append(np.asarray(missing_left, dtype="int64")[inner])
+        self.features.append(np.asarray(nodes.feature, dtype="int64")[inner])
+        self.splits.append(np.asarray(nodes.threshold, dtype="float64")[inner])
+        self.missing_true.append(np.asarray(nodes.missing_left, dtype="int64")[inner])
         self.leaf_targets.append(np.full(len(leaf), target, dtype="int64"))
         self.leaf_weights.append(np.asarray(values, dtype="float64")[leaf])
         self.nodes += len(inner)
@@ -185,16 +178,7 @@ def tree_model_onnx(model: Any, width: int) -> bytes:
     count = len(classes) if classes is not None else 1
     for tree in fitted_trees(model):
         for target in range(count):
-            ensemble.add_tree(
-                tree.left == -1,
-                tree.left,
-                tree.right,
-                tree.feature,
-                tree.threshold,
-                tree.missing_left,
-                tree.values[:, target],
-                target,
-            )
+            ensemble.add_tree(tree.nodes, target, target)
     nodes = [
         helper.make_node("Cast", ["input"], ["input_float32"], to=TensorProto.FLOAT, name="as_float32"),
         helper.make_node("Cast", ["input_float32"], ["input_read"], to=TensorProto.DOUBLE, name="read_as_sklearn"),
@@ -216,23 +200,19 @@ def _missing_left(structure: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FittedTree:
-    """One fitted tree's node arrays (node 0 its root; a leaf's ``left`` is -1), as its model predicts with them.
+    """One fitted tree's node arrays (:class:`~dropml.scoring.tree_shap.TreeArrays` of one tree) and where it adds.
 
-    ``x <= threshold`` goes left, a missing value where ``missing_left``
-    says; ``cover`` is the training rows (weights) that reached each node.
-    ``values`` are per node: one column per output when ``target`` is None (a
-    forest's tree, a column per class), else one column that adds to output
+    ``nodes.values`` has one column per output when ``target`` is None (a
+    forest's tree: a column per class), else one column that adds to output
     ``target`` (histogram boosting's tree of one class).
     """
 
-    left: np.ndarray
-    right: np.ndarray
-    feature: np.ndarray
-    threshold: np.ndarray
-    missing_left: np.ndarray
-    cover: np.ndarray
-    values: np.ndarray
+    nodes: TreeArrays
     target: int | None = None
+
+
+def _nodes(**arrays: Any) -> TreeArrays:
+    return TreeArrays(starts=np.zeros(1, dtype="int64"), **arrays)
 
 
 def fitted_trees(model: Any) -> Iterator[FittedTree]:
@@ -251,7 +231,7 @@ def fitted_trees(model: Any) -> Iterator[FittedTree]:
                 if np.any(nodes["is_categorical"]):
                     raise NotCompilable(f"{name} with categorical splits has no compiled form")
                 leaf = nodes["is_leaf"].astype(bool)
-                yield FittedTree(
+                arrays = _nodes(
                     left=np.where(leaf, -1, nodes["left"].astype("int64")),
                     right=np.where(leaf, -1, nodes["right"].astype("int64")),
                     feature=nodes["feature_idx"].astype("int64"),
@@ -259,12 +239,12 @@ def fitted_trees(model: Any) -> Iterator[FittedTree]:
                     missing_left=nodes["missing_go_to_left"].astype(bool),
                     cover=nodes["count"].astype("float64"),
                     values=nodes["value"].astype("float64")[:, None],
-                    target=target,
                 )
+                yield FittedTree(arrays, target)
         return
     for tree in getattr(model, "estimators_", [model]):
         structure = tree.tree_
-        yield FittedTree(
+        arrays = _nodes(
             left=structure.children_left.astype("int64"),
             right=structure.children_right.astype("int64"),
             feature=structure.feature.astype("int64"),
@@ -272,7 +252,9 @@ def fitted_trees(model: Any) -> Iterator[FittedTree]:
             missing_left=_missing_left(structure).astype(bool),
             cover=structure.weighted_n_node_samples.astype("float64"),
             values=structure.value[:, 0, :].astype("float64"),
+            float32_input=True,  # scikit-learn's trees read float32
         )
+        yield FittedTree(arrays)
 
 
 def _boosting_onnx(model: Any, width: int) -> bytes:
@@ -290,16 +272,7 @@ def _boosting_onnx(model: Any, width: int) -> bytes:
     for target, value in enumerate(baseline.tolist()):
         ensemble.add_constant(value, target)  # raw = baseline, then += each tree: the sum starts where sklearn's does
     for tree in fitted_trees(model):
-        ensemble.add_tree(
-            tree.left == -1,
-            tree.left,
-            tree.right,
-            tree.feature,
-            tree.threshold,
-            tree.missing_left,
-            tree.values[:, 0],
-            tree.target or 0,
-        )
+        ensemble.add_tree(tree.nodes, 0, tree.target or 0)
     graph = [ensemble.node("input", "raw", targets)]
     initializers: list[Any] = []
     if not classifier:

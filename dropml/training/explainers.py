@@ -24,7 +24,7 @@ from dropml.scoring.explain import Explainer, Explanations
 from dropml.scoring.feature_program import FeatureProgram
 from dropml.scoring.tree_shap import TreeArrays, TreeShap
 from dropml.training.compile_features import NotCompilable, feature_program, final_estimator
-from dropml.training.compile_trees import BOOSTING_TYPES, FOREST_TYPES, fitted_trees
+from dropml.training.compile_trees import BOOSTING_TYPES, FOREST_TYPES, FittedTree, fitted_trees
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,8 +140,7 @@ def _tree_explainer(model: Any, common: dict[str, Any], classes: np.ndarray | No
         offset = np.asarray(model._baseline_prediction, dtype="float64").reshape(-1)
         outputs = len(offset)
     else:
-        outputs = trees[0].values.shape[1]
-    arrays = _concatenated(trees, outputs)
+        outputs = trees[0].nodes.outputs
     if classes is None:
         scale = "value"
     elif not boosting:
@@ -153,33 +152,38 @@ def _tree_explainer(model: Any, common: dict[str, Any], classes: np.ndarray | No
         method="tree_shap",
         scale=scale,  # type: ignore[arg-type]
         classes=classes,
-        trees=TreeShap(TreeArrays(**arrays, float32_input=not boosting)),
+        trees=TreeShap(_concatenated(trees, outputs)),
         tree_scale=1.0 if boosting else 1.0 / len(trees),
         offset=offset,
     )
 
 
-def _concatenated(trees: list[Any], outputs: int) -> dict[str, np.ndarray]:
+def _concatenated(trees: list[FittedTree], outputs: int) -> TreeArrays:
     """The trees' node arrays end to end, each tree's values spread over the outputs it adds to."""
     values = []
     for tree in trees:
         if tree.target is None:
-            values.append(tree.values)
+            values.append(tree.nodes.values)
         else:
-            spread = np.zeros((len(tree.left), outputs))
-            spread[:, tree.target] = tree.values[:, 0]
+            spread = np.zeros((len(tree.nodes.left), outputs))
+            spread[:, tree.target] = tree.nodes.values[:, 0]
             values.append(spread)
-    sizes = [len(tree.left) for tree in trees]
-    return {
-        "starts": np.cumsum([0, *sizes[:-1]]).astype("int64"),
-        "left": np.concatenate([tree.left for tree in trees]),
-        "right": np.concatenate([tree.right for tree in trees]),
-        "feature": np.concatenate([tree.feature for tree in trees]),
-        "threshold": np.concatenate([tree.threshold for tree in trees]),
-        "missing_left": np.concatenate([tree.missing_left for tree in trees]),
-        "cover": np.concatenate([tree.cover for tree in trees]),
-        "values": np.vstack(values),
-    }
+    sizes = [len(tree.nodes.left) for tree in trees]
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(tree.nodes, name) for tree in trees])
+
+    return TreeArrays(
+        starts=np.cumsum([0, *sizes[:-1]]).astype("int64"),
+        left=joined("left"),
+        right=joined("right"),
+        feature=joined("feature"),
+        threshold=joined("threshold"),
+        missing_left=joined("missing_left"),
+        cover=joined("cover"),
+        values=np.vstack(values),
+        float32_input=trees[0].nodes.float32_input,
+    )
 
 
 def _linear_explainer(

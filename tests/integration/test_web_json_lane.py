@@ -49,6 +49,8 @@ REQUESTS: list[tuple[str, str, bytes, str, str | None]] = [
     ("a bad project name", "?project=../etc", json.dumps(RECORD).encode(), JSON, None),
     ("a project with no model", "?project=nothing-here", json.dumps(RECORD).encode(), JSON, None),
     ("a repeated query key", "?models=champion&models=all", json.dumps(RECORD).encode(), JSON, None),
+    ("reasons asked for", "?explain=true", json.dumps(RECORD).encode(), JSON, None),  # Flask's: not the lane's
+    ("a bad explain value", "?explain=maybe", json.dumps(RECORD).encode(), JSON, None),
     ("CSV asked for", "", json.dumps(RECORDS).encode(), JSON, "text/csv"),
     ("a CSV body", "", FEATURES.head(2).to_csv(index=False).encode(), "text/csv", None),
     ("an int over 64 bits", "", json.dumps({**RECORD, "mean_radius": 10**40}).encode(), JSON, None),  # 1e40

@@ -31,8 +31,8 @@ def _data(rows: int, width: int, gaps: float = 0.0) -> tuple[np.ndarray, np.ndar
     return features, target
 
 
-def _arrays(model, outputs: int, float32_input: bool) -> TreeArrays:
-    return TreeArrays(**_concatenated(list(fitted_trees(model)), outputs), float32_input=float32_input)
+def _arrays(model, outputs: int) -> TreeArrays:
+    return _concatenated(list(fitted_trees(model)), outputs)
 
 
 def _expectation(tree, x: np.ndarray, known: set[int], node: int, output: int) -> float:
@@ -73,9 +73,9 @@ def test_one_tree_with_gaps_matches_brute_force_shapley_values():
     rows = np.vstack([features[:15], RNG.normal(size=(5, 5))])
     rows[15:, 2] = np.nan
     rows = rows.astype("float32").astype("float64")  # the tree reads float32: the brute force walks those values
-    shap = TreeShap(_arrays(model, 1, float32_input=True))
+    shap = TreeShap(_arrays(model, 1))
     phi, sums = shap.contributions(rows, np.zeros(len(rows), dtype="int64"))
-    (tree,) = fitted_trees(model)
+    (tree,) = (fitted.nodes for fitted in fitted_trees(model))
     expected = np.array([_brute_force(tree, x, 0) for x in rows])
     assert np.abs(phi - expected).max() < 1e-12
     assert np.allclose(sums, model.predict(rows), rtol=0, atol=1e-12)
@@ -89,8 +89,8 @@ def test_boosting_trees_each_match_brute_force_and_sum_to_the_raw_prediction():
     trees = list(fitted_trees(model))
     total = np.zeros((len(rows), 4))
     for tree in trees:
-        total += np.array([_brute_force(tree, x, 0) for x in rows])
-    shap = TreeShap(_arrays(model, 1, float32_input=False))
+        total += np.array([_brute_force(tree.nodes, x, 0) for x in rows])
+    shap = TreeShap(_arrays(model, 1))
     phi, _ = shap.contributions(rows, np.zeros(len(rows), dtype="int64"))
     assert np.abs(phi - total).max() < 1e-12
     baseline = float(np.ravel(model._baseline_prediction)[0])
@@ -102,7 +102,7 @@ def test_a_forest_classifiers_class_probabilities_each_add_up():
     labels = np.digitize(target, [-0.5, 0.8])
     model = RandomForestClassifier(n_estimators=25, min_samples_leaf=2, random_state=0).fit(features, labels)
     rows = RNG.normal(size=(40, 6))
-    shap = TreeShap(_arrays(model, 3, float32_input=True))
+    shap = TreeShap(_arrays(model, 3))
     probabilities = model.predict_proba(rows)
     for output in range(3):
         phi, _ = shap.contributions(rows, np.full(len(rows), output))
