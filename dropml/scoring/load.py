@@ -144,9 +144,11 @@ class LoadedVersion:
             return found
         entry = self.manifest.model(self.champion)
         if entry.explainer is None:
-            raise NotExplained(
-                entry.not_explained or "this version was published before explanations existed: retrain to get them"
-            )
+            if entry.not_explained:
+                raise NotExplained(entry.not_explained)
+            if self.manifest.source == "registered":
+                raise NotExplained("a registered model has no explainer (explainers are built when dropml trains)")
+            raise NotExplained("this version was published before explanations existed: retrain to get them")
         with _EXPLAINER_READ:
             if self.champion not in self.explainers:
                 artifact = self.manifest.artifacts[entry.explainer.artifact]
