@@ -87,9 +87,9 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
     errors: dict[str, str] = {}
     result = None
     status = 200
+    explain = request.method == "POST" and request.form.get("explain") == "on"  # the checkbox: the champion's reasons
     if request.method == "POST":
         values = {c.name: request.form.get(FIELD_PREFIX + c.name, "").strip() for c in schema.columns}
-        explain = request.form.get("explain") == "on"
         try:
             prediction = predict.score_form(loaded, values, request_id(), state().settings)
         except BadInput as err:
@@ -107,7 +107,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
         loaded=loaded,
         fields=fields,
         result=result,
-        explain=request.method == "POST" and request.form.get("explain") == "on",
+        explain=explain,
         errors=errors,
         projects=state().projects(),
     )

@@ -57,7 +57,8 @@ def explainer_artifact(model_name: str) -> str:
 
 
 def explain_champion(trained: TrainedVersion) -> BuiltExplainer | str:
-    """The champion's explainer, checked on the holdout rows, or why it has none."""
+    """The champion's explainer, checked on the holdout rows, or why it has none (never raises: a version
+    publishes without reasons rather than not at all)."""
     champion = trained.champion
     try:
         holdout = validate_frame(trained.schema, trained.cleaned.features.iloc[trained.split.holdout])
@@ -66,6 +67,9 @@ def explain_champion(trained: TrainedVersion) -> BuiltExplainer | str:
     except (NotExplainable, BadInput) as err:
         logger.info("champion not explained", extra={"model": champion.name, "reason": str(err)})
         return str(err)
+    except Exception as err:  # reasons are extra: a failure to explain never stops a version from publishing
+        logger.warning("explaining the champion failed", extra={"model": champion.name}, exc_info=True)
+        return f"explaining it failed: {type(err).__name__}: {str(err)[:200]}"
     logger.info(
         "champion explained",
         extra={"model": champion.name, "method": built.method, "rows": built.importance_rows, "seconds": built.seconds},
