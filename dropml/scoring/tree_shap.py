@@ -197,17 +197,12 @@ def _leaf_chunks(trees: TreeArrays) -> list[_LeafChunk]:
     child = np.where(lefts, trees.left[safe], trees.right[safe]) + offset[safe]
     ratio = np.where(valid, trees.cover[child] / trees.cover[safe], 1.0)  # the share of the split's rows going this way
     by_length = np.argsort(distinct, kind="stable")
+    lengths = np.maximum(distinct[by_length], 1)
     chunks = []
     first = 0
-    while first < len(by_length):
-        width = max(1, int(distinct[by_length[first]]))
-        last = first + 1
-        while (
-            last < len(by_length)
-            and distinct[by_length[last]] <= 2 * width
-            and (last - first + 1) * 2 * width <= CHUNK_CELLS
-        ):
-            last += 1
+    while first < len(by_length):  # a chunk: paths up to twice the shortest one's length, within CHUNK_CELLS
+        width = int(lengths[first])
+        last = min(int(np.searchsorted(lengths, 2 * width, side="right")), first + max(1, CHUNK_CELLS // (2 * width)))
         picked = by_length[first:last]
         chunks.append(
             _chunk(trees, leaves[picked], nodes[picked], lefts[picked], slot[picked], valid[picked], ratio[picked])
