@@ -61,10 +61,14 @@ def _check_published(manifest, csv_body: bytes, model_names: list[str]) -> pd.Da
     for name, artifact in manifest.artifacts.items():
         assert storage.get_bytes(artifact.key).sha256 == artifact.sha256, name
     compiled = [m.compiled.artifact for m in manifest.models if m.compiled]  # ONNX forms that matched sklearn
+    champion = manifest.model(manifest.champion)
+    assert champion.explainer is not None, champion.not_explained  # every default champion is a tree or linear
+    assert sorted(champion.explainer.importance) == sorted(manifest.input_schema.names)
     assert sorted(manifest.artifacts) == sorted(
         [
             *model_names,
             *compiled,
+            champion.explainer.artifact,
             "leaderboard",
             "report",
             "plot_target",
