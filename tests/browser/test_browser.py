@@ -133,3 +133,27 @@ def test_models_page_shows_the_leaderboard_and_the_plot(site, published, page):
     assert page.locator("#leaderboard tr.champion").inner_text().startswith(f"1\t{published.champion}")
     image = page.locator(".plots img").first
     assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+
+
+def test_ask_for_the_champions_reasons_and_see_what_the_version_looks_at(site, published, page):
+    page.goto(site + "/")
+    for name, value in FEATURES.iloc[0].items():
+        page.get_by_label(name, exact=True).fill(str(value))
+    page.get_by_label("Explain the champion's answer").check()
+    page.click("#predict-button")
+    page.wait_for_selector("#reasons")
+    champion = published.model(published.champion)
+    if champion.explainer is not None:
+        table = page.locator("#reasons-table tbody tr")
+        assert table.count() == 5 + 1  # serving.explain_top columns, then every other column's sum
+        assert page.locator("[data-testid=explained-value]").is_visible()
+        assert page.get_by_label("Explain the champion's answer").is_checked()  # kept for the next record
+    else:
+        assert page.locator("[data-testid=not-explained]").is_visible()
+    page.goto(site + "/models")
+    if champion.explainer is not None:
+        rows = page.locator("#importance-table tbody tr")
+        assert rows.count() == len(published.input_schema.columns)
+        assert rows.first.inner_text().startswith(next(iter(champion.explainer.importance)))
+    else:
+        assert page.locator("#not-explained").is_visible()
