@@ -130,6 +130,10 @@ class LoadedVersion:
     load_seconds: float = 0.0
     explainers: dict[str, Explainer] = field(default_factory=dict, compare=False)  # read on first use
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a Dask worker) without the explainers read so far: partitions are predicted, not explained."""
+        return {**self.__dict__, "explainers": {}}
+
     def champion_explainer(self) -> Explainer:
         """The champion's explainer, read (its checksum checked) on the first request that asks for one.
 

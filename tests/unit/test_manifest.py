@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -70,3 +71,13 @@ def test_an_explainer_entry_is_kept_and_read_back():
     manifest = Manifest.model_validate_json(json.dumps(document))
     assert manifest.model("linear").explainer.importance == {"x": 0.5}
     assert Manifest.model_validate_json(manifest.model_dump_json()) == manifest
+
+
+def test_a_loaded_version_goes_to_a_dask_worker_without_its_explainers():
+    manifest = Manifest.model_validate_json(json.dumps(BEFORE_COMPILE_REASONS))
+    loaded = LoadedVersion(manifest=manifest, pipelines={})
+    loaded.explainers["linear"] = "a read explainer"  # stands for one: tens of MB for a big forest
+    copied = pickle.loads(pickle.dumps(loaded))
+    assert copied.explainers == {}
+    assert copied.manifest == manifest
+    assert loaded.explainers == {"linear": "a read explainer"}
