@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from dropml.training.distributed import DaskTrained
 
 
+NOT_EXPLAINED_ON_DASK = "a version trained on a Dask cluster has no explainer yet (only in-process training builds one)"
+
+
 def write_dask_version(trained: DaskTrained, conf: TrainingSettings, project: str, run_id: str) -> Manifest:
     """Write ``trained`` as the next version of ``project`` (manifest last)."""
     return registry.write_version(
@@ -100,7 +103,9 @@ def _manifest(
         selected_features=list(trained.plan.features),
         data_quality=trained.quality,
         artifacts=artifacts,
-        models=model_entries(trained.ranked, trained.compiled, trained.not_compiled),
+        models=model_entries(
+            trained.ranked, trained.compiled, trained.not_compiled, trained.ranked[0].name, NOT_EXPLAINED_ON_DASK
+        ),
         rank_metric=trained.rank_metric,
         champion=trained.ranked[0].name,
         reports={n: a.key for n, a in artifacts.items() if n == "report"},
