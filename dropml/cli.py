@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -26,8 +27,8 @@ from dropml import connection, logs, queues
 from dropml import stacks as deployed_stack
 from dropml.errors import BadInput, DropmlError
 from dropml.storage import keys
+from dropml.usecases import daily_monitoring, deploy_path, live, projects, runs
 from dropml.usecases import deploy as zappa_stage
-from dropml.usecases import deploy_path, live, projects, runs
 from dropml.usecases import status as status_report
 from dropml.usecases.register import register_model
 from dropml.usecases.trace import trace_prediction
@@ -375,6 +376,30 @@ def predict(
     destination = out or file.with_name(f"{file.stem}.predictions.csv")
     destination.write_bytes(run.predictions())
     typer.echo(f"predictions: {run.predictions_url} -> {destination}")
+
+
+@app.command()
+@_clear_errors
+def monitor(
+    project: ProjectArg,
+    day: Annotated[str | None, typer.Option(help="The day to report, YYYY-MM-DD (default: today, UTC).")] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """A day of a project's API traffic against its training profile, and realized accuracy, run here and now."""
+    _connect(endpoint_url)
+    day = day or datetime.now(UTC).date().isoformat()
+    found = daily_monitoring.monitor_day(day, project)["projects"].get(project, {})
+    reports = found.get("drift_reports", [])
+    typer.echo(f"{project} {day}: {len(reports)} drift report(s) of API traffic")
+    for key in reports:
+        typer.echo(f"  {key}")
+    if found.get("labelled_rows"):
+        typer.echo(f"  realized: {found['labelled_rows']} labelled row(s) joined")
+    verdict = found.get("realized")
+    if verdict:
+        state = "BELOW the holdout" if verdict["below"] else "within the margin"
+        metric, realized_value, holdout = verdict["metric"], verdict["realized"], verdict["holdout"]
+        typer.echo(f"  live version's {metric}: {realized_value:.4g} vs holdout {holdout:.4g}, {state}")
 
 
 deploy_app = typer.Typer(

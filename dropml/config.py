@@ -305,6 +305,84 @@ class AuditSettings(_Section):
     flush_every_request: bool = False
 
 
+class DriftSettings(_Section):
+    """How a batch is compared with its version's training profile (dropml.monitoring.drift)."""
+
+    # a column's test (Kolmogorov-Smirnov for numbers, chi-square for categories) decides up to this many of its
+    # values in the batch; above it, any real difference is "significant", so the distance decides (Evidently's rule)
+    test_max_rows: int = Field(1000, ge=10)
+    p_value: float = Field(0.05, gt=0.0, lt=1.0)
+    wasserstein: float = Field(0.1, gt=0.0)  # Wasserstein distance / the reference's standard deviation
+    jensen_shannon: float = Field(0.1, gt=0.0, le=1.0)
+    max_rows: int = Field(100_000, ge=100)  # a batch's numbers are compared on a uniform sample of at most this many
+    profile_points: int = Field(500, ge=20, le=100_000)  # a numeric column's reference: its values at so many quantiles
+
+
+class MonitoringThresholds(_Section):
+    """A drift report crossing any of these is announced on SNS (each a share, 0 to 1)."""
+
+    drifted_share: float = Field(0.5, gt=0.0, le=1.0)  # of the tested columns
+    outside_range_share: float = Field(0.2, gt=0.0, le=1.0)  # of the rows: a value past the training range
+    unknown_category_share: float = Field(0.1, gt=0.0, le=1.0)  # of the categorical values: never seen in training
+    missing_share_increase: float = Field(0.2, gt=0.0, le=1.0)  # a column's missing share over its training share
+
+
+class TrafficSampleSettings(_Section):
+    """The bounded sample of API inputs the audit trail keeps for the daily drift report (dropml.audit.InputSample).
+
+    Each serving process keeps a reservoir of at most ``rows`` rows per project and version (a uniform sample of
+    what it scored) and writes it under ``audit/samples/`` with the audit records once per ``window_seconds``,
+    at most ``max_bytes_per_day`` bytes per process and UTC day (later windows of that day only count their rows).
+    """
+
+    rows: int = Field(500, ge=0)  # 0: keep no sample
+    window_seconds: float = Field(600.0, gt=0.0)
+    max_bytes_per_day: int = Field(16 * 1024 * 1024, ge=1024)
+
+
+class RealizedSettings(_Section):
+    """Realized accuracy: labelled rows joined with the predictions dropml made, checked against the holdout."""
+
+    window_rows: int = Field(100, ge=1)  # the check compares the last so many labelled rows of the live version
+    margin: float = Field(0.1, ge=0.0, lt=1.0)  # relative: 0.1 = 10 % worse than the holdout's rank metric
+    lookback_days: int = Field(14, ge=1, le=366)  # how far back predictions are joined with labels that arrive
+
+
+class MonitoringSettings(_Section):
+    """Drift, realized accuracy and what follows from them (``projects`` overrides any key per project)."""
+
+    drift: DriftSettings = DriftSettings()
+    thresholds: MonitoringThresholds = MonitoringThresholds()
+    traffic_sample: TrafficSampleSettings = TrafficSampleSettings()
+    realized: RealizedSettings = RealizedSettings()
+    auto_rollback: bool = False  # realized below the holdout by the margin: roll the project back to its previous live
+    projects: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("projects")
+    @classmethod
+    def _valid_projects(cls, projects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, overrides in projects.items():
+            if not PROJECT_NAME_PATTERN.match(name):
+                raise ValueError(f"project name {name!r} must match {PROJECT_NAME_PATTERN.pattern}")
+            if "projects" in overrides:
+                raise ValueError(f"project {name!r}: projects cannot be nested")
+            try:
+                MonitoringSettings.model_validate(overrides)
+            except ValidationError as err:
+                raise ValueError(f"project {name!r}: {_describe(err, '')}") from None
+        return projects
+
+    def for_project(self, project: str) -> MonitoringSettings:
+        """These settings with ``projects[project]``'s overrides applied (sections merged key by key)."""
+        overrides = self.projects.get(project)
+        if not overrides:
+            return self
+        merged = self.model_dump()
+        for key, value in overrides.items():
+            merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+        return MonitoringSettings.model_validate({**merged, "projects": {}})
+
+
 class Settings(_Section):
     """Everything dropml can be told, validated once."""
 
@@ -317,6 +395,7 @@ class Settings(_Section):
     launcher: LauncherSettings = LauncherSettings()
     notifications: NotifySettings = NotifySettings()
     audit: AuditSettings = AuditSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     admin_api_key: str | None = None
 
     @field_validator("projects")

@@ -3,8 +3,9 @@
 Three shapes arrive: an SQS batch whose message bodies are S3 notifications
 (keys URL-encoded, plus the ``s3:TestEvent`` S3 sends when notifications are
 configured), an EventBridge Scheduler input ``{"schedule": ..., "job": ...,
-"project": ...}``, and garbage. Every handler goes through :func:`process_s3_batch`,
-so the failure policy lives in one place:
+"project": ...}`` (the monitoring job's may name a ``day``), and garbage.
+Every handler goes through :func:`process_s3_batch`, so the failure policy
+lives in one place:
 
 * a message that is not an S3 notification at all → reported as a batch item
   failure and announced: SQS retries it and then parks it in the DLQ, where a
@@ -112,6 +113,37 @@ def s3_objects(body: str) -> list[S3Object]:
 def is_schedule(event: Any) -> bool:
     """Whether ``event`` is a scheduler input rather than an SQS batch."""
     return isinstance(event, dict) and "schedule" in event and "Records" not in event
+
+
+@dataclass(frozen=True)
+class MonitoringRequest:
+    """A scheduler input for the monitoring job: a day (default: the one before), of one project or of every one."""
+
+    schedule: str
+    project: str | None
+    day: str | None
+
+
+def schedule_job(event: dict[str, Any]) -> str:
+    """The job a scheduler input asks for (``job``; empty when it names none)."""
+    return str(event.get("job", ""))
+
+
+def monitoring_request(event: dict[str, Any]) -> MonitoringRequest:
+    """Validate a scheduler input for the monitoring job.
+
+    Raises:
+        BadInput: the project or the day is invalid.
+    """
+    project = event.get("project")
+    day = event.get("day")
+    if day is not None:
+        keys.monitoring_day_key(str(day))  # checks the day
+    return MonitoringRequest(
+        schedule=str(event.get("schedule", "")),
+        project=keys.validate_project(project) if project else None,
+        day=str(day) if day is not None else None,
+    )
 
 
 def schedule_request(event: dict[str, Any], job: Job) -> ScheduleRequest:

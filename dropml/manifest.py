@@ -26,6 +26,7 @@ MODEL_LIBRARIES = (
 )  # recorded per version
 
 MANIFEST_FORMAT = 1
+PROFILE_ARTIFACT = "profile"  # the artifact name of a version's training profile (Manifest.profile names it)
 
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime"]
 # How a boolean column's values are written. Training reads a text column of these words as a boolean column;
@@ -184,6 +185,9 @@ class Manifest(_Doc):
     rank_metric: str
     champion: str
     reports: dict[str, str] = Field(default_factory=dict)  # name -> S3 key of EDA plots / HTML
+    # the artifact holding the training profile (dropml.monitoring.profile), the reference of every drift report;
+    # None: a version written before profiles existed, or registered without labelled data
+    profile: str | None = None
 
     def model(self, name: str) -> ModelEntry:
         """The entry of model ``name``.

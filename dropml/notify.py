@@ -1,7 +1,8 @@
-"""Announce the success or failure of every step on the SNS topic.
+"""Announce the success or failure of every step on the SNS topic, and what monitoring finds.
 
 Each message has a short human-readable subject and a JSON body (step,
-outcome, project, version, details, correlation id). A notification that
+outcome, project, version, details, correlation id); the outcome is
+``succeeded``, ``failed`` or ``alert`` (drift, realized accuracy below the holdout). A notification that
 cannot be sent is logged, never allowed to fail the step it reports on.
 """
 
@@ -40,9 +41,13 @@ def topic_arn() -> str:
     return arn
 
 
+Outcome = Literal["succeeded", "failed", "alert"]  # alert: a step went fine but found something to act on (drift)
+PREFIXES: dict[str, str] = {"succeeded": "[dropml] ", "failed": "[dropml FAILED] ", "alert": "[dropml ALERT] "}
+
+
 def announce(
     step: str,
-    outcome: Literal["succeeded", "failed"],
+    outcome: Outcome,
     subject: str,
     project: str | None = None,
     version: int | None = None,
@@ -59,8 +64,7 @@ def announce(
         "stack": settings().stack_name,
         **details,
     }
-    prefix = "[dropml] " if outcome == "succeeded" else "[dropml FAILED] "
-    title = (prefix + subject).replace("\n", " ")
+    title = (PREFIXES[outcome] + subject).replace("\n", " ")
     title = title if len(title) <= SUBJECT_LIMIT else title[: SUBJECT_LIMIT - 1] + "…"
     try:
         aws.client("sns").publish(

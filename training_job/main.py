@@ -1,4 +1,4 @@
-"""``python -m training_job.main train|score --key ...``: parse arguments, call dropml, shape the output.
+"""``python -m training_job.main train|score|monitor --key ...``: parse arguments, call dropml, shape the output.
 
 Exit codes: 0 success (one JSON line on stdout); 2 a DropmlError (bad input,
 configuration: one line on stderr); 1 anything unexpected (logged with its
@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from dropml import logs
 from dropml.errors import DropmlError
 from dropml.storage import keys
-from dropml.usecases import score_file, train
+from dropml.usecases import daily_monitoring, score_file, train
 
 logger = logging.getLogger("training_job")
 
@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     score = sub.add_parser("score", help="score a test/ CSV with the project's live version")
     score.add_argument("--key", required=True, help="S3 key of the CSV to score: test/[<project>/]<name>.csv")
     score.add_argument("--request-id", default=None, help="id of this request (audit and predictions)")
+    monitor = sub.add_parser("monitor", help="a day of API traffic: drift reports, realized accuracy")
+    monitor.add_argument("--key", required=True, help="the day's kept traffic: audit/samples/date=<day>/[<project>/]")
+    monitor.add_argument("--run-id", default=None, help="id of this run")
     return parser.parse_args(argv)
 
 
@@ -87,6 +90,9 @@ def run_job(args: argparse.Namespace, overrides: dict[str, Any] | None) -> dict[
             "champion": manifest.champion,
             "run_id": manifest.run_id,
         }
+    if args.job == "monitor":
+        day, project = keys.parse_monitoring_day_key(args.key)
+        return {"job": "monitor", "key": args.key, **daily_monitoring.monitor_day(day, project)}
     return {"job": "score", "key": args.key, "predictions": score_file.score_file(args.key, request_id=args.request_id)}
 
 

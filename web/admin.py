@@ -1,4 +1,4 @@
-"""The admin API under /api/v1/admin: promote, roll back, retrain, register — only with the admin key.
+"""The admin API under /api/v1/admin: promote, roll back, retrain, monitor, register — only with the admin key.
 
 Every request here must carry ``X-API-Key``; a missing key answers 401, a
 wrong one 403, and both are logged (never the key itself). Each action is
@@ -7,13 +7,15 @@ announced on SNS and names the caller by key id.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from dropml import security
 from dropml.errors import BadInput
-from dropml.usecases import live, register, runs
+from dropml.storage import keys
+from dropml.usecases import live, register, runs, triggers
 from web.openapi import error_response
 from web.state import state
 
@@ -79,6 +81,19 @@ def retrain_route(project: str) -> tuple[Response, int]:
         raise BadInput("key", key, f"key must be an S3 key under train/ (got {key!r})")
     started = runs.retrain(project, key, document.get("overrides") or None, by=g.admin_key_id)
     return jsonify({"project": project, "key": started.key, "task": started.task, "status": "training"}), 202
+
+
+@admin.post("/projects/<project>/monitor")
+def monitor_route(project: str) -> tuple[Response, int]:
+    """Start the monitoring job for ``day`` (default today, UTC): the day's traffic drift and realized accuracy."""
+    document = json_object()
+    day = document.get("day") or datetime.now(UTC).date().isoformat()
+    if not isinstance(day, str):
+        raise BadInput("day", day, f"day must be YYYY-MM-DD (got {day!r})")
+    started = triggers.start_monitoring(day, keys.validate_project(project), by=g.admin_key_id)
+    return jsonify(
+        {"project": project, "day": day, "key": started.key, "task": started.task, "status": "monitoring"}
+    ), 202
 
 
 @admin.post("/projects/<project>/register")
@@ -185,6 +200,15 @@ OPENAPI_PATHS: dict[str, Any] = {
             "202",
             {"description": "Training started", "content": {"application/json": {"schema": {"type": "object"}}}},
             _json_body({"key": {"type": "string"}, "overrides": {"type": "object"}}, []),
+        )
+    },
+    "/api/v1/admin/projects/{project}/monitor": {
+        "post": _admin_operation(
+            "adminMonitor",
+            "Start the monitoring job of a day: the API traffic's drift report and realized accuracy",
+            "202",
+            {"description": "Monitoring started", "content": {"application/json": {"schema": {"type": "object"}}}},
+            _json_body({"day": {"type": "string", "format": "date", "description": "default: today (UTC)"}}, []),
         )
     },
     "/api/v1/admin/projects/{project}/register": {

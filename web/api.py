@@ -25,11 +25,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from dropml.errors import BadInput, NotFound, TooLarge
-from dropml.usecases import predict
+from dropml.usecases import monitoring, predict
 from dropml.usecases.forecast import forecast
 from web.json_provider import OPTIONS
 from web.openapi import openapi_document
-from web.state import explain_choice, models_choice, project_name, request_id, state
+from web.state import days_asked, explain_choice, models_choice, project_name, request_id, state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -229,6 +229,12 @@ def model_version_route(version: int) -> Response:
 def forecast_route() -> Response:
     """Each group's actual and predicted values over time, from a predictions file (default: the newest)."""
     return jsonify(forecast(project_name(), request.args.get("file")).to_json())
+
+
+@api.get("/projects/<project>/monitoring")
+def monitoring_route(project: str) -> Response:
+    """The project's drift reports and realized accuracy of the last ``?days=`` days (default 30)."""
+    return jsonify(monitoring.overview(project_name(project), days_asked()).to_json())
 
 
 @api.get("/health")

@@ -246,6 +246,117 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "DriftReport": {
+        "type": "object",
+        "description": "One batch (a scored file, an upload, a day of API traffic) against its version's training "
+        "profile: per column a test and a distance, then the shares over the batch and the alerts they raised.",
+        "required": ["version", "created_at", "source", "rows", "drifted_share", "alerts"],
+        "properties": {
+            "version": {"type": "integer"},
+            "created_at": {"type": "string"},
+            "source": {
+                "type": "object",
+                "required": ["kind", "name"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["file", "upload", "traffic"]},
+                    "name": {"type": "string", "description": "The test/ key, the uploaded file's name, or the day."},
+                    "request_id": {"type": "string"},
+                },
+            },
+            "reference": {"type": ["string", "null"], "description": "The profile compared with (null: none)."},
+            "note": {"type": ["string", "null"]},
+            "rows": {"type": "number"},
+            "tested_columns": {"type": "integer"},
+            "drifted_columns": {"type": "integer"},
+            "drifted_share": {"type": "number"},
+            "missing_share": {"type": "number"},
+            "missing_share_increase": {"type": "number"},
+            "unknown_category_share": {"type": "number"},
+            "outside_range_share": {"type": "number"},
+            "alerts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["threshold", "value", "limit"],
+                    "properties": {
+                        "threshold": {"type": "string"},
+                        "value": {"type": "number"},
+                        "limit": {"type": "number"},
+                    },
+                },
+            },
+            "columns": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["column", "kind", "tested", "drifted"],
+                    "properties": {
+                        "column": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "tested": {"type": "boolean"},
+                        "test": {"type": ["string", "null"], "enum": ["ks", "chi_square", None]},
+                        "statistic": {"type": ["number", "null"]},
+                        "p_value": {"type": ["number", "null"]},
+                        "distance_name": {"type": ["string", "null"]},
+                        "distance": {"type": ["number", "null"]},
+                        "psi": {"type": ["number", "null"]},
+                        "drifted": {"type": "boolean"},
+                        "decided_by": {"type": ["string", "null"]},
+                        "missing_share": {"type": "number"},
+                        "reference_missing_share": {"type": "number"},
+                        "unknown_share": {"type": ["number", "null"]},
+                        "outside_share": {"type": ["number", "null"]},
+                        "note": {"type": ["string", "null"]},
+                    },
+                },
+            },
+            "key": {"type": "string", "description": "Where the report is kept (reports/<p>/monitoring/drift/...)."},
+        },
+    },
+    "Monitoring": {
+        "type": "object",
+        "description": "A project's drift reports (oldest first, the newest in full) and realized accuracy per version "
+        "and day beside the holdout, over the last `days` days.",
+        "required": ["project", "days", "live_version", "thresholds", "drift", "latest", "realized"],
+        "properties": {
+            "project": {"type": "string"},
+            "days": {"type": "integer"},
+            "live_version": {"type": ["integer", "null"]},
+            "thresholds": {"type": "object", "additionalProperties": {"type": "number"}},
+            "auto_rollback": {"type": "boolean"},
+            "realized_margin": {"type": "number"},
+            "realized_window_rows": {"type": "integer"},
+            "drift": {"type": "array", "items": _ref("DriftReport")},
+            "latest": {"oneOf": [_ref("DriftReport"), {"type": "null"}]},
+            "realized": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["version", "rank_metric", "holdout", "days"],
+                    "properties": {
+                        "version": {"type": "integer"},
+                        "live": {"type": "boolean"},
+                        "rank_metric": {"type": "string"},
+                        "holdout": {"type": ["number", "null"]},
+                        "rows": {"type": "integer"},
+                        "days": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["day", "rows", "value"],
+                                "properties": {
+                                    "day": {"type": "string"},
+                                    "rows": {"type": "integer"},
+                                    "value": {"type": ["number", "null"]},
+                                    "metrics": {"type": "object"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["project", "status", "model_version"],
@@ -405,6 +516,32 @@ def openapi_document(server_url: str = "", extra_paths: dict[str, Any] | None = 
                         "200": _json(_ref("Forecast"), "The series."),
                         "400": error_response("Invalid project or file name, or the project is not time-ordered."),
                         "404": error_response("No such predictions file, or none yet."),
+                    },
+                }
+            },
+            "/api/v1/projects/{project}/monitoring": {
+                "get": {
+                    "operationId": "monitoring",
+                    "summary": "Drift reports and realized accuracy against the holdout, over time",
+                    "parameters": [
+                        {
+                            "name": "project",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+                        },
+                        {
+                            "name": "days",
+                            "in": "query",
+                            "required": False,
+                            "description": "How many days back (1 to 366; default 30).",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 366},
+                        },
+                        _REQUEST_ID,
+                    ],
+                    "responses": {
+                        "200": _json(_ref("Monitoring"), "The project's monitoring."),
+                        "400": error_response("Invalid project name or days."),
                     },
                 }
             },

@@ -1,4 +1,4 @@
-"""Server-rendered pages (no JavaScript needed): one-record form, CSV upload, models and reports.
+"""Server-rendered pages (no JavaScript needed): one-record form, CSV upload, models, reports, forecast, monitoring.
 
 Every route exists as ``/...`` (default project, or ``?project=``) and
 ``/p/<project>/...``. An upload's results are kept by :mod:`dropml.usecases.uploads`,
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, render_template, request, url_for
 
 from dropml.errors import BadInput
-from dropml.usecases import predict, uploads
+from dropml.usecases import monitoring, predict, uploads
 from dropml.usecases.forecast import forecast
-from web.charts import series_svg
-from web.state import project_name, request_id, state
+from web.charts import drift_svg, ranges_svg, realized_svg, series_svg
+from web.state import days_asked, project_name, request_id, state
 
 if TYPE_CHECKING:
     from dropml.manifest import ColumnSchema, Manifest
@@ -175,6 +175,7 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         filename=filename,
         unused=scored.ignored,
         download_url=purl("pages.download", project, result_id=scored.result_id),
+        drift=scored.drift,
         **context,
     )
 
@@ -256,6 +257,25 @@ def forecast_page(project: str | None = None) -> str:
         forecast=found,
         charts=charts,
         json_url=url_for("api.forecast_route", project=project, file=request.args.get("file")),
+        projects=state().projects(),
+    )
+
+
+@pages.get("/monitoring")
+@pages.get("/p/<project>/monitoring")
+def monitoring_page(project: str | None = None) -> str:
+    """Drift reports and realized accuracy over time, as inline SVG charts and tables (``?days=``, default 30)."""
+    project = project_name(project)
+    view = monitoring.overview(project, days_asked())
+    return render_template(
+        "monitoring.html",
+        project=project,
+        view=view,
+        latest=view.latest,
+        drift_chart=drift_svg(view.drift, view.thresholds["drifted_share"]),
+        ranges_chart=ranges_svg(view.drift),
+        realized_chart=realized_svg(view.realized),
+        json_url=url_for("api.monitoring_route", project=project, days=view.days),
         projects=state().projects(),
     )
 

@@ -87,3 +87,15 @@ def explain_choice() -> bool:
     if value.lower() in EXPLAIN_FALSE:
         return False
     raise BadInput("explain", value, f"explain must be true or false (got {value!r})")
+
+
+def days_asked(default: int = 30) -> int:
+    """``?days=``: how many days back a monitoring view reaches (``default`` when absent).
+
+    Raises:
+        BadInput: not a whole number.
+    """
+    asked = request.args.get("days", str(default))
+    if not asked.isdigit():
+        raise BadInput("days", asked, f"days must be a whole number (got {asked!r})")
+    return int(asked)

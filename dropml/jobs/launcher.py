@@ -1,4 +1,4 @@
-"""Start a training or scoring job: an ECS Fargate task in the cloud, a local process in the local world.
+"""Start a training, scoring or monitoring job: an ECS Fargate task in the cloud, a local process in the local world.
 
 Both run the same entry point, ``python -m training_job.main <job> --key ...``
 (the image's ENTRYPOINT is ``python -m training_job.main``, so the task's
@@ -25,7 +25,7 @@ from typing import Any
 from dropml import aws
 from dropml.config import settings
 from dropml.errors import BadInput, ConfigError, DropmlError
-from dropml.jobs.job import DATA_KIND, Job
+from dropml.jobs.job import DATA_KIND, JOBS, Job
 from dropml.storage import keys
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,13 @@ def job_arguments(job: Job, key: str, overrides: dict[str, Any] | None, run_id: 
     Raises:
         BadInput: an unknown job, a key outside the job's prefix, or overrides for scoring.
     """
+    if job == "monitor":
+        keys.parse_monitoring_day_key(key)
+        if overrides:
+            raise BadInput("overrides", overrides, "monitoring takes no overrides")
+        return ["monitor", "--key", key, "--run-id", run_id]
     if job not in DATA_KIND:
-        raise BadInput("job", job, f"job must be one of {sorted(DATA_KIND)} (got {job!r})")
+        raise BadInput("job", job, f"job must be one of {sorted(JOBS)} (got {job!r})")
     keys.project_of(key, kind=DATA_KIND[job])  # a dataset key (datasets/<p>/) trains too
     if job == "train":
         arguments = ["train", "--key", key, "--run-id", run_id]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dropml import notify
 from dropml.jobs import launcher
-from dropml.storage import keys
+from dropml.jobs.job import job_project
 
 KIND = "local"
 # The job's role, as ECS gives a task its task role: JSON of AWS_* variables the job process gets on top of the
@@ -100,7 +100,7 @@ def _announce_abnormal_exit(job: LocalJob) -> None:
         job.job,
         "failed",
         f"{job.job} job for {job.key} died ({cause})",
-        project=keys.project_of(job.key),
+        project=job_project(job.job, job.key),  # type: ignore[arg-type]
         key=job.key,
         run_id=job.run_id,
         error=f"the job process ended abnormally: {cause}; see {job.log_path}",

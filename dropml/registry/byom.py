@@ -21,7 +21,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropml.errors import BadInput
-from dropml.manifest import Artifact, CodeVersion, ColumnSchema, CompiledForm, InputSchema, Manifest, ModelEntry
+from dropml.manifest import (
+    PROFILE_ARTIFACT,
+    Artifact,
+    CodeVersion,
+    ColumnSchema,
+    CompiledForm,
+    InputSchema,
+    Manifest,
+    ModelEntry,
+)
 from dropml.registry.versions import VersionFile, write_version
 from dropml.storage import keys
 
@@ -198,14 +207,15 @@ def write_registered_version(
     metrics: dict[str, float],
     compiled: Any = None,
     not_compiled: str | None = None,
+    profile: bytes | None = None,
 ) -> Manifest:
     """Write a checked serving ``pipeline`` as the next version of ``project``; returns its manifest.
 
     ``model_file`` is the file as handed over (its name and bytes): a Keras or ONNX file is kept beside the
     pipeline built from it (checksummed too). ``compiled`` is its compiled form (a
     :class:`dropml.training.compile.CompiledModel`: served without scikit-learn), ``not_compiled`` why it has
-    none. The version is published by its manifest's put,
-    exactly like a trained one.
+    none. ``profile``: the training profile made from labelled rows, when some were given (the ``profile``
+    artifact). The version is published by its manifest's put, exactly like a trained one.
     """
     model_file_name, model_bytes = model_file
     input_schema = InputSchema(columns=schema.columns)
@@ -217,6 +227,8 @@ def write_registered_version(
         files.append(VersionFile(COMPILED_ARTIFACT, COMPILED_ARTIFACT, compiled.body, "application/octet-stream"))
     if model_format_name != "pickle":
         files.append(VersionFile("source_model", f"source-{model_file_name}", model_bytes, "application/octet-stream"))
+    if profile is not None:
+        files.append(VersionFile(PROFILE_ARTIFACT, keys.PROFILE_NAME, profile, "application/json"))
     run_id = f"register-{uuid.uuid4().hex[:12]}"
     config: dict[str, Any] = {"registered": True, "scaler": scaler_given, "format": model_format_name}
     config["model_file"] = model_file_name
@@ -250,6 +262,7 @@ def write_registered_version(
             ],
             rank_metric=_rank_metric(metrics),
             champion=MODEL_NAME,
+            profile=PROFILE_ARTIFACT if profile is not None else None,
         )
 
     return write_version(project, run_id, lambda _version, _created: files, manifest_for)

@@ -128,6 +128,8 @@ def _consistency_problems(manifest: Manifest, key: str) -> list[str]:
     for entry in manifest.models:
         if entry.artifact not in manifest.artifacts:
             problems.append(f"model {entry.name!r} names artifact {entry.artifact!r}, which is not listed")
+    if manifest.profile is not None and manifest.profile not in manifest.artifacts:
+        problems.append(f"profile names artifact {manifest.profile!r}, which is not listed")
     prefix = keys.version_prefix(manifest.project, manifest.version)
     report_prefix = keys.report_prefix(manifest.project, manifest.version)
     for name, artifact in manifest.artifacts.items():

@@ -3,7 +3,9 @@
 Small files are scored in this process; big ones on Dask, block by block,
 each task reading its own byte range of the file from S3
 (:func:`dropml.storage.lines_starting_in`) and returning its rows' results as
-CSV text, so no data passes through the task graph.
+CSV text, so no data passes through the task graph. A caller may watch the
+blocks as they are scored (:data:`BlockObserver`: monitoring observes drift and
+labels there): what it returns for each block comes back in file order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import codecs
 import csv
 import io
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -37,10 +40,18 @@ from dropml.storage.csv_reader import read_csv_bytes
 from dropml.storage.limits import check_data_size
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from dropml.config import Settings
     from dropml.manifest import InputSchema
+    from dropml.scoring.rows import CheckedRows
 
 logger = logging.getLogger(__name__)
+
+# a scored block's rows as read (every column), as checked, and its prediction → anything picklable, per block
+BlockObserver = Callable[["pd.DataFrame", "CheckedRows", Prediction], Any]
+# the version and the file's estimated rows → the observer of its blocks (None: nothing to observe)
+ObserverFor = Callable[[LoadedVersion, int], BlockObserver | None]
 
 SAMPLE_BYTES = 64 * 1024
 MIN_BLOCK_BYTES = 64 * 1024
@@ -56,14 +67,15 @@ def score_csv_lines(
     request_id: str | None,
     with_header: bool,
     explain_with: Settings | None = None,
+    observer: BlockObserver | None = None,
 ) -> dict[str, Any]:
     """Score CSV data lines (no header line) whose columns are ``header``.
 
     ``explain_with``: the settings to add the champion's explanation columns with (None: no explanations).
-    Returns ``{"rows", "columns", "csv"}``, or ``{"rows", "problems"}`` with
-    1-based rows of this chunk when a value or column is wrong. The inputs are
-    written back as read (an integer stays an integer; columns the models do
-    not use, as text).
+    Returns ``{"rows", "columns", "csv"}`` (and ``"observed"``, what ``observer``
+    made of the block), or ``{"rows", "problems"}`` with 1-based rows of this
+    chunk when a value or column is wrong. The inputs are written back as read
+    (an integer stays an integer; columns the models do not use, as text).
     """
     schema_names = set(loaded.schema.names)
     if not body.strip():
@@ -99,6 +111,7 @@ def score_csv_lines(
         "columns": list(out.columns),
         "csv": out.to_csv(index=False, header=with_header),
         "outside_training_range": prediction.outside_range.counts() if prediction.outside_range is not None else {},
+        "observed": observer(raw, checked, prediction) if observer is not None else None,
     }
 
 
@@ -116,13 +129,14 @@ def score_s3_block(
     names: list[str],
     request_id: str | None,
     explain_with: Settings | None = None,
+    observer: BlockObserver | None = None,
 ) -> dict[str, Any]:
     """Score the lines of the CSV at ``key`` that start in bytes ``[start, end)`` (one Dask task's block).
 
     Returns what :func:`score_csv_lines` returns for those lines.
     """
     body = storage.lines_starting_in(key, start, end, size)
-    return score_csv_lines(loaded, body, header, names, request_id, with_header=False, explain_with=explain_with)
+    return score_csv_lines(loaded, body, header, names, request_id, False, explain_with, observer)
 
 
 @dataclass(frozen=True)
@@ -231,7 +245,13 @@ def _already_scored(out_key: str, etag: str, version: int) -> bool:
 
 
 def _score_on_dask(
-    loaded: LoadedVersion, key: str, size: int, layout: _Layout, request_id: str, conf: Settings
+    loaded: LoadedVersion,
+    key: str,
+    size: int,
+    layout: _Layout,
+    request_id: str,
+    conf: Settings,
+    observer: BlockObserver | None,
 ) -> list[dict[str, Any]]:
     """Score the file block by block on the workers; each block's result, in file order.
 
@@ -244,7 +264,7 @@ def _score_on_dask(
     names = loaded.model_names
     explain_with = conf if conf.serving.explain_files else None
     blocks = [
-        (key, start, min(start + block_bytes, size), size, layout.header, names, request_id, explain_with)
+        (key, start, min(start + block_bytes, size), size, layout.header, names, request_id, explain_with, observer)
         for start in starts
     ]
     return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
@@ -260,6 +280,7 @@ class ScoredFile:
     predictions_key: str
     version: int
     details: dict[str, Any]
+    observed: list[Any] = field(default_factory=list)  # what the observer made of each block, in file order
 
     @property
     def skipped(self) -> bool:
@@ -267,7 +288,9 @@ class ScoredFile:
         return bool(self.details.get("skipped"))
 
 
-def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) -> ScoredFile:
+def score_to_predictions(
+    parsed: keys.DataKey, request_id: str, conf: Settings, observer_for: ObserverFor | None = None
+) -> ScoredFile:
     """Score ``test/[<p>/]<name>.csv`` with every model of p's live version into ``predictions/[<p>/]<name>.csv``.
 
     The output holds the file's columns, ``pred_<model>`` per model, ``prediction``
@@ -276,7 +299,8 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
     when that object already records the same source ETag and model version,
     nothing is rewritten. Files of more than ``dask.batch_threshold`` rows
     (estimated from the first 64 KiB) are scored on Dask, each worker reading
-    its own byte range from S3.
+    its own byte range from S3. ``observer_for`` makes the observer of the
+    file's blocks (:data:`ObserverFor`).
 
     Raises:
         BadInput: bad rows/columns (422, every problem listed with its row).
@@ -299,10 +323,11 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
     # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
     engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf, loaded)
     names = loaded.model_names
+    observer = observer_for(loaded, layout.estimated_rows) if observer_for is not None else None
     results = None
     if engine == "dask":
         try:
-            results = _score_on_dask(loaded, parsed.key, info.size, layout, request_id, conf)
+            results = _score_on_dask(loaded, parsed.key, info.size, layout, request_id, conf, observer)
         except dask_executor.DaskUnavailable as err:  # the file is still scored, just in this process
             logger.warning(
                 "dask unavailable, scoring the file in process", extra={"key": parsed.key, "reason": str(err)}
@@ -311,7 +336,7 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
     if results is None:
         body = (layout.plain or storage.get_bytes(parsed.key).body)[layout.data_start :]
         explain_with = conf if conf.serving.explain_files else None
-        results = [score_csv_lines(loaded, body, layout.header, names, request_id, False, explain_with)]
+        results = [score_csv_lines(loaded, body, layout.header, names, request_id, False, explain_with, observer)]
     columns, body_text, rows, outside = _merge(results, parsed.key)
     header_text = io.StringIO()
     csv.writer(header_text, lineterminator="\n").writerow(columns)
@@ -335,4 +360,4 @@ def score_to_predictions(parsed: keys.DataKey, request_id: str, conf: Settings) 
         "ignored_columns": ignored,
         "outside_training_range": outside,
     }
-    return ScoredFile(out_key, live.version, details)
+    return ScoredFile(out_key, live.version, details, [r["observed"] for r in results if r.get("observed") is not None])

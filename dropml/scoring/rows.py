@@ -12,8 +12,9 @@ cold start). Whatever needs pandas (a scikit-learn pipeline, Dask, a CSV
 answer, a page) calls :func:`as_frame`, which builds the same frame
 :func:`~dropml.scoring.validate.frame_from_records` always built.
 
-API: :class:`NumberRows` (``len``, ``columns``, ``to_numpy(dtype)``, ``column(name)``, ``records()``, ``frame``),
-:class:`ColumnRows` (``len``, ``columns``, ``kinds``, ``column(name)``, ``records()``, ``frame``),
+API: :class:`NumberRows` (``len``, ``columns``, ``to_numpy(dtype)``, ``column(name)``, ``take(positions)``,
+``records()``, ``frame``), :class:`ColumnRows` (``len``, ``columns``, ``kinds``, ``column(name)``,
+``take(positions)``, ``records()``, ``frame``),
 :data:`CheckedRows`, :func:`as_frame(rows)`, :func:`column_index(names)`.
 """
 
@@ -57,6 +58,10 @@ class NumberRows:
             ValueError: no such column.
         """
         return self.matrix[:, self.columns.index(name)]
+
+    def take(self, positions: np.ndarray) -> NumberRows:
+        """The rows at ``positions`` (0-based), copied: as ``DataFrame.take`` gives them."""
+        return NumberRows(self.matrix[positions], self.columns)
 
     def records(self) -> list[dict[str, Any]]:
         """The rows as JSON-ready objects (a gap as None), for the audit record."""
@@ -102,6 +107,10 @@ class ColumnRows:
             KeyError: no such column.
         """
         return self.arrays[name]
+
+    def take(self, positions: np.ndarray) -> ColumnRows:
+        """The rows at ``positions`` (0-based), copied: as ``DataFrame.take`` gives them."""
+        return ColumnRows({name: values[positions] for name, values in self.arrays.items()}, self.kinds)
 
     def records(self) -> list[dict[str, Any]]:
         """The rows as JSON-ready objects (a gap as None, a datetime as ISO 8601 text), for the audit record."""

@@ -2,8 +2,8 @@
 
 Layout (DESIGN.md): ``train/[<p>/]<name>.csv``, ``test/[<p>/]<name>.csv``,
 ``predictions/[<p>/]<name>.csv``, ``models/<p>/v<N>/...``, ``reports/<p>/v<N>/...``,
-``audit/...``. Keys from outside (events, API, CLI) are validated so that no
-``..``, absolute path or odd character can escape its prefix.
+``reports/<p>/monitoring/...`` (drift reports, realized accuracy), ``audit/...``. Keys from outside
+(events, API, CLI) are validated so that no ``..``, absolute path or odd character can escape its prefix.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ PROJECT_SETTINGS_PREFIX = "experiments/"  # a project's stored training settings
 MANIFEST_NAME = "manifest.json"
 LEADERBOARD_NAME = "leaderboard.csv"
 REPORT_NAME = "report.html"
+PROFILE_NAME = "profile.json"  # a version's training profile: the reference its drift reports compare against
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ +()-]{0,199}\.csv$")
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]{0,8})$")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -170,12 +171,17 @@ def parse_version_dir(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def audit_key(kind: Literal["predictions", "training", "announcements"], when: datetime, name: str) -> str:
+# predictions: one record per request; samples: the kept input rows of API traffic (drift); keys: the row keys
+# and predictions of time-ordered projects (realized accuracy), per project; training, announcements: one per event
+AuditKind = Literal["predictions", "samples", "keys", "training", "announcements"]
+
+
+def audit_key(kind: AuditKind, when: datetime, name: str) -> str:
     """An audit file, partitioned by date so a day's records list cheaply."""
     return f"audit/{kind}/date={when:%Y-%m-%d}/{name}"
 
 
-def audit_prefix(kind: Literal["predictions", "training", "announcements"], day: str | None = None) -> str:
+def audit_prefix(kind: AuditKind, day: str | None = None) -> str:
     """The audit folder of one kind, optionally of one day (``YYYY-MM-DD``)."""
     return f"audit/{kind}/" + (f"date={day}/" if day else "")
 
@@ -188,6 +194,88 @@ def promotion_key(project: str, when: datetime, parameter_version: int) -> str:
 def promotion_prefix(project: str) -> str:
     """Where a project's live-version changes are kept (one object each, never overwritten)."""
     return f"audit/promotions/{validate_project(project)}/"
+
+
+def audit_project_key(kind: Literal["samples", "keys"], when: datetime, project: str, name: str) -> str:
+    """An audit file of one project's kept inputs or row keys: ``audit/<kind>/date=<day>/<project>/<name>``."""
+    validate_project(project)
+    return audit_key(kind, when, f"{project}/{name}")
+
+
+def audit_project_prefix(kind: Literal["samples", "keys"], day: str, project: str) -> str:
+    """The folder of one project's kept inputs or row keys of one day."""
+    validate_project(project)
+    return f"{audit_prefix(kind, day)}{project}/"
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def monitoring_day_key(day: str, project: str | None = None) -> str:
+    """The monitoring job's subject: a day's kept API traffic (``audit/samples/date=<day>/``), of one project or all.
+
+    Raises:
+        BadInput: ``day`` is not ``YYYY-MM-DD``, or the project name is invalid.
+    """
+    if not isinstance(day, str) or not _DAY.match(day):
+        raise BadInput("day", day, f"day must be YYYY-MM-DD (got {day!r})")
+    return audit_project_prefix("samples", day, project) if project else audit_prefix("samples", day)
+
+
+def parse_monitoring_day_key(key: str) -> tuple[str, str | None]:
+    """``audit/samples/date=<day>/[<p>/]`` → (day, project or None).
+
+    Raises:
+        BadInput: not such a key.
+    """
+    parts = key.split("/") if isinstance(key, str) else []
+    if len(parts) in (4, 5) and parts[:2] == ["audit", "samples"] and parts[-1] == "" and parts[2].startswith("date="):
+        day = parts[2].removeprefix("date=")
+        project = validate_project(parts[3]) if len(parts) == 5 else None
+        if _DAY.match(day):
+            return day, project
+    raise BadInput("key", key, f"{key!r} is not a monitoring day: audit/samples/date=<YYYY-MM-DD>/[<project>/]")
+
+
+_BATCH_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _batch_name(batch_id: str) -> str:
+    return _BATCH_ID.sub("_", batch_id)[:120] or "batch"
+
+
+def monitoring_prefix(project: str) -> str:
+    """``reports/<p>/monitoring/``: a project's drift reports and realized accuracy."""
+    validate_project(project)
+    return f"reports/{project}/monitoring/"
+
+
+def drift_reports_prefix(project: str, day: str | None = None) -> str:
+    """The folder of a project's drift reports, optionally of one day (``YYYY-MM-DD``)."""
+    return monitoring_prefix(project) + "drift/" + (f"{day}/" if day else "")
+
+
+def drift_report_key(project: str, when: datetime, source_kind: str, batch_id: str) -> str:
+    """One batch's drift report: filed by day and time, so a listing is in time order."""
+    day = f"{when:%Y-%m-%d}"
+    return (
+        drift_reports_prefix(project, day) + f"{when:%H%M%S%f}-{_batch_name(source_kind)}-{_batch_name(batch_id)}.json"
+    )
+
+
+def realized_prefix(project: str, version: int | None = None) -> str:
+    """The folder of a project's realized accuracy (of one version, when given)."""
+    return monitoring_prefix(project) + "realized/" + (f"v{int(version)}/" if version is not None else "")
+
+
+def realized_pairs_key(project: str, version: int, day: str, batch_id: str) -> str:
+    """Labelled rows of one batch joined with what ``version`` predicted for them on ``day``."""
+    return realized_prefix(project, version) + f"pairs/{day}/{_batch_name(batch_id)}.json"
+
+
+def realized_summary_key(project: str, version: int, day: str) -> str:
+    """``version``'s realized metrics over every labelled row of its predictions made on ``day``."""
+    return realized_prefix(project, version) + f"summary/{day}.json"
 
 
 def idempotency_key(scope: str, token: str) -> str:

@@ -4,7 +4,9 @@ The registry's :func:`~dropml.registry.write_version` claims the number,
 uploads the files and writes the manifest last; this module only says what
 the version is made of. Each model that compiles to ONNX and gives
 scikit-learn's answers on the holdout (:mod:`dropml.training.compile`) gets a
-``<model>.onnx`` file and a ``compiled`` entry in its manifest row.
+``<model>.onnx`` file and a ``compiled`` entry in its manifest row. The
+training profile (:mod:`dropml.monitoring.profile`, every cleaned row) is the
+``profile`` artifact, the reference of the version's drift reports.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dropml import registry
+from dropml.config import settings
 from dropml.errors import BadInput
-from dropml.manifest import CodeVersion, CompiledForm, DataSource, ExplainerForm, Manifest, ModelEntry
+from dropml.manifest import PROFILE_ARTIFACT, CodeVersion, CompiledForm, DataSource, ExplainerForm, Manifest, ModelEntry
+from dropml.monitoring.profile import build_profile
 from dropml.registry import VersionFile
 from dropml.scoring.validate import validate_frame
 from dropml.storage import keys
@@ -145,6 +149,13 @@ def version_files(
         split=trained.split.kind,
     )
     yield VersionFile("report", keys.REPORT_NAME, render_report(content), "text/html; charset=utf-8", report=True)
+    yield VersionFile(PROFILE_ARTIFACT, keys.PROFILE_NAME, training_profile(trained), "application/json")
+
+
+def training_profile(trained: TrainedVersion) -> bytes:
+    """The profile of the cleaned training rows, as the version stores it."""
+    rows = validate_frame(trained.schema, trained.cleaned.features)
+    return build_profile(trained.schema, rows, settings().monitoring.drift.profile_points).to_bytes()
 
 
 def _pickle(pipeline: object) -> bytes:
@@ -208,6 +219,7 @@ def build_manifest(
         reports={
             n.removeprefix("plot_"): a.key for n, a in artifacts.items() if n == "report" or n.startswith("plot_")
         },
+        profile=PROFILE_ARTIFACT if PROFILE_ARTIFACT in artifacts else None,
     )
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-RESERVED_ARTIFACTS = frozenset({"leaderboard", "report", "manifest"})
+RESERVED_ARTIFACTS = frozenset({"leaderboard", "report", "manifest", "profile"})
 
 
 @dataclass

@@ -3,7 +3,10 @@
 Every channel checks its rows against the live version's schema (with the one
 row limit, ``serving.max_batch_rows``), predicts with every asked model, and
 queues one audit record, here, so the Flask route and the JSON lane answer a
-request the same way and the form is audited like the API.
+request the same way and the form is audited like the API. The rows of API
+and form requests are offered to the audit trail's input sample (the daily
+drift report's input); a time-ordered project's records keep their rows' keys
+and predictions (realized accuracy).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dropml.audit import Channel
 from dropml.scoring.predict import predict, results_csv, results_frame
 from dropml.scoring.reasons import explanation_columns, explanation_json
 from dropml.scoring.request_shapes import input_from_csv, input_from_json
+from dropml.scoring.rows import as_frame
 from dropml.scoring.validate import rows_from_records
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from dropml.scoring.validate import ScoringInput
 
 logger = logging.getLogger(__name__)
+
+TRAFFIC_CHANNELS: frozenset[Channel] = frozenset({"json", "csv", "form"})  # a day of them: one drift report
 
 
 def checked_csv(loaded: LoadedVersion, body: bytes, conf: Settings) -> ScoringInput:
@@ -68,7 +74,7 @@ def score_request(
         BadInput: a bad ``models`` choice, or a model refused the input.
     """
     prediction = predict(loaded, given.rows, models=models, request_id=request_id, conf=conf)  # type: ignore[arg-type]
-    record_audit(prediction, audit.hash_inputs(body), channel, started, given.rows, conf)
+    record_audit(prediction, audit.hash_inputs(body), channel, started, given.rows, conf, loaded)
     return prediction
 
 
@@ -81,7 +87,8 @@ def score_form(loaded: LoadedVersion, values: dict[str, str], request_id: str, c
     started = time.perf_counter()
     rows = form_rows(loaded, values)
     prediction = predict(loaded, rows, "all", request_id, engine="in-process", conf=conf)
-    record_audit(prediction, audit.hash_inputs(repr(sorted(values.items())).encode()), "form", started, rows, conf)
+    sha = audit.hash_inputs(repr(sorted(values.items())).encode())
+    record_audit(prediction, sha, "form", started, rows, conf, loaded)
     return prediction
 
 
@@ -102,12 +109,17 @@ def record_audit(
     started: float,
     inputs: CheckedRows | None,
     conf: Settings,
+    loaded: LoadedVersion | None = None,
 ) -> None:
     """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
 
     The rows and outputs are queued as the frame and arrays they are: the
     buffer turns them into JSON when it writes, not while the caller waits.
+    API and form rows are offered to the input sample; with ``loaded``, a
+    time-ordered project's record keeps its rows' keys and predictions.
     """
+    if channel in TRAFFIC_CHANNELS and inputs is not None:
+        audit.sample_inputs(prediction.project, prediction.version, inputs, prediction.rows)
     small = prediction.rows <= conf.audit.store_inputs_max_rows
     audit.record_prediction(
         audit.prediction_record(
@@ -124,7 +136,20 @@ def record_audit(
             inputs=inputs if small else None,
             outputs=dict(prediction.by_model) if small else None,
             outside_training_range=prediction.outside_range.counts() if prediction.outside_range is not None else None,
+            row_keys=row_keys_of(loaded, inputs, prediction) if loaded is not None else None,
         )
+    )
+
+
+def row_keys_of(
+    loaded: LoadedVersion, rows: CheckedRows | pd.DataFrame | None, prediction: Prediction
+) -> audit.RowKeys | None:
+    """A time-ordered project's rows as realized accuracy joins them (None for any other project)."""
+    schema = loaded.schema
+    if rows is None or not schema.time_column:
+        return None
+    return audit.RowKeys(
+        as_frame(rows), schema.time_column, schema.group_column, loaded.manifest.target, prediction.champion_predictions
     )
 
 

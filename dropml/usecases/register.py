@@ -2,7 +2,8 @@
 
 The model is proven on a sample row of its schema (:mod:`dropml.scoring.registered`),
 scored on labelled rows when they are given (the same evaluation a live
-version gets: :mod:`dropml.scoring.labelled`), compiled when its steps have a
+version gets: :mod:`dropml.scoring.labelled`; they also give its training
+profile, the reference of its drift reports), compiled when its steps have a
 compiled form (:func:`dropml.training.compile.compile_registered`, checked on
 those rows and rows drawn from its schema), and written like a trained
 version, manifest last (:mod:`dropml.registry.byom`), so its manifest's put
@@ -14,16 +15,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dropml import notify
+from dropml.config import settings
 from dropml.errors import BadInput
 from dropml.manifest import InputSchema, Manifest
+from dropml.monitoring.profile import build_profile
 from dropml.registry import byom
 from dropml.scoring.labelled import labelled_scores
 from dropml.scoring.registered import checked_serving_pipeline
+from dropml.scoring.validate import validate_frame
 from dropml.storage import keys
 from dropml.training.compile import compile_registered
 
 if TYPE_CHECKING:
     import pandas as pd
+from dropml.storage.csv_reader import read_csv_bytes
 
 
 def register_model(
@@ -54,9 +59,11 @@ def register_model(
     serving = checked_serving_pipeline(model_format, model_bytes, scaler, schema, model_file_name)
     metrics = dict(schema.metrics)
     labelled = None
+    profile = None
     if labelled_csv is not None:
         holdout, labelled = _holdout_metrics(serving.pipeline, schema, labelled_csv, labelled_source)
         metrics.update(holdout)
+        profile = _profile(schema, labelled_csv, labelled_source)
     compiled, not_compiled = compile_registered(
         serving.pipeline, InputSchema(columns=schema.columns), schema.task, labelled, model_format
     )
@@ -71,11 +78,19 @@ def register_model(
         metrics,
         compiled,
         not_compiled,
+        profile,
     )
     notify.announce(
         "register", "succeeded", f"{project} v{manifest.version} registered", project, manifest.version, by=by
     )
     return manifest
+
+
+def _profile(schema: byom.ModelSchema, body: bytes, source: str) -> bytes:
+    """The training profile of the labelled rows (the drift reports' reference for this version)."""
+    input_schema = InputSchema(columns=schema.columns)
+    rows = validate_frame(input_schema, read_csv_bytes(body, source))
+    return build_profile(input_schema, rows, settings().monitoring.drift.profile_points).to_bytes()
 
 
 def _holdout_metrics(

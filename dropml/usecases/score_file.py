@@ -2,7 +2,11 @@
 
 The scoring job (``training_job.main score``, started by the batch_predict
 function) and ``dropml predict`` (through that same job) run this; the work
-itself is :func:`dropml.scoring.files.score_to_predictions`.
+itself is :func:`dropml.scoring.files.score_to_predictions`. While the blocks
+are scored, monitoring watches them (:mod:`dropml.monitoring.scored`): the
+file's drift report follows (:mod:`dropml.usecases.drift`), and its labels, if
+the target column is there, or for a time-ordered project the earlier
+predictions its rows answer, become realized accuracy (:mod:`dropml.usecases.realized`).
 """
 
 from __future__ import annotations
@@ -10,13 +14,23 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from dropml import audit, notify
 from dropml.config import settings
 from dropml.errors import DropmlError
 from dropml.logs import correlation, current_correlation_id
+from dropml.monitoring.scored import BlockFindings, BlockWatcher, combine, file_watcher
 from dropml.scoring.files import ScoredFile, score_to_predictions
+from dropml.scoring.version_cache import cached_version
 from dropml.storage import keys
+from dropml.usecases import realized
+from dropml.usecases.drift import DriftSource, record_drift_safely
+
+if TYPE_CHECKING:
+    from dropml.manifest import Manifest
+    from dropml.scoring.load import LoadedVersion
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +54,7 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
     started = time.perf_counter()
     with correlation(request_id):
         try:
-            scored = score_to_predictions(parsed, request_id, settings())
+            scored = score_to_predictions(parsed, request_id, settings(), observer_for=_watcher)
         except Exception as err:
             expected = isinstance(err, DropmlError)  # bad input or no live model: the message says it all
             logger.warning("scoring failed", extra={"key": data_key, "error": str(err)[:1000]}, exc_info=not expected)
@@ -55,7 +69,10 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
             )
             raise
         if not scored.skipped:
-            _audit(parsed, request_id, scored, started)
+            manifest = cached_version(parsed.project, scored.version).manifest
+            findings = combine(scored.observed)
+            _audit(parsed, request_id, scored, started, _row_keys(manifest, findings))
+            watched = _monitor(manifest, data_key, request_id, findings)
             notify.announce(
                 "scoring",
                 "succeeded",
@@ -65,11 +82,57 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
                 key=data_key,
                 predictions_key=scored.predictions_key,
                 **scored.details,
+                **watched,
             )
     return scored.predictions_key
 
 
-def _audit(parsed: keys.DataKey, request_id: str, scored: ScoredFile, started: float) -> None:
+def _watcher(loaded: LoadedVersion, estimated_rows: int) -> BlockWatcher:
+    """What watches a file's blocks while they are scored (see :mod:`dropml.monitoring.scored`)."""
+    max_rows = settings().monitoring.for_project(loaded.project).drift.max_rows
+    return file_watcher(loaded.schema, loaded.manifest.target, estimated_rows, max_rows)
+
+
+def _row_keys(manifest: Manifest, findings: BlockFindings | None) -> audit.RowKeys | None:
+    """A time-ordered file's row keys and predictions, for the audit trail (realized accuracy joins them)."""
+    schema = manifest.input_schema
+    if findings is None or findings.keyed is None or not schema.time_column:
+        return None
+    return audit.RowKeys(findings.keyed, schema.time_column, schema.group_column, manifest.target, findings.predicted)
+
+
+def _monitor(manifest: Manifest, data_key: str, request_id: str, findings: BlockFindings | None) -> dict[str, Any]:
+    """The file's drift report, then its realized accuracy; what the scoring announcement says of them.
+
+    Never raises: the predictions are written, and monitoring must not fail them.
+    """
+    if findings is None:
+        return {}
+    said: dict[str, Any] = {}
+    report = record_drift_safely(manifest, DriftSource("file", data_key, request_id), findings.observed)
+    if report is not None:
+        said.update(
+            drift_report=report["key"], drifted_share=report["drifted_share"], drift_alerts=len(report["alerts"])
+        )
+    try:
+        if findings.labels is not None:
+            made_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            said["labelled_rows"] = realized.record_file_labels(
+                manifest, request_id, made_at, findings.labels, findings.predicted
+            )
+        elif findings.keyed is not None:
+            said["labelled_rows"] = sum(realized.join_time_ordered_predictions(manifest.project).values())
+        if said.get("labelled_rows"):
+            verdict = realized.check_live(manifest.project)
+            said["realized"] = verdict.to_json() if verdict is not None else None
+    except Exception:
+        logger.exception("realized accuracy failed", extra={"project": manifest.project, "key": data_key})
+    return said
+
+
+def _audit(
+    parsed: keys.DataKey, request_id: str, scored: ScoredFile, started: float, row_keys: audit.RowKeys | None
+) -> None:
     """Write the file's audit record now: a scoring job's process ends right after it."""
     details = scored.details
     audit.record_prediction(
@@ -86,6 +149,7 @@ def _audit(parsed: keys.DataKey, request_id: str, scored: ScoredFile, started: f
             channel="file",
             predictions_key=scored.predictions_key,
             outside_training_range=details.get("outside_training_range"),
+            row_keys=row_keys,
         )
     )
     audit.flush()

@@ -1,24 +1,26 @@
-"""Start a job for a data file: on its upload under ``train/`` or ``test/``, on a schedule, or on request.
+"""Start a job: for a data file on its upload under ``train/`` or ``test/``, on a schedule, on request; monitoring.
 
 Every job dropml starts is launched here: the two trigger functions and the
 schedules (:func:`start_job`: valid, not too big, not seen before, then start
 it and say so), a project's creation or patch, and an operator's retrain
 (:func:`launch_checked`, by :mod:`dropml.usecases.runs`, which says so
-itself). The handlers in ``functions/`` parse their event
+itself), and the monitoring job of a day (:func:`start_monitoring`, on the
+daily schedule or an operator's request). The handlers in ``functions/`` parse their event
 (:mod:`dropml.events`) and make one call in here.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dropml import notify, storage
 from dropml.config import settings
 from dropml.errors import BadInput, DropmlError, NotFound
-from dropml.events import S3Object, ScheduleRequest
+from dropml.events import MonitoringRequest, S3Object, ScheduleRequest
 from dropml.jobs import idempotency, launcher
 from dropml.jobs.job import DATA_KIND, NOUN, Job
 from dropml.logs import correlation
@@ -139,6 +141,35 @@ def training_source(project: str) -> storage.ObjectInfo:
 def start_scoring(obj: S3Object) -> Started:
     """An upload under ``test/``: score it with the live version (see :func:`start_job`)."""
     return start_job("score", obj.key, obj.etag, obj.size)
+
+
+def start_monitoring(day: str, project: str | None = None, by: str = "schedule") -> Started:
+    """Start the monitoring job on ``day`` for ``project`` (None: every project with traffic that day).
+
+    Raises:
+        BadInput: not a day, or not a project name.
+        LaunchFailed: the job did not start.
+    """
+    key = keys.monitoring_day_key(day, project)
+    run_id = f"monitor-{day}-{project or 'all'}-{uuid.uuid4().hex[:8]}"
+    task = launcher.launch("monitor", key, None, correlation_id=run_id)
+    notify.announce("monitor", "succeeded", f"monitoring started for {day}", project=project, key=key, task=task, by=by)
+    return Started(job="monitor", key=key, task=task)
+
+
+def start_scheduled_monitoring(request: MonitoringRequest) -> dict[str, Any]:
+    """The daily monitoring schedule fired: monitor the day before (UTC), or the day it names.
+
+    Raises:
+        DropmlError: the job did not start (announced; the scheduler retries the invocation).
+    """
+    day = request.day or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    with correlation(f"{request.schedule}-{day}"):
+        try:
+            return start_monitoring(day, request.project).to_dict()
+        except DropmlError as err:
+            notify.announce("monitor", "failed", f"{request.schedule} failed", request.project, error=str(err))
+            raise
 
 
 def start_scheduled(request: ScheduleRequest) -> dict[str, Any]:

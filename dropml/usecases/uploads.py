@@ -2,7 +2,8 @@
 
 Results are kept in S3 under a random result id (``predictions/[<p>/]web-<id>.csv``):
 Lambda containers share nothing, so the instance that answers the download
-need not be the one that scored the file.
+need not be the one that scored the file. Each upload gets a drift report
+(:mod:`dropml.usecases.drift`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dropml import audit, storage
 from dropml.errors import NotFound
@@ -19,6 +20,7 @@ from dropml.scoring.predict import predict, prediction_column, results_csv, resu
 from dropml.scoring.reasons import explanation_columns
 from dropml.scoring.request_shapes import input_from_csv
 from dropml.storage import keys
+from dropml.usecases.drift import DriftSource, record_rows_drift
 from dropml.usecases.predict import record_audit
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ class ScoredUpload:
     prediction: Prediction
     result_id: str
     ignored: list[str]
+    drift: dict[str, Any] | None = None  # the upload's drift report (None when it could not be made)
 
     @property
     def prediction_columns(self) -> dict[str, str]:
@@ -86,8 +89,9 @@ def score_upload(
         "text/csv",
         metadata={"filename": filename[:200], "model-version": str(prediction.version), "request-id": request_id},
     )
-    record_audit(prediction, audit.hash_inputs(body), "upload", started, inputs, conf)
-    return ScoredUpload(loaded.project, filename, results, prediction, result_id, given.ignored)
+    record_audit(prediction, audit.hash_inputs(body), "upload", started, inputs, conf, loaded)
+    drift = record_rows_drift(loaded.manifest, DriftSource("upload", filename, request_id), given.rows)
+    return ScoredUpload(loaded.project, filename, results, prediction, result_id, given.ignored, drift)
 
 
 def kept_results(project: str, result_id: str) -> KeptResults:

@@ -7,7 +7,7 @@ dropml is its own package: ``dropml.config``; a sub-package folds its modules:
 ``training_job`` are one package each). The packages stand in layers, each
 importing only its own layer and those below it:
 
-    services  <  domain (registry < scoring < training)  <  use cases  <  entry points
+    services  <  domain (registry < scoring < monitoring < training)  <  use cases  <  entry points
 
 and the entry points (the web app, the CLI, the Lambda handlers, the job) reach
 the domain only through the use cases. ``dropml.local``, the local world, is
@@ -70,7 +70,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "dropml.stacks",
         "dropml.aws_names",
     ),
-    "domain": ("dropml.registry", "dropml.scoring", "dropml.training"),
+    "domain": ("dropml.registry", "dropml.scoring", "dropml.monitoring", "dropml.training"),
     "use cases": ("dropml.usecases",),
     "entry points": ("dropml.cli", "web", "functions", "training_job", "dropml.local"),
 }
