@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support.versions import TrainedVersions
 
-from dropml import local, notify
+from dropml import audit, local, notify
 from dropml.aws import reset_clients
 from dropml.config import reset_settings_cache
 from dropml.local import jobs, world
@@ -49,6 +49,7 @@ def aws(moto_server: local.MotoServer, monkeypatch: pytest.MonkeyPatch) -> Itera
     world.create_topic()  # points config at it: sets DROPML__NOTIFICATIONS__TOPIC_ARN
     jobs.register()
     yield moto_server
+    audit.input_sample().drain()  # this test's kept API inputs die with its stand-in, not at exit against none
     jobs.unregister()
     os.environ.pop(notify.TOPIC_ARN_ENV, None)
     reset_settings_cache()

@@ -305,6 +305,8 @@ CALLS = [
     ("GET", "/api/v1/openapi.json", {}, 200),
     ("GET", "/api/v1/forecast", {}, 400),  # the default project is not time-ordered
     ("GET", "/api/v1/forecast?project=crypto", {}, 404),  # nothing scored yet (200: test_byom_keras_onnx.py)
+    ("GET", "/api/v1/projects/default/monitoring", {}, 200),  # with reports: tests/integration/test_monitoring.py
+    ("GET", "/api/v1/projects/default/monitoring?days=0", {}, 400),
 ]
 
 
@@ -313,7 +315,7 @@ def test_every_documented_operation_answers_as_documented(published, client):
     exercised = set()
     for method, url, kwargs, status in CALLS:
         response = client.open(url, method=method, **kwargs)
-        path = re.sub(r"/\d+$", "/{version}", url.split("?")[0])
+        path = re.sub(r"/projects/[^/]+/", "/projects/{project}/", re.sub(r"/\d+$", "/{version}", url.split("?")[0]))
         exercised.add((path, method))
         operation = document["paths"][path][method.lower()]
         assert response.status_code == status, (url, response.data[:200])

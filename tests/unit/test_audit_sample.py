@@ -38,7 +38,8 @@ def test_one_row_requests_fill_the_reservoir_then_keep_a_uniform_sample(sample_s
         for i in range(500):
             sample.offer("p", 1, _one_row(float(i)), 1)
         [line] = sample.drain()
-        assert line["rows_seen"] == 500 and len(line["rows"]) == 50
+        assert line["rows_seen"] == 500
+        assert len(line["rows"]) == 50
         kept.update(int(row["a"]) // 100 for row in line["rows"])
     shares = np.asarray([kept[b] for b in range(5)]) / (200 * 50)
     assert np.all(np.abs(shares - 0.2) < 0.02)  # every fifth of the stream equally represented
@@ -65,12 +66,15 @@ def test_a_big_batch_is_sampled_by_copying_the_rows_taken_not_the_batch(sample_s
     sample.offer("p", 1, batch, len(batch))
     sample.offer("p", 1, _one_row(-1.0), 1)  # a NumberRows source in the same reservoir
     reservoir = sample._reservoirs[("p", 1)]
-    assert reservoir.seen == 100_001 and len(reservoir.items) == 100
+    assert reservoir.seen == 100_001
+    assert len(reservoir.items) == 100
     assert all(len(source) <= 100 for source, _ in reservoir.items)  # no reference to the 100,000-row frame
     [line] = sample.drain()
-    assert len(line["rows"]) == 100 and line["rows_seen"] == 100_001
+    assert len(line["rows"]) == 100
+    assert line["rows_seen"] == 100_001
     values = [row["a"] for row in line["rows"]]
-    assert len(set(values)) == 100 and np.mean(values) == pytest.approx(50_000, rel=0.25)
+    assert len(set(values)) == 100
+    assert np.mean(values) == pytest.approx(50_000, rel=0.25)
 
 
 def test_each_project_and_version_has_its_own_reservoir(sample_settings):
@@ -107,9 +111,11 @@ def test_past_the_days_bytes_a_window_only_counts_its_rows(sample_settings):
             sample.offer("p", 1, _one_row(float(window * 1000 + i)), 1)
         written.extend(sample.drain(now=time.time()))
     sizes = [len(audit.json_line(line)) for line in written if line["rows"]]
-    assert sum(sizes) <= 20_000 and len(sizes) >= 2
+    assert sum(sizes) <= 20_000
+    assert len(sizes) >= 2
     skipped = [line for line in written if not line["rows"]]
-    assert skipped and all(line["skipped"] == "max_bytes_per_day" and line["rows_seen"] == 200 for line in skipped)
+    assert skipped
+    assert all(line["skipped"] == "max_bytes_per_day" and line["rows_seen"] == 200 for line in skipped)
 
 
 def test_no_sample_is_kept_when_switched_off(sample_settings):

@@ -112,7 +112,9 @@ def test_psi_is_the_textbook_sum_with_empty_bins_floored():
     reference, current = np.array([50.0, 30.0, 20.0, 0.0]), np.array([30.0, 30.0, 30.0, 10.0])
     r = np.maximum(reference / 100, statistics.PSI_FLOOR)
     c = np.maximum(current / 100, statistics.PSI_FLOOR)
-    assert statistics.population_stability_index(reference, current) == pytest.approx(float(np.sum((c - r) * np.log(c / r))))
+    assert statistics.population_stability_index(reference, current) == pytest.approx(
+        float(np.sum((c - r) * np.log(c / r)))
+    )
     assert statistics.population_stability_index(reference, reference) == 0.0
 
 
