@@ -71,6 +71,14 @@ def _day(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).date().isoformat()
 
 
+def _tick(seconds: float, span: float) -> str:
+    """An x-axis label: the day, or the time of day when the chart covers less than two days."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    if span >= 2 * 86400:
+        return moment.date().isoformat()
+    return moment.strftime("%H:%M UTC" if span >= 600 else "%H:%M:%S UTC")
+
+
 def line_chart_svg(chart: Chart) -> str:
     """The chart as an inline ``<svg>`` element (every text escaped)."""
     title = escape(chart.title)
@@ -102,10 +110,9 @@ def line_chart_svg(chart: Chart) -> str:
     for value in (v0, (v0 + v1) / 2, v1):
         label = _label(value, chart.percent)
         parts.append(f'<text x="{PAD_LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end" font-size="11">{label}</text>')
-    for when, anchor in ((t0, "start"), (t1, "end")):
-        parts.append(
-            f'<text x="{x(when):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11">{_day(when)}</text>'
-        )
+    for when, anchor in ((t0, "start"), (t1, "end")) if t1 > t0 else ((t0, "middle"),):
+        tick = _tick(when, t1 - t0)
+        parts.append(f'<text x="{x(when):.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}" font-size="11">{tick}</text>')
     for guide in chart.guides:
         level = f"{y(guide.value):.1f}"
         parts.append(
@@ -185,7 +192,7 @@ def drift_svg(reports: list[dict[str, Any]], limit: float) -> str:
     by_kind: dict[str, list[tuple[float, float]]] = {}
     for report in reports:
         kind = (report.get("source") or {}).get("kind", "batch")
-        by_kind.setdefault(kind, []).append((_seconds(report["created_at"]), float(report["drifted_share"] or 0.0)))
+        by_kind.setdefault(kind, []).append((_seconds(report["time"]), float(report["drifted_share"] or 0.0)))
     series = [
         Series(kind, points, SOURCE_COLOURS.get(kind, PALETTE[-1]), css_class=f"drift-{kind}", markers=True)
         for kind, points in sorted(by_kind.items())
@@ -211,7 +218,7 @@ def ranges_svg(reports: list[dict[str, Any]]) -> str:
     series = [
         Series(
             name,
-            [(_seconds(r["created_at"]), float(r.get(field_name) or 0.0)) for r in reports],
+            [(_seconds(r["time"]), float(r.get(field_name) or 0.0)) for r in reports],
             PALETTE[index + 1],
             css_class=field_name.replace("_", "-"),
             markers=True,

@@ -250,9 +250,10 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "One batch (a scored file, an upload, a day of API traffic) against its version's training "
         "profile: per column a test and a distance, then the shares over the batch and the alerts they raised.",
-        "required": ["version", "created_at", "source", "rows", "drifted_share", "alerts"],
+        "required": ["version", "time", "created_at", "source", "rows", "drifted_share", "alerts"],
         "properties": {
             "version": {"type": "integer"},
+            "time": {"type": "string", "description": "The batch's time: when it was scored, or its day's end."},
             "created_at": {"type": "string"},
             "source": {
                 "type": "object",

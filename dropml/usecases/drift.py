@@ -70,8 +70,10 @@ def profile_of(manifest: Manifest) -> Profile | None:
     return found
 
 
-def drift_document(manifest: Manifest, source: DriftSource, observed: BatchObservation) -> dict[str, Any]:
-    """The stored (and served) report of one batch of ``manifest``'s version."""
+def drift_document(
+    manifest: Manifest, source: DriftSource, observed: BatchObservation, filed_at: datetime
+) -> dict[str, Any]:
+    """The stored (and served) report of one batch of ``manifest``'s version, placed in time at ``filed_at``."""
     conf = settings().monitoring.for_project(manifest.project)
     profile = profile_of(manifest)
     if profile is None:
@@ -83,6 +85,7 @@ def drift_document(manifest: Manifest, source: DriftSource, observed: BatchObser
         "project": manifest.project,
         "version": manifest.version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "time": filed_at.isoformat(timespec="seconds"),  # the batch's: when it was scored, or its day's end
         "source": {"kind": source.kind, "name": source.name, "request_id": source.request_id, **source.counted},
         "reference": manifest.artifacts[manifest.profile].key if manifest.profile else None,
         "note": note,
@@ -101,8 +104,9 @@ def record_drift(
     Raises:
         ChecksumMismatch, NotFound, BadInput: the version's profile could not be read (see :func:`profile_of`).
     """
-    document = drift_document(manifest, source, observed)
-    key = keys.drift_report_key(manifest.project, filed_at or datetime.now(UTC), source.kind, source.request_id)
+    filed_at = filed_at or datetime.now(UTC)
+    document = drift_document(manifest, source, observed, filed_at)
+    key = keys.drift_report_key(manifest.project, filed_at, source.kind, source.request_id)
     storage.put_json(key, document)
     if document["alerts"]:
         _announce(document, key)

@@ -25,6 +25,7 @@ MAX_REPORTS = 60  # the newest drift reports a page reads (each a small object)
 MAX_DAYS = 366
 SUMMARY_FIELDS = (
     "version",
+    "time",
     "created_at",
     "source",
     "note",

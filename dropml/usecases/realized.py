@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dropml import notify, registry, storage
 from dropml.config import settings
-from dropml.errors import DropmlError, NotFound
+from dropml.errors import NotFound
 from dropml.monitoring.realized import (
     HOLDOUT_PREFIX,
     KeyedPredictions,
@@ -186,10 +186,11 @@ def check_live(project: str) -> Verdict | None:
 
 
 def _roll_back(manifest: Manifest) -> None:
-    """Roll the project back (announced by the rollback); a project with nothing earlier says so instead."""
+    """Roll the project back (the rollback announces itself); when it cannot be (nothing earlier, refused), say so."""
     try:
         live.rollback(manifest.project, by=ROLLED_BACK_BY)
-    except DropmlError as err:
+    except Exception as err:  # a failed rollback is announced, never lost in a log
+        logger.exception("automatic rollback failed", extra={"project": manifest.project})
         notify.announce(
             "rollback",
             "failed",
