@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dropml-installed
 export SAM_CLI_TELEMETRY := 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart bench-scale clean docs validate sam sam-build browser runtime-python iam-simulator deploy rehearse
+.PHONY: help install demo test lint fmt check bench bench-mlflow bench-quality bench-coldstart bench-scale bench-monitoring clean docs validate sam sam-build browser runtime-python iam-simulator deploy rehearse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -117,6 +117,9 @@ bench-mlflow: $(MLFLOW_VENV)/.installed  ## install MLflow's scoring server for 
 bench: $(STAMP) bench-mlflow  ## print the benchmark tables
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py --mlflow-python $(MLFLOW_VENV)/bin/python $(SERVE_BENCH_ARGS)
+
+bench-monitoring: $(STAMP)  ## what profiles and drift reports cost per batch, what a plain predict pays
+	$(BIN)/python bench/monitoring.py $(MONITORING_BENCH_ARGS)
 
 bench-coldstart: $(STAMP) runtime-python  ## cold starts of the Lambda package, as Lambda starts it (zappa package, python3.12)
 	$(BIN)/python bench/coldstart.py $(COLDSTART_BENCH_ARGS)

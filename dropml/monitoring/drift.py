@@ -103,15 +103,14 @@ def _numeric_drift(
     base["outside_share"] = _share(found.outside, found.present)
     if len(found.values) < MIN_VALUES or not reference.points:
         return ColumnDrift(name, "numeric", **base, note="too few values to test")
-    points = np.asarray(reference.points)
-    test = statistics.ks_two_sample(points, found.values, current_weights=found.weights)
-    distance = statistics.wasserstein(points, found.values, current_weights=found.weights)
+    points = statistics.Sample.of(np.asarray(reference.points))
+    current = statistics.Sample.of(found.values, found.weights)  # sorted once for the test and the distance
+    test = statistics.ks_two_sample(points, current)
+    distance = statistics.wasserstein(points, current)
     normed = distance / reference.std if reference.std else None
-    deciles = np.unique(np.quantile(points, np.linspace(0.1, 0.9, 9)))
-    psi = statistics.population_stability_index(
-        statistics.bin_counts(points, deciles), statistics.bin_counts(found.values, deciles, found.weights)
-    )
-    by_test = statistics.effective_size(found.weights, len(found.values)) <= conf.test_max_rows or normed is None
+    deciles = np.unique(np.quantile(points.values, np.linspace(0.1, 0.9, 9)))
+    psi = statistics.population_stability_index(points.bin_weights(deciles), current.bin_weights(deciles))
+    by_test = current.effective <= conf.test_max_rows or normed is None
     drifted = test.p_value < conf.p_value if by_test else bool(normed > conf.wasserstein)
     return ColumnDrift(
         name,

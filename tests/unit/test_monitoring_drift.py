@@ -198,3 +198,20 @@ def test_too_few_values_are_counted_not_tested(trained):
     report = compare(profile, observe(schema, validate_frame(schema, _training(3, seed=12))), DRIFT, THRESHOLDS)
     assert report.tested_columns == 0
     assert report.drifted_share == 0.0
+
+
+@pytest.mark.parametrize("name", ["penguins", "vega-seattle-weather", "sm-modechoice", "vega-cars", "sk-diabetes"])
+def test_a_cleaned_training_frame_profiles_as_its_rows_checked_against_the_schema(name):
+    """Training profiles its cleaned frame as it is; serving's batches are checked rows: both must agree."""
+    from support.zoo import REAL
+
+    from dropml.config import settings
+    from dropml.training.clean import clean_frame
+    from dropml.training.ingest import parse_training_csv
+    from dropml.training.schema import build_input_schema
+
+    case = next(c for c in REAL if c.name == name)
+    conf = settings().training_for(name, {"target": case.target, **case.overrides})
+    cleaned = clean_frame(parse_training_csv(case.load(), name)[0], conf)
+    schema = build_input_schema(cleaned.frame, cleaned.kinds, None, None, any_text=cleaned.word_columns)
+    assert build_profile(schema, cleaned.features) == build_profile(schema, validate_frame(schema, cleaned.features))

@@ -123,6 +123,16 @@ def test_bin_counts_put_values_between_the_edges():
     assert counts.tolist() == [1.0, 2.0, 2.0]  # (-inf, 0), [0, 1), [1, inf)
 
 
+def test_a_sorted_samples_bin_weights_are_bin_counts():
+    rng = np.random.default_rng(3)
+    values, weights = np.round(rng.normal(size=500), 1), rng.random(500)
+    edges = np.array([-1.0, 0.0, 0.5, 1.0])
+    assert statistics.Sample.of(values).bin_weights(edges) == pytest.approx(statistics.bin_counts(values, edges))
+    assert statistics.Sample.of(values, weights).bin_weights(edges) == pytest.approx(
+        statistics.bin_counts(values, edges, weights)
+    )
+
+
 def test_empty_samples_are_refused():
     with pytest.raises(ValueError, match="at least one"):
         statistics.ks_two_sample(np.array([]), np.array([1.0]))
