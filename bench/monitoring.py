@@ -229,8 +229,11 @@ def files_and_uploads(quick: bool) -> None:
         key = f"test/bench-{size}.csv"
         storage.put_bytes(key, features.sample(size, replace=True, random_state=2).to_csv(index=False).encode())
         _score(key, True)  # warm: the version loaded, Dask started
-        plain = statistics.median(_score(key, False) for _ in range(3))
-        watched = statistics.median(_score(key, True) for _ in range(3))
+        runs: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(5):  # alternate, so load on the box touches both alike
+            for watching, found in runs.items():
+                found.append(_score(key, watching))
+        plain, watched = statistics.median(runs[False]), statistics.median(runs[True])
         FIGURES[f"file_{size}_overhead"] = watched / plain - 1
         rows.append([f"test/ file, {size:,} rows", ms(plain), ms(watched), f"{watched / plain - 1:+.1%}"])
     loaded = cached_version("default", manifest.version)
@@ -327,8 +330,9 @@ def print_targets() -> None:
         ms(FIGURES["upload_10000_seconds"]),
         FIGURES["upload_10000_seconds"] <= 0.15,
     )
-    biggest = max(k for k in FIGURES if k.startswith("drift_") and k.endswith("_seconds") and k[6:-8].isdigit())
-    row(f"a {int(biggest[6:-8]):,}-row batch's drift report ≤ 2 s", ms(FIGURES[biggest]), FIGURES[biggest] <= 2.0)
+    sizes = [int(k[6:-8]) for k in FIGURES if k.startswith("drift_") and k.endswith("_seconds") and k[6:-8].isdigit()]
+    biggest = FIGURES[f"drift_{max(sizes)}_seconds"]
+    row(f"a {max(sizes):,}-row batch's drift report in process ≤ 2 s", ms(biggest), biggest <= 2.0)
     row(
         "zoo, rows drawn from the set itself: ≤ 10 % of columns called drifted",
         f"{FIGURES['zoo_false_alarm_share']:.1%}",

@@ -196,7 +196,7 @@ _PENDING = object()  # a reservoir slot taken by a row of the batch being offere
 
 
 class _Reservoir:
-    """A uniform sample of at most ``capacity`` rows of everything offered (Vitter's algorithm R), by reference."""
+    """A uniform sample of at most ``capacity`` rows of everything offered, by reference (algorithm R per row)."""
 
     __slots__ = ("capacity", "items", "seen")
 
@@ -210,9 +210,23 @@ class _Reservoir:
             for position in range(count):
                 self._offer_one(rows, position)
             return
-        for position, slot in self._accepted(count):  # mark the slots first: a row may be replaced by a later one
-            self._put(slot, (_PENDING, position))
-        self.seen += count
+        # a batch: the reservoir afterwards must be a uniform sample of everything seen, which is drawn directly:
+        # first fill it, then take a hypergeometric number of the batch's other rows into as many random slots
+        fill = min(self.capacity - len(self.items), count)
+        for position in range(fill):
+            self.items.append((_PENDING, position))
+        self.seen += fill
+        rest = count - fill
+        if rest > 0:
+            draw = np.random.default_rng(random.getrandbits(64))  # seeded from random: reseeded in each fork
+            taken = int(draw.hypergeometric(rest, self.seen, self.capacity))
+            for slot, position in zip(
+                draw.choice(self.capacity, taken, replace=False).tolist(),
+                (fill + draw.choice(rest, taken, replace=False)).tolist(),
+                strict=True,
+            ):
+                self.items[slot] = (_PENDING, position)
+            self.seen += rest
         kept = [(slot, position) for slot, (source, position) in enumerate(self.items) if source is _PENDING]
         if kept:  # copy the few rows that stayed, never keep a reference to the whole batch
             subset = rows.take(np.asarray([position for _, position in kept]))
@@ -225,23 +239,6 @@ class _Reservoir:
             self.items.append((rows, position))
         elif (slot := random.randrange(self.seen)) < self.capacity:  # noqa: S311 - a sample, not security
             self.items[slot] = (rows, position)
-
-    def _accepted(self, count: int) -> list[tuple[int, int | None]]:
-        """Which positions of a batch enter the sample, and the slot each replaces (None: appended)."""
-        order = self.seen + np.arange(1, count + 1)  # each row's 1-based index in the stream
-        accept = (order <= self.capacity) | (np.random.random(count) * order < self.capacity)
-        taken = []
-        for position in np.flatnonzero(accept).tolist():
-            index = self.seen + position  # 0-based
-            slot = None if index < self.capacity else random.randrange(self.capacity)  # noqa: S311 - a sample
-            taken.append((position, slot))
-        return taken
-
-    def _put(self, slot: int | None, item: tuple[Any, int]) -> None:
-        if slot is None and len(self.items) < self.capacity:
-            self.items.append(item)
-        else:
-            self.items[slot if slot is not None else random.randrange(self.capacity)] = item  # noqa: S311 - a sample
 
     def rows(self) -> list[dict[str, Any]]:
         """The sampled rows as JSON-ready objects."""

@@ -52,6 +52,18 @@ def test_schedule_inputs_are_recognised_and_validated():
     assert caught.value.field == "project"
 
 
+def test_the_monitoring_schedule_asks_for_the_day_before_or_the_day_it_names():
+    daily = load_event("schedule_daily_monitoring.json")
+    assert events.is_schedule(daily)
+    assert events.schedule_job(daily) == "monitor"
+    assert events.monitoring_request(daily) == events.MonitoringRequest("daily-monitoring", None, None)
+    named = events.monitoring_request({**daily, "day": "2026-12-06", "project": "glass"})
+    assert (named.day, named.project) == ("2026-12-06", "glass")
+    with pytest.raises(BadInput) as caught:
+        events.monitoring_request({**daily, "day": "yesterday"})
+    assert caught.value.field == "day"
+
+
 def test_every_sample_event_is_valid_json_with_the_expected_shape():
     from tests.conftest import EVENTS
 

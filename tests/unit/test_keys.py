@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -87,3 +89,27 @@ def test_project_names_are_validated(name):
         return
     assert "/" not in name
     assert ".." not in name
+
+
+def test_a_monitoring_day_key_names_the_day_and_maybe_the_project():
+    assert keys.monitoring_day_key("2026-12-06") == "audit/samples/date=2026-12-06/"
+    assert keys.monitoring_day_key("2026-12-06", "glass") == "audit/samples/date=2026-12-06/glass/"
+    assert keys.parse_monitoring_day_key("audit/samples/date=2026-12-06/glass/") == ("2026-12-06", "glass")
+    assert keys.parse_monitoring_day_key("audit/samples/date=2026-12-06/") == ("2026-12-06", None)
+    for bad in ("audit/samples/date=2026-12-06", "audit/keys/date=2026-12-06/", "audit/samples/date=x/", "train/a.csv"):
+        with pytest.raises(BadInput, match="not a monitoring day"):
+            keys.parse_monitoring_day_key(bad)
+    with pytest.raises(BadInput) as caught:
+        keys.monitoring_day_key("06/12/2026")
+    assert caught.value.field == "day"
+
+
+def test_drift_reports_are_filed_in_time_order_with_safe_names():
+    when = datetime(2026, 12, 6, 9, 30, 1, 5, tzinfo=UTC)
+    assert keys.drift_report_key("glass", when, "upload", "my file (2).csv") == (
+        "reports/glass/monitoring/drift/2026-12-06/093001000005-upload-my_file_2_.csv.json"
+    )
+    assert (
+        keys.realized_summary_key("glass", 3, "2026-12-06")
+        == "reports/glass/monitoring/realized/v3/summary/2026-12-06.json"
+    )

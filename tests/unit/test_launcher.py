@@ -26,6 +26,17 @@ def test_scoring_arguments_carry_the_request_id():
     ]
 
 
+def test_monitoring_arguments_name_the_day_and_refuse_overrides():
+    key = "audit/samples/date=2026-12-06/"
+    assert launcher.job_arguments("monitor", key, None, "m-1") == ["monitor", "--key", key, "--run-id", "m-1"]
+    with pytest.raises(BadInput) as caught:
+        launcher.job_arguments("monitor", key, {"target": "x"}, "m-1")
+    assert caught.value.field == "overrides"
+    with pytest.raises(BadInput) as caught:
+        launcher.job_arguments("monitor", "test/x.csv", None, "m-1")
+    assert caught.value.field == "key"
+
+
 @pytest.mark.parametrize(
     ("job", "key", "field"),
     [("train", "test/x.csv", "key"), ("score", "train/x.csv", "key"), ("deploy", "train/x.csv", "job")],

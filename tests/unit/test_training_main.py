@@ -95,6 +95,22 @@ def test_score_calls_dropml_scoring(monkeypatch, capsys):
     }
 
 
+def test_monitor_reports_the_day_of_its_key(monkeypatch, capsys):
+    calls = []
+
+    def fake_monitor_day(day, project):
+        calls.append((day, project))
+        return {"day": day, "projects": {}}
+
+    monkeypatch.setattr("dropml.usecases.daily_monitoring.monitor_day", fake_monitor_day)
+    assert entry.main(["monitor", "--key", "audit/samples/date=2026-12-06/glass/", "--run-id", "m1"]) == 0
+    assert entry.main(["monitor", "--key", "audit/samples/date=2026-12-06/"]) == 0
+    assert calls == [("2026-12-06", "glass"), ("2026-12-06", None)]
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["job"] == "monitor"
+    assert entry.main(["monitor", "--key", "audit/samples/date=yesterday/"]) == 2
+    assert "not a monitoring day" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "named"),
     [([], "required: job"), (["train"], "required: --key"), (["train", "--key", "k", "--nope"], "--nope")],
