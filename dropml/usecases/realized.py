@@ -79,7 +79,11 @@ def _pairs_of_day(project: str, version: int, day: str) -> list[LabelledPairs]:
 
 
 def update_summary(manifest: Manifest, day: str) -> dict[str, Any]:
-    """Recompute and keep one (version, day)'s realized metrics over every labelled row of that day (each once)."""
+    """Recompute and keep one (version, day)'s realized metrics over every labelled row of that day (each once).
+
+    Pairs are written once per batch and never changed, so two jobs updating one day at once at worst leave a
+    summary that misses the other's batch until the next update of that day recomputes it.
+    """
     pairs = combined(_pairs_of_day(manifest.project, manifest.version, day))
     summary = {
         "project": manifest.project,
