@@ -351,6 +351,17 @@ class RealizedSettings(_Section):
     lookback_days: int = Field(14, ge=1, le=366)  # how far back predictions are joined with labels that arrive
 
 
+class ChallengerSettings(_Section):
+    """A challenger scored in the shadow, held to the champion on the same labelled rows (dropml.monitoring.challenger).
+
+    With ``monitoring.auto_promote`` the challenger is made live once, on the last ``window_rows`` rows both versions
+    predicted and whose labels arrived, it is better than the champion on the rank metric by more than ``margin``.
+    """
+
+    window_rows: int = Field(200, ge=1)  # labelled rows both versions predicted
+    margin: float = Field(0.02, ge=0.0, lt=1.0)  # relative: 0.02 = 2 % better than the champion
+
+
 class MonitoringSettings(_Section):
     """Drift, realized accuracy and what follows from them (``projects`` overrides any key per project)."""
 
@@ -359,6 +370,8 @@ class MonitoringSettings(_Section):
     traffic_sample: TrafficSampleSettings = TrafficSampleSettings()
     realized: RealizedSettings = RealizedSettings()
     auto_rollback: bool = False  # realized below the holdout by the margin: roll the project back to its previous live
+    challenger: ChallengerSettings = ChallengerSettings()
+    auto_promote: bool = False  # the challenger beats the champion by challenger.margin: make it live
     projects: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("projects")
@@ -429,6 +442,10 @@ class Settings(_Section):
     def model_version_parameter(self, project: str) -> str:
         """The SSM parameter that holds a project's live model version."""
         return f"/{self.stack_name}/{project}/model-version"
+
+    def challenger_version_parameter(self, project: str) -> str:
+        """The SSM parameter that holds a project's challenger version (``none`` when it has none)."""
+        return f"/{self.stack_name}/{project}/challenger-version"
 
 
 def _describe(err: ValidationError, source: str) -> str:

@@ -60,10 +60,27 @@ def _live(change: live.LiveChange) -> Response:
     return jsonify({"project": change.project, "live_version": change.version, "was": change.was})
 
 
+def _challenger(change: live.ChallengerChange) -> Response:
+    return jsonify(
+        {"project": change.project, "challenger": change.challenger, "was": change.was, "live_version": change.live}
+    )
+
+
 @admin.post("/projects/<project>/promote")
 def promote_route(project: str) -> Response:
-    """Make a published version live (the same checksum checks as publishing)."""
-    return _live(live.promote(project, _version_field(json_object()), by=g.admin_key_id))
+    """Make a published version live (the same checksum checks as publishing), or with ``"shadow": true`` the
+    challenger scored in the shadow of the live one; ``{"shadow": false}`` stops the challenger."""
+    document = json_object()
+    shadow = document.get("shadow")
+    if shadow is not None and not isinstance(shadow, bool):
+        raise BadInput("shadow", shadow, f"shadow must be true or false (got {shadow!r})")
+    if shadow is None:
+        return _live(live.promote(project, _version_field(document), by=g.admin_key_id))
+    if shadow:
+        return _challenger(live.challenge(project, _version_field(document), by=g.admin_key_id))
+    if document.get("version") is not None:
+        raise BadInput("version", document["version"], '"shadow": false stops the challenger and takes no version')
+    return _challenger(live.clear_challenger(project, by=g.admin_key_id))
 
 
 @admin.post("/projects/<project>/rollback")
@@ -184,10 +201,20 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/admin/projects/{project}/promote": {
         "post": _admin_operation(
             "adminPromote",
-            "Make a published version live",
+            "Make a published version live, or (shadow: true) the challenger; shadow: false stops the challenger",
             "200",
             _LIVE,
-            _json_body({"version": {"type": "integer", "minimum": 1}}, ["version"]),
+            _json_body(
+                {
+                    "version": {"type": "integer", "minimum": 1, "description": "required unless shadow is false"},
+                    "shadow": {
+                        "type": "boolean",
+                        "description": "true: make the version the challenger (scored in the shadow of the live "
+                        "one, never answering); false: stop the challenger",
+                    },
+                },
+                [],
+            ),
         )
     },
     "/api/v1/admin/projects/{project}/rollback": {

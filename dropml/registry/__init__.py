@@ -3,12 +3,24 @@
 It imports neither scoring nor training: both write and read versions through it.
 
 - :mod:`~dropml.registry.versions`: the one writer of a version, and reading, listing and checking versions
-- :mod:`~dropml.registry.live`: the live-version pointer in SSM, publish, promote, roll back, history
+- :mod:`~dropml.registry.live`: the live and challenger pointers in SSM, publish, promote, roll back, history
 - :mod:`~dropml.registry.project_settings`: training settings stored per project (checked, merged, used per run)
 - :mod:`~dropml.registry.byom`: a registered (bring-your-own) model's schema and pipeline, written as a version
 """
 
-from dropml.registry.live import HistoryEntry, LiveVersion, history, live_version, promote, publish, rollback
+from dropml.registry.live import (
+    HistoryEntry,
+    LiveVersion,
+    Pointer,
+    challenger_version,
+    clear_challenger,
+    history,
+    live_version,
+    promote,
+    publish,
+    rollback,
+    set_challenger,
+)
 from dropml.registry.versions import (
     VersionFile,
     claim_version,
@@ -26,9 +38,12 @@ from dropml.registry.versions import (
 __all__ = [
     "HistoryEntry",
     "LiveVersion",
+    "Pointer",
     "VersionFile",
+    "challenger_version",
     "claim_version",
     "claimed_versions",
+    "clear_challenger",
     "history",
     "list_projects",
     "list_versions",
@@ -40,6 +55,7 @@ __all__ = [
     "read_artifacts",
     "read_manifest",
     "rollback",
+    "set_challenger",
     "verify_artifacts",
     "write_version",
 ]

@@ -1,7 +1,9 @@
-"""The live version of each project: the SSM pointer, publishing, promotion, rollback and their history.
+"""The live version of each project and its challenger: the SSM pointers, publishing, promotion, rollback, history.
 
 The project's SSM parameter ``/<stack>/<project>/model-version`` holds its live
-version. Every change is also appended to the project's record under
+version, ``/<stack>/<project>/challenger-version`` the version scored in the
+shadow (``none`` when there is none). Both are written by :func:`_set_pointer`
+alone, and every change is also appended to the project's record under
 ``audit/promotions/`` (:mod:`dropml.registry.promotions`), which does not expire as
 SSM's last-100 parameter history does; the history reads both.
 """
@@ -12,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from dropml import aws, storage
 from dropml.config import settings
@@ -22,6 +25,9 @@ from dropml.registry.versions import read_manifest, verify_artifacts
 from dropml.storage import keys
 
 logger = logging.getLogger(__name__)
+
+Pointer = Literal["live", "challenger"]
+NO_VERSION = "none"  # SSM holds no empty value: a cleared pointer (and the template's placeholder) says this
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,26 @@ class LiveVersion:
     changed_at: str
 
 
+def _parameter(project: str, pointer: Pointer) -> str:
+    conf = settings()
+    project = keys.validate_project(project)
+    return conf.model_version_parameter(project) if pointer == "live" else conf.challenger_version_parameter(project)
+
+
 def live_version(project: str) -> LiveVersion | None:
     """The live version of ``project``, or None before anything is published."""
+    return _read_pointer(project, "live")
+
+
+def challenger_version(project: str) -> LiveVersion | None:
+    """The version of ``project`` scored in the shadow of the live one, or None."""
+    return _read_pointer(project, "challenger")
+
+
+def _read_pointer(project: str, pointer: Pointer) -> LiveVersion | None:
     from botocore.exceptions import ClientError
 
-    name = settings().model_version_parameter(keys.validate_project(project))
+    name = _parameter(project, pointer)
     try:
         param = aws.client("ssm").get_parameter(Name=name)["Parameter"]
     except ClientError as err:
@@ -53,14 +74,25 @@ def live_version(project: str) -> LiveVersion | None:
 
 
 def _set_live(project: str, version: int, action: promotions.Action = "publish") -> None:
+    _set_pointer(project, "live", version, action)
+
+
+def _set_pointer(project: str, pointer: Pointer, version: int | None, action: promotions.Action) -> int:
+    """The one writer of a project's version pointers (live and challenger); returns SSM's parameter version.
+
+    Every publish, promotion, rollback and challenger change passes here, and is appended to the project's
+    record of changes (:mod:`dropml.registry.promotions`) once SSM holds it.
+    """
     written = aws.client("ssm").put_parameter(
-        Name=settings().model_version_parameter(project),
-        Value=str(version),
+        Name=_parameter(project, pointer),
+        Value=str(version) if version is not None else NO_VERSION,
         Type="String",
         Overwrite=True,
-        Description=f"live model version of dropml project {project}",
+        Description=f"{pointer} model version of dropml project {project}",
     )
-    promotions.record(project, version, action, int(written["Version"]))
+    parameter_version = int(written["Version"])
+    promotions.record(project, version, action, parameter_version, pointer)
+    return parameter_version
 
 
 def publish(manifest_key: str) -> tuple[Manifest, bool]:
@@ -121,13 +153,44 @@ def promote(project: str, version: int) -> Manifest:
 
 
 def _make_live(project: str, version: int, action: promotions.Action) -> Manifest:
+    manifest = _checked(project, version, "made live")
+    _set_live(project, version, action)
+    return manifest
+
+
+def _checked(project: str, version: int, purpose: str) -> Manifest:
+    """A version's manifest after the checks any pointer to it needs: it exists, is not archived, is intact."""
     keys.validate_project(project)
     manifest = read_manifest(project, version)
     if storage.exists(keys.archive_marker_key(project, version)):
-        raise Conflict(f"v{version} of {project!r} is archived and cannot be made live")
+        raise Conflict(f"v{version} of {project!r} is archived and cannot be {purpose}")
     verify_artifacts(manifest)
-    _set_live(project, version, action)
     return manifest
+
+
+def set_challenger(project: str, version: int) -> Manifest:
+    """Make a published version the project's challenger (scored in the shadow), after the checks of promotion.
+
+    Raises:
+        NotFound: no such version.
+        Conflict: the version is archived, or it is the live version.
+        ChecksumMismatch: its artifacts do not match its manifest.
+    """
+    manifest = _checked(project, version, "a challenger")
+    current = live_version(project)
+    if current is not None and current.version == version:
+        raise Conflict(f"v{version} of {project!r} is live: a challenger must be another version")
+    _set_pointer(project, "challenger", version, "challenge")
+    return manifest
+
+
+def clear_challenger(project: str) -> int | None:
+    """Stop scoring a challenger in the shadow; returns the version that was the challenger (None: there was none)."""
+    current = challenger_version(project)
+    if current is None:
+        return None
+    _set_pointer(project, "challenger", None, "clear")
+    return current.version
 
 
 @dataclass(frozen=True)
@@ -141,17 +204,20 @@ class HistoryEntry:
     action: str = ""  # publish, promote or rollback (empty: known only from SSM's history)
 
 
-def history(project: str) -> list[HistoryEntry]:
-    """Every change of the project's live version, oldest first: its record, and SSM's history for the rest.
+def history(project: str, pointer: Pointer = "live") -> list[HistoryEntry]:
+    """Every change of the project's live (or challenger) version, oldest first: its record, and SSM's history for
+    the rest.
 
     SSM's history (its last 100 versions) adds what the record lacks: changes made before the record
     existed, or by hand in the console.
     """
     recorded = [
-        HistoryEntry(p.parameter_version, p.model_version, p.changed_at, "", p.action) for p in promotions.read(project)
+        HistoryEntry(p.parameter_version, p.model_version, p.changed_at, "", p.action)
+        for p in promotions.read(project)
+        if p.pointer == pointer
     ]
     seen = {entry.parameter_version for entry in recorded}
-    older = [entry for entry in _parameter_history(project) if entry.parameter_version not in seen]
+    older = [entry for entry in _parameter_history(project, pointer) if entry.parameter_version not in seen]
     return sorted(older + recorded, key=_when)
 
 
@@ -164,11 +230,11 @@ def _when(entry: HistoryEntry) -> tuple[datetime, int]:
     return (changed if changed.tzinfo else changed.replace(tzinfo=UTC)), entry.parameter_version
 
 
-def _parameter_history(project: str) -> list[HistoryEntry]:
-    """Every value the live-version parameter has had that SSM still keeps, oldest first."""
+def _parameter_history(project: str, pointer: Pointer) -> list[HistoryEntry]:
+    """Every value the project's live (or challenger) parameter has had that SSM still keeps, oldest first."""
     from botocore.exceptions import ClientError
 
-    name = settings().model_version_parameter(keys.validate_project(project))
+    name = _parameter(project, pointer)
     entries: list[HistoryEntry] = []
     try:
         for page in aws.client("ssm").get_paginator("get_parameter_history").paginate(Name=name):

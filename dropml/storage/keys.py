@@ -186,9 +186,10 @@ def audit_prefix(kind: AuditKind, day: str | None = None) -> str:
     return f"audit/{kind}/" + (f"date={day}/" if day else "")
 
 
-def promotion_key(project: str, when: datetime, parameter_version: int) -> str:
-    """One change of a project's live version: named by time, so a listing is the history in order."""
-    return f"{promotion_prefix(project)}{when:%Y%m%dT%H%M%S%fZ}-p{parameter_version}.json"
+def promotion_key(project: str, when: datetime, parameter_version: int, pointer: str = "live") -> str:
+    """One change of a project's live (or challenger) version: named by time, so a listing is the history in order."""
+    kind = "" if pointer == "live" else f"-{pointer}"
+    return f"{promotion_prefix(project)}{when:%Y%m%dT%H%M%S%fZ}-p{parameter_version}{kind}.json"
 
 
 def promotion_prefix(project: str) -> str:

@@ -1,7 +1,9 @@
-"""A project's live version: publish a written version, promote one, roll back, and the history of it all.
+"""A project's live version and its challenger: publish, promote, roll back, shadow, and the history of it all.
 
 Each change is the registry's (:mod:`dropml.registry.live`), announced here, so
-the publish function, the CLI and the admin API say the same thing on SNS.
+the publish function, the CLI, the admin API and monitoring say the same thing
+on SNS. A challenger is scored in the shadow of the live version
+(:mod:`dropml.usecases.shadow`); promoting it makes it the champion and ends its shadow.
 """
 
 from __future__ import annotations
@@ -59,13 +61,55 @@ def promote(project: str, version: int, by: str = "cli") -> LiveChange:
         Conflict: the version is archived.
         ChecksumMismatch: its artifacts differ from its manifest.
     """
-    return _change_live(
+    change = _change_live(
         "promote",
         project,
         lambda: registry.promote(project, version),
         lambda manifest, was: f"{project} v{manifest.version} promoted (was {f'v{was}' if was else 'nothing'})",
         by,
     )
+    challenger = registry.challenger_version(project)
+    if challenger is not None and challenger.version == version:  # the challenger won: it answers now
+        clear_challenger(project, by)
+    return change
+
+
+@dataclass(frozen=True)
+class ChallengerChange:
+    """A change of a project's challenger: which version it is now (None: none) and which it was."""
+
+    project: str
+    challenger: int | None
+    was: int | None
+    live: int | None
+
+
+def challenge(project: str, version: int, by: str = "cli") -> ChallengerChange:
+    """Make a published version the challenger: scored in the shadow of every request and file, never answering.
+
+    Raises:
+        NotFound: no such version.
+        Conflict: the version is archived or live.
+        ChecksumMismatch: its artifacts differ from its manifest.
+    """
+    before = registry.challenger_version(keys.validate_project(project))
+    registry.set_challenger(project, version)
+    was = before.version if before else None
+    live_now = registry.live_version(project)
+    shadowed = f"v{live_now.version}" if live_now else "nothing"
+    subject = f"{project} v{version} is the challenger (scored in the shadow of {shadowed})"
+    notify.announce("challenger", "succeeded", subject, project, version, by=by, was=was)
+    return ChallengerChange(project, version, was, live_now.version if live_now else None)
+
+
+def clear_challenger(project: str, by: str = "cli") -> ChallengerChange:
+    """Stop scoring the project's challenger in the shadow (nothing changes when there is none)."""
+    was = registry.clear_challenger(keys.validate_project(project))
+    live_now = registry.live_version(project)
+    if was is not None:
+        subject = f"{project}: v{was} is no longer the challenger"
+        notify.announce("challenger", "succeeded", subject, project, was, by=by, was=was, cleared=True)
+    return ChallengerChange(project, None, was, live_now.version if live_now else None)
 
 
 def rollback(project: str, by: str = "cli") -> LiveChange:
@@ -98,6 +142,6 @@ def _change_live(
     return LiveChange(project, manifest.version, was, manifest.champion)
 
 
-def history(project: str) -> list[registry.HistoryEntry]:
-    """Every change of ``project``'s live version, oldest first (its record under audit/promotions/)."""
-    return registry.history(project)
+def history(project: str, pointer: registry.Pointer = "live") -> list[registry.HistoryEntry]:
+    """Every change of ``project``'s live (or challenger) version, oldest first (its record under audit/promotions/)."""
+    return registry.history(project, pointer)
