@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Channel = Literal["form", "upload", "json", "csv", "file", "experiment"]
+Role = Literal["live", "challenger"]  # what the version that scored was to its project: answering, or in the shadow
 
 
 class JsonRecords(Protocol):
@@ -80,7 +81,7 @@ def prediction_record(
     outputs: dict[str, list[Any] | np.ndarray] | None = None,
     predictions_key: str | None = None,
     outside_training_range: dict[str, int] | None = None,
-    role: str = "live",
+    role: Role = "live",
     row_keys: RowKeys | None = None,
 ) -> dict[str, Any]:
     """One prediction request as an audit record (inputs and outputs only for small requests).
@@ -88,7 +89,8 @@ def prediction_record(
     ``inputs`` may be the checked rows (a frame, or rows with ``records()``) and ``outputs`` arrays: they become JSON
     when the buffer is written (:func:`json_line`), off the request's path.
     ``outside_training_range``: rows per column whose value lay past the training range (the models extrapolated).
-    ``role``: what the version was to the project when it answered (``live``; a challenger scores in the shadow).
+    ``role``: what the version was to the project: ``live`` answered; a ``challenger`` scored the same request in the
+    shadow, under the same request id, after the answer was built.
     ``row_keys``: a time-ordered project's keys and predictions, written to ``audit/keys/`` with the record.
     """
     keep = settings().audit.store_inputs_max_rows
@@ -513,8 +515,8 @@ def find_prediction(request_id: str, days: int = 31) -> dict[str, Any]:
                 continue
             for line in body.splitlines():
                 record = json.loads(line)
-                if record.get("request_id") == request_id:
-                    return record
+                if record.get("request_id") == request_id and record.get("role", "live") == "live":
+                    return record  # the answer's record, not a challenger's shadow of it
     raise NotFound(f"no prediction with request id {request_id!r} in the last {days} days of audit/predictions/")
 
 

@@ -25,8 +25,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from dropml.errors import BadInput, NotFound, TooLarge
-from dropml.usecases import monitoring, predict
+from dropml.usecases import monitoring, predict, shadow
 from dropml.usecases.forecast import forecast
+from web import shadow as web_shadow
 from web.json_provider import OPTIONS
 from web.openapi import openapi_document
 from web.state import days_asked, explain_choice, models_choice, project_name, request_id, state
@@ -114,7 +115,8 @@ def checked_input(loaded: LoadedVersion) -> tuple[ScoringInput, bool]:
     if mimetype in (CONTENT_TYPE_CSV, "application/csv"):
         return predict.checked_csv(loaded, _read_body(), state().settings), True
     if mimetype == CONTENT_TYPE_JSON or mimetype.endswith("+json"):
-        return predict.checked_json(loaded, _parse_json(_read_body()), state().settings), False
+        g.request_document = _parse_json(_read_body())  # the challenger checks it again, after the answer
+        return predict.checked_json(loaded, g.request_document, state().settings), False
     raise UnsupportedMediaType(
         f"send Content-Type: application/json or text/csv (got {mimetype or 'no content type'!r})"
     )
@@ -189,7 +191,12 @@ def predict_for(project: str) -> Response:
         reasons = predict.explain_json(loaded, given.rows, prediction, conf) if explain else None
         response = Response(json_answer_body(prediction, given.ignored, reasons), mimetype=CONTENT_TYPE_JSON)
     response.headers.update(headers)
-    return response
+    answered = (
+        shadow.csv_request(prediction, body, conf)
+        if body_was_csv
+        else shadow.json_request(prediction, g.request_document, body, conf)
+    )
+    return web_shadow.after_response(response, state(), answered)
 
 
 @api.get("/models")

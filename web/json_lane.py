@@ -18,6 +18,8 @@ and ``models`` once each in the query. Everything else, and any request whose
 handling raises (bad JSON, a bad value, no live model...), goes to Flask with
 the same body, so every error is still answered, and logged, by the one set
 of error handlers. ``serving.json_lane: false`` sends every request to Flask.
+A project's challenger scores the request when the server closes the answer
+(:mod:`web.shadow`), as on the Flask route.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import orjson
 
 from dropml import logs
 from dropml.storage import keys
-from dropml.usecases import predict
+from dropml.usecases import predict, shadow
+from web import shadow as web_shadow
 from web.api import CONTENT_TYPE_JSON, answer_headers, json_answer_body
 from web.state import REQUEST_ID_HEADER, checked_models_choice, request_id_for
 
@@ -68,9 +71,9 @@ class JsonLane:
         if answer is None:
             environ["wsgi.input"] = io.BytesIO(body)  # Flask reads the same bytes
             return self.flask_wsgi(environ, start_response)
-        payload, headers = answer
+        payload, headers, answered = answer
         start_response("200 OK", headers)
-        return [payload]
+        return web_shadow.after_body([payload], self.web, answered)  # the challenger, once the answer is out
 
     def plain_length(self, environ: dict[str, Any]) -> int | None:
         """The body's declared length when the request is one this lane answers; None sends it to Flask."""
@@ -86,8 +89,11 @@ class JsonLane:
         length = int(declared)
         return length if 0 < length <= self.web.settings.serving.max_body_bytes else None
 
-    def answer(self, query: str, body: bytes, rid: str, started: float) -> tuple[bytes, list[tuple[str, str]]] | None:
-        """The JSON answer's body and headers, as the Flask route makes them; None when the query needs Flask.
+    def answer(
+        self, query: str, body: bytes, rid: str, started: float
+    ) -> tuple[bytes, list[tuple[str, str]], shadow.ShadowRequest] | None:
+        """The JSON answer's body and headers, as the Flask route makes them, and the request as its challenger
+        sees it; None when the query needs Flask.
 
         Raises:
             Exception: anything the Flask route would answer as an error (it is asked again, and does).
@@ -101,7 +107,8 @@ class JsonLane:
         project = keys.validate_project(args.get("project") or conf.serving.default_project)
         models = checked_models_choice(args.get("models", "all"))
         loaded = self.web.live_model(project).get()  # one reference: the whole answer comes from this version
-        given = predict.checked_json(loaded, orjson.loads(body), conf)
+        document = orjson.loads(body)
+        given = predict.checked_json(loaded, document, conf)
         prediction = predict.score_request(
             loaded, given, models, body, "json", request_id=rid, started=started, conf=conf
         )
@@ -113,4 +120,4 @@ class JsonLane:
             (REQUEST_ID_HEADER, rid),
         ]
         predict.flush_audit_if_asked(conf)
-        return payload, headers
+        return payload, headers, shadow.json_request(prediction, document, body, conf)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, make_response, render_template, request, url_for
 
 from dropml.errors import BadInput
-from dropml.usecases import monitoring, predict, uploads
+from dropml.usecases import monitoring, predict, shadow, uploads
 from dropml.usecases.forecast import forecast
+from web import shadow as web_shadow
 from web.charts import drift_svg, ranges_svg, realized_svg, series_svg
 from web.state import days_asked, project_name, request_id, state
 
@@ -78,7 +79,7 @@ def form_field(column: ColumnSchema, value: str, error: str | None) -> dict[str,
 
 @pages.route("/", methods=["GET", "POST"])
 @pages.route("/p/<project>/", methods=["GET", "POST"])
-def predict_form(project: str | None = None) -> tuple[str, int] | str:
+def predict_form(project: str | None = None) -> Response:
     """A form generated from the live version's input schema; posting it shows every model's prediction."""
     project = project_name(project)
     loaded = state().live_model(project).get()
@@ -86,6 +87,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
     values = {c.name: "" for c in schema.columns}
     errors: dict[str, str] = {}
     result = None
+    answered = None
     status = 200
     explain = request.method == "POST" and request.form.get("explain") == "on"  # the checkbox: the champion's reasons
     if request.method == "POST":
@@ -100,6 +102,7 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
             if explain:
                 rows = predict.form_rows(loaded, values)
                 result["reasons"] = predict.explain_json(loaded, rows, prediction, state().settings)
+            answered = shadow.form_request(prediction, values)
     fields = [form_field(c, values[c.name], errors.get(c.name)) for c in schema.columns]
     page = render_template(
         "predict.html",
@@ -111,7 +114,8 @@ def predict_form(project: str | None = None) -> tuple[str, int] | str:
         errors=errors,
         projects=state().projects(),
     )
-    return page, status
+    response = make_response(page, status)
+    return web_shadow.after_response(response, state(), answered) if answered is not None else response
 
 
 def _one_record_result(loaded: LoadedVersion, prediction: Prediction, values: dict[str, str]) -> dict[str, Any]:
@@ -148,7 +152,7 @@ def _uploaded_csv() -> tuple[bytes, str]:
 
 @pages.route("/upload", methods=["GET", "POST"])
 @pages.route("/p/<project>/upload", methods=["GET", "POST"])
-def upload(project: str | None = None) -> tuple[str, int] | str:
+def upload(project: str | None = None) -> tuple[str, int] | str | Response:
     """Score an uploaded CSV: an HTML table (champion marked) and a link to the same results as CSV."""
     project = project_name(project)
     loaded = state().live_model(project).get()
@@ -162,7 +166,7 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
     except BadInput as err:
         return render_template("upload.html", error=err, **context), err.http_status
     prediction = scored.prediction
-    return render_template(
+    page = render_template(
         "results.html",
         table=scored.results.head(SHOWN_ROWS),
         total_rows=len(scored.results),
@@ -178,6 +182,8 @@ def upload(project: str | None = None) -> tuple[str, int] | str:
         drift=scored.drift,
         **context,
     )
+    answered = shadow.upload_request(prediction, body, filename, state().settings)
+    return web_shadow.after_response(make_response(page), state(), answered)
 
 
 @pages.get("/results/<result_id>.csv")

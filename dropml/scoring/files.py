@@ -270,6 +270,30 @@ def _score_on_dask(
     return dask_executor.map_blocks(score_s3_block, loaded, blocks, key, conf)
 
 
+def _score_blocks(
+    loaded: LoadedVersion, key: str, size: int, request_id: str, conf: Settings, observer_for: ObserverFor | None
+) -> tuple[list[dict[str, Any]], _Layout, str]:
+    """Score every block of the file at ``key`` with ``loaded``: each block's result in file order, the file's
+    layout, and the engine that scored it (Dask for big files, falling back to this process)."""
+    layout = _layout(key, size, loaded.schema)
+    # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
+    engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf, loaded)
+    observer = observer_for(loaded, layout.estimated_rows) if observer_for is not None else None
+    if engine == "dask":
+        try:
+            return _score_on_dask(loaded, key, size, layout, request_id, conf, observer), layout, engine
+        except dask_executor.DaskUnavailable as err:  # the file is still scored, just in this process
+            logger.warning("dask unavailable, scoring the file in process", extra={"key": key, "reason": str(err)})
+    body = (layout.plain or storage.get_bytes(key).body)[layout.data_start :]
+    explain_with = conf if conf.serving.explain_files else None
+    names = loaded.model_names
+    return (
+        [score_csv_lines(loaded, body, layout.header, names, request_id, False, explain_with, observer)],
+        layout,
+        "in-process",
+    )
+
+
 @dataclass(frozen=True)
 class ScoredFile:
     """A scored file: where its predictions are, the version that made them, and what the audit records.
@@ -319,24 +343,8 @@ def score_to_predictions(
         logger.info("already scored", extra={"key": parsed.key, "model_version": live.version})
         return ScoredFile(out_key, live.version, {"skipped": True})
     loaded = cached_version(parsed.project, live.version)
-    layout = _layout(parsed.key, info.size, loaded.schema)
-    # a file not in plain UTF-8 comma CSV was rewritten in memory: its blocks cannot be read from S3 by the workers
-    engine = "in-process" if layout.plain is not None else choose_engine(layout.estimated_rows, conf, loaded)
+    results, layout, engine = _score_blocks(loaded, parsed.key, info.size, request_id, conf, observer_for)
     names = loaded.model_names
-    observer = observer_for(loaded, layout.estimated_rows) if observer_for is not None else None
-    results = None
-    if engine == "dask":
-        try:
-            results = _score_on_dask(loaded, parsed.key, info.size, layout, request_id, conf, observer)
-        except dask_executor.DaskUnavailable as err:  # the file is still scored, just in this process
-            logger.warning(
-                "dask unavailable, scoring the file in process", extra={"key": parsed.key, "reason": str(err)}
-            )
-            engine = "in-process"
-    if results is None:
-        body = (layout.plain or storage.get_bytes(parsed.key).body)[layout.data_start :]
-        explain_with = conf if conf.serving.explain_files else None
-        results = [score_csv_lines(loaded, body, layout.header, names, request_id, False, explain_with, observer)]
     columns, body_text, rows, outside = _merge(results, parsed.key)
     header_text = io.StringIO()
     csv.writer(header_text, lineterminator="\n").writerow(columns)
@@ -361,3 +369,33 @@ def score_to_predictions(
         "outside_training_range": outside,
     }
     return ScoredFile(out_key, live.version, details, [r["observed"] for r in results if r.get("observed") is not None])
+
+
+def score_without_writing(
+    parsed: keys.DataKey, version: int, request_id: str, conf: Settings, observer_for: ObserverFor | None = None
+) -> ScoredFile:
+    """Score ``test/[<p>/]<name>.csv`` with ``version`` as :func:`score_to_predictions` does, and write nothing.
+
+    A challenger's shadow: its predictions go to the audit trail and realized
+    accuracy, never to ``predictions/``. The result has no predictions key.
+
+    Raises:
+        BadInput: rows or columns that fail ``version``'s schema.
+        TooLarge: the file is over ``storage.max_scoring_bytes``.
+        NotFound: no such file or version.
+        ChecksumMismatch: the version's artifacts were tampered with.
+    """
+    info = storage.head(parsed.key)
+    check_data_size(parsed.key, info.size)
+    loaded = cached_version(parsed.project, version)
+    results, _, engine = _score_blocks(loaded, parsed.key, info.size, request_id, conf, observer_for)
+    _columns, _body, rows, outside = _merge(results, parsed.key)
+    details = {
+        "rows": rows,
+        "engine": engine,
+        "champion": loaded.champion,
+        "models": loaded.model_names,
+        "source_etag": info.etag,
+        "outside_training_range": outside,
+    }
+    return ScoredFile("", version, details, [r["observed"] for r in results if r.get("observed") is not None])

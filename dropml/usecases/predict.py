@@ -87,19 +87,24 @@ def score_form(loaded: LoadedVersion, values: dict[str, str], request_id: str, c
     started = time.perf_counter()
     rows = form_rows(loaded, values)
     prediction = predict(loaded, rows, "all", request_id, engine="in-process", conf=conf)
-    sha = audit.hash_inputs(repr(sorted(values.items())).encode())
-    record_audit(prediction, sha, "form", started, rows, conf, loaded)
+    record_audit(prediction, form_sha(values), "form", started, rows, conf, loaded)
     return prediction
 
 
 def form_rows(loaded: LoadedVersion, values: dict[str, str]) -> CheckedRows:
-    """The form's one record checked against ``loaded``'s schema (a blank field is missing).
+    """The one record typed into the form, checked against ``loaded``'s schema (a blank field is missing), as
+    numpy arrays: the compiled models need no DataFrame.
 
     Raises:
         BadInput: values that fail the schema (each problem names its field).
     """
     record = {name: (value if value != "" else None) for name, value in values.items()}
-    return rows_from_records(loaded.schema, [record])  # numpy: the compiled models need no DataFrame
+    return rows_from_records(loaded.schema, [record])
+
+
+def form_sha(values: dict[str, str]) -> str:
+    """What the audit trail records of the form's values: their sha256 (see :func:`dropml.audit.hash_inputs`)."""
+    return audit.hash_inputs(repr(sorted(values.items())).encode())
 
 
 def record_audit(
@@ -110,15 +115,19 @@ def record_audit(
     inputs: CheckedRows | None,
     conf: Settings,
     loaded: LoadedVersion | None = None,
+    role: audit.Role = "live",
 ) -> None:
     """Queue the request's audit record (written to S3 in the background); small requests keep their rows.
 
     The rows and outputs are queued as the frame and arrays they are: the
     buffer turns them into JSON when it writes, not while the caller waits.
     API and form rows are offered to the input sample; with ``loaded``, a
-    time-ordered project's record keeps its rows' keys and predictions.
+    time-ordered project's record keeps its rows' keys and predictions. A
+    challenger's record (``role``) keeps its outputs and row keys, not the
+    rows again, and offers nothing to the sample (the live record did).
     """
-    if channel in TRAFFIC_CHANNELS and inputs is not None:
+    live = role == "live"
+    if live and channel in TRAFFIC_CHANNELS and inputs is not None:
         audit.sample_inputs(prediction.project, prediction.version, inputs, prediction.rows)
     small = prediction.rows <= conf.audit.store_inputs_max_rows
     audit.record_prediction(
@@ -133,9 +142,10 @@ def record_audit(
             inputs_sha256=body_sha,
             latency_ms=(time.perf_counter() - started) * 1000,
             channel=channel,
-            inputs=inputs if small else None,
+            inputs=inputs if small and live else None,
             outputs=dict(prediction.by_model) if small else None,
             outside_training_range=prediction.outside_range.counts() if prediction.outside_range is not None else None,
+            role=role,
             row_keys=row_keys_of(loaded, inputs, prediction) if loaded is not None else None,
         )
     )

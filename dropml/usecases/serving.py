@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 from dropml import registry, storage
 from dropml.errors import NotFound
 from dropml.scoring.live_model import LiveModels
+from dropml.scoring.version_cache import cached_version
 
 if TYPE_CHECKING:
     from dropml.config import Settings
     from dropml.manifest import Manifest
     from dropml.scoring.live_model import LiveModel
+    from dropml.scoring.load import LoadedVersion
 
 PROJECTS_TTL_SECONDS = 30.0
 MANIFESTS_KEPT = 64
@@ -45,11 +47,30 @@ class Serving:
         self.live_models = LiveModels(conf.serving.model_ttl_seconds, **live_model_options)
         self._manifests: dict[tuple[str, int], Manifest] = {}
         self._projects: tuple[float, list[str]] = (float("-inf"), [])
+        self._challengers: dict[str, tuple[float, LoadedVersion | None]] = {}  # per project: when read, and what
         self._lock = threading.Lock()
+        self._challenger_lock = threading.Lock()
 
     def live_model(self, project: str) -> LiveModel:
         """The live model of ``project``: its live version, hot-swapped."""
         return self.live_models.for_project(project)
+
+    def challenger(self, project: str, live_version: int) -> LoadedVersion | None:
+        """The project's challenger, loaded (None: none, or it is ``live_version``); SSM is read once per TTL.
+
+        Called after an answer is built, never before: its read and its first load are off the answer path.
+
+        Raises:
+            NotFound, ChecksumMismatch: the challenger's version cannot be loaded (asked again after the TTL).
+        """
+        with self._challenger_lock:  # one reader per TTL; shadows that come meanwhile wait for what it finds
+            checked_at, loaded = self._challengers.get(project, (float("-inf"), None))
+            if time.monotonic() - checked_at >= self.settings.serving.model_ttl_seconds:
+                self._challengers[project] = (time.monotonic(), loaded)  # a failure is asked again after the TTL
+                found = registry.challenger_version(project)
+                loaded = cached_version(project, found.version) if found is not None else None
+                self._challengers[project] = (time.monotonic(), loaded)  # held here while it is the challenger
+        return loaded if loaded is not None and loaded.version != live_version else None
 
     def manifest(self, project: str, version: int) -> Manifest:
         """A version's manifest, read from S3 once (versions are immutable).
