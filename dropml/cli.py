@@ -27,7 +27,7 @@ from dropml import connection, logs, queues
 from dropml import stacks as deployed_stack
 from dropml.errors import BadInput, DropmlError
 from dropml.storage import keys
-from dropml.usecases import daily_monitoring, deploy_path, live, projects, runs
+from dropml.usecases import challenger, daily_monitoring, deploy_path, live, projects, runs
 from dropml.usecases import deploy as zappa_stage
 from dropml.usecases import status as status_report
 from dropml.usecases.register import register_model
@@ -162,14 +162,81 @@ def _print_json(document: Any) -> None:
 @_clear_errors
 def promote(
     project: ProjectArg,
-    version: Annotated[int, typer.Argument(min=1, help="The published version to make live.")],
+    version: Annotated[
+        int | None, typer.Argument(min=1, help="The published version to make live (or the challenger).")
+    ] = None,
+    shadow: Annotated[
+        bool | None,
+        typer.Option(
+            "--shadow/--no-shadow",
+            help="--shadow: make VERSION the challenger, scored in the shadow of the live version and never "
+            "answering; --no-shadow: stop the challenger (no VERSION).",
+        ),
+    ] = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Make a published version live, after the same checksum checks as publishing."""
+    """Make a published version live, after the same checksum checks as publishing; or the challenger."""
+    if shadow is False:
+        if version is not None:
+            raise BadInput("version", version, "--no-shadow stops the challenger and takes no VERSION")
+        _connect(endpoint_url)
+        cleared = live.clear_challenger(project)
+        typer.echo(f"{project}: no challenger" + (f" (v{cleared.was} was)" if cleared.was else " (there was none)"))
+        return
+    if version is None:
+        raise BadInput("version", None, "give the VERSION to promote" + (" as the challenger" if shadow else ""))
     _connect(endpoint_url)
+    if shadow:
+        made = live.challenge(project, version)
+        shadowed = f"v{made.live}" if made.live else "nothing live yet"
+        was = f"; v{made.was} was" if made.was else ""
+        typer.echo(f"{project}: v{version} is the challenger, scored in the shadow of {shadowed}{was}")
+        return
     change = live.promote(project, version)
     was = f"v{change.was}" if change.was else "nothing"
     typer.echo(f"{project}: v{change.version} is live (was {was}); champion {change.champion}")
+
+
+@app.command()
+@_clear_errors
+def compare(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
+    """Champion against challenger: realized metrics on the rows both scored, each one's own, and the holdout."""
+    _connect(endpoint_url)
+    found = challenger.compare(project)
+    head, ours, theirs = found.head_to_head, found.champion, found.challenger
+    auto = "on" if found.auto_promote else "off"
+    typer.echo(
+        f"{project}: champion v{ours.version} against challenger v{theirs.version} on {head.metric} "
+        f"(margin {found.margin:.1%} over {found.window_rows} rows, auto_promote {auto})"
+    )
+    typer.echo(f"{'':<28}{f'champion v{ours.version}':>16}{f'challenger v{theirs.version}':>18}")
+    names = sorted(set(head.champion) | set(head.challenger) | set(ours.holdout) | set(theirs.holdout))
+    typer.echo(f"same {head.rows} labelled rows:")
+    for name in names:
+        if name in head.champion or name in head.challenger:
+            typer.echo(f"  {name:<26}{_shown(head.champion.get(name)):>16}{_shown(head.challenger.get(name)):>18}")
+    typer.echo("holdout:")
+    for name in names:
+        if name in ours.holdout or name in theirs.holdout:
+            typer.echo(f"  {name:<26}{_shown(ours.holdout.get(name)):>16}{_shown(theirs.holdout.get(name)):>18}")
+    typer.echo(f"all own labelled rows:{'':<6}{f'{ours.rows} rows':>16}{f'{theirs.rows} rows':>18}")
+    name = head.metric
+    typer.echo(f"  {name:<26}{_shown(ours.metrics.get(name)):>16}{_shown(theirs.metrics.get(name)):>18}")
+    if head.gain is None:
+        typer.echo(f"no verdict yet: {head.rows} shared labelled rows, {head.metric} undefined on them")
+    elif found.beats:
+        then = (
+            "it is promoted" if found.auto_promote else f"promote it with `dropml promote {project} {theirs.version}`"
+        )
+        typer.echo(f"challenger better by {head.gain:.1%}: beats the margin; {then}")
+    else:
+        short = f" (needs {found.window_rows})" if head.rows < found.window_rows else ""
+        typer.echo(f"challenger {'better' if head.gain >= 0 else 'worse'} by {abs(head.gain):.1%} over {head.rows} "
+                   f"rows{short}: does not beat the margin")  # fmt: skip
+
+
+def _shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 @app.command()

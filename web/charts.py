@@ -241,7 +241,10 @@ def realized_svg(realized: list[dict[str, Any]]) -> str:
             for d in version["days"]
             if d["value"] is not None
         ]
-        series.append(Series(f"v{version['version']} realized", points, colour, css_class="realized", markers=True))
+        role = " (challenger)" if version.get("challenger") else ""
+        series.append(
+            Series(f"v{version['version']}{role} realized", points, colour, css_class="realized", markers=True)
+        )
         if version["holdout"] is not None:
             guides.append(Guide(float(version["holdout"]), f"v{version['version']} holdout", colour))
     chart = Chart(f"Realized {metric} against the holdout", series, guides, css_class="monitoring-chart realized-chart")

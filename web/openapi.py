@@ -337,6 +337,7 @@ _SCHEMAS: dict[str, Any] = {
                     "properties": {
                         "version": {"type": "integer"},
                         "live": {"type": "boolean"},
+                        "challenger": {"type": "boolean"},
                         "rank_metric": {"type": "string"},
                         "holdout": {"type": ["number", "null"]},
                         "rows": {"type": "integer"},
@@ -354,6 +355,40 @@ _SCHEMAS: dict[str, Any] = {
                             },
                         },
                     },
+                },
+            },
+            "challenger_version": {"type": ["integer", "null"], "description": "scored in the shadow of the live one"},
+            "challenger": {
+                "type": ["object", "null"],
+                "description": "Champion against challenger: each one's realized and holdout metrics, and both on "
+                "the same most recent labelled rows (head_to_head: metric, rows, champion, challenger, gain).",
+                "required": [
+                    "champion",
+                    "challenger",
+                    "head_to_head",
+                    "margin",
+                    "window_rows",
+                    "auto_promote",
+                    "beats",
+                ],
+                "properties": {
+                    "champion": {"type": "object"},
+                    "challenger": {"type": "object"},
+                    "head_to_head": {
+                        "type": "object",
+                        "required": ["metric", "rows", "champion", "challenger", "gain"],
+                        "properties": {
+                            "metric": {"type": "string"},
+                            "rows": {"type": "integer"},
+                            "champion": {"type": "object"},
+                            "challenger": {"type": "object"},
+                            "gain": {"type": ["number", "null"]},
+                        },
+                    },
+                    "margin": {"type": "number"},
+                    "window_rows": {"type": "integer"},
+                    "auto_promote": {"type": "boolean"},
+                    "beats": {"type": "boolean"},
                 },
             },
         },

@@ -12,4 +12,5 @@ package included, which has no scipy.
 - :mod:`~dropml.monitoring.batch`: what a batch shows, added up across the blocks of a file or a day's windows
 - :mod:`~dropml.monitoring.drift`: a batch against the profile, per column and as a whole, with its alerts
 - :mod:`~dropml.monitoring.realized`: labels joined with predictions, their metrics against the holdout's
+- :mod:`~dropml.monitoring.challenger`: champion against challenger on the same labelled rows
 """

@@ -28,7 +28,7 @@ from dropml.errors import BadInput, NotFound
 from dropml.monitoring.batch import BatchObservation, merge, observe
 from dropml.scoring.validate import validate_frame
 from dropml.storage import keys
-from dropml.usecases import realized
+from dropml.usecases import challenger, realized
 from dropml.usecases.drift import DriftSource, record_drift_safely
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,8 @@ def monitor_day(day: str, project: str | None = None) -> dict[str, Any]:
         try:
             joined = realized.join_time_ordered_predictions(name, when)
             result["labelled_rows"] = sum(joined.values())
+            contest = challenger.check(name)  # every day: labelled files of the day count too
+            result["head_to_head"] = contest.head_to_head.to_json() if contest is not None else None
             verdict = realized.check_live(name) if joined else None
             result["realized"] = verdict.to_json() if verdict is not None else None
         except NotFound as err:

@@ -3,8 +3,9 @@
 Reads what :mod:`dropml.usecases.drift` and :mod:`dropml.usecases.realized`
 kept under ``reports/<p>/monitoring/``: the newest drift reports of the last
 ``days`` days (a summary of each, and the newest in full, column by column),
-and per version each day's realized metrics beside its holdout's. Nothing is
-recomputed here, so the web app needs neither scikit-learn nor the pairs.
+and per version each day's realized metrics beside its holdout's; with a
+challenger, it against the champion on the rows both scored
+(:func:`dropml.usecases.challenger.compare`, which reads the pairs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dropml import registry, storage
 from dropml.config import settings
 from dropml.errors import BadInput
 from dropml.storage import keys
+from dropml.usecases import challenger
 from dropml.usecases.realized import day_summaries
 
 MAX_REPORTS = 60  # the newest drift reports a page reads (each a small object)
@@ -55,6 +57,8 @@ class MonitoringOverview:
     drift: list[dict[str, Any]] = field(default_factory=list)  # report summaries, oldest first
     latest: dict[str, Any] | None = None  # the newest report in full
     realized: list[dict[str, Any]] = field(default_factory=list)  # per version: holdout and each day's metrics
+    challenger_version: int | None = None
+    challenger: dict[str, Any] | None = None  # champion against challenger (dropml.usecases.challenger.Comparison)
 
     def to_json(self) -> dict[str, Any]:
         """The answer of ``GET /api/v1/projects/<p>/monitoring``."""
@@ -69,6 +73,8 @@ class MonitoringOverview:
             "drift": self.drift,
             "latest": self.latest,
             "realized": self.realized,
+            "challenger_version": self.challenger_version,
+            "challenger": self.challenger,
         }
 
 
@@ -92,7 +98,7 @@ def _report_keys(project: str, since: str) -> list[str]:
     return found[-MAX_REPORTS:]
 
 
-def _realized(project: str, since: str, live_version: int | None) -> list[dict[str, Any]]:
+def _realized(project: str, since: str, live_version: int | None, challenger: int | None) -> list[dict[str, Any]]:
     versions = sorted(v for v in map(keys.parse_version_dir, storage.list_folders(keys.realized_prefix(project))) if v)
     found = []
     for version in versions:
@@ -104,6 +110,7 @@ def _realized(project: str, since: str, live_version: int | None) -> list[dict[s
             {
                 "version": version,
                 "live": version == live_version,
+                "challenger": version == challenger,
                 "rank_metric": metric,
                 "holdout": days[-1]["holdout"].get(metric),
                 "rows": sum(d["rows"] for d in days),
@@ -127,6 +134,8 @@ def overview(project: str, days: int = 30) -> MonitoringOverview:
         raise BadInput("days", days, f"days must be between 1 and {MAX_DAYS} (got {days})")
     conf = settings().monitoring.for_project(project)
     live = registry.live_version(project)
+    shadow = registry.challenger_version(project)
+    contest = challenger.compare(project) if live is not None and shadow is not None else None
     since = (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
     names = _report_keys(project, since)
     reports = [{**report, "key": name} for name, report in zip(names, _read_all(names), strict=True)]
@@ -141,5 +150,7 @@ def overview(project: str, days: int = 30) -> MonitoringOverview:
         realized_window_rows=conf.realized.window_rows,
         drift=summaries,
         latest=reports[-1] if reports else None,
-        realized=_realized(project, since, live.version if live else None),
+        realized=_realized(project, since, live.version if live else None, shadow.version if shadow else None),
+        challenger_version=shadow.version if shadow else None,
+        challenger=contest.to_json() if contest is not None else None,
     )

@@ -7,6 +7,9 @@ are scored, monitoring watches them (:mod:`dropml.monitoring.scored`): the
 file's drift report follows (:mod:`dropml.usecases.drift`), and its labels, if
 the target column is there, or for a time-ordered project the earlier
 predictions its rows answer, become realized accuracy (:mod:`dropml.usecases.realized`).
+Once the predictions are written, the project's challenger scores the file in
+the shadow (nothing written under ``predictions/``; its audit record and
+realized pairs only), and is held to the champion (:mod:`dropml.usecases.challenger`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from dropml.config import settings
 from dropml.errors import DropmlError
 from dropml.logs import correlation, current_correlation_id
 from dropml.monitoring.scored import BlockFindings, BlockWatcher, combine, file_watcher
-from dropml.scoring.files import ScoredFile, score_to_predictions
+from dropml.scoring.files import ScoredFile, score_to_predictions, score_without_writing
 from dropml.scoring.version_cache import cached_version
 from dropml.storage import keys
-from dropml.usecases import realized
+from dropml.usecases import challenger, realized
 from dropml.usecases.drift import DriftSource, record_drift_safely
+from dropml.usecases.shadow import ShadowOutcome, challenger_of
 
 if TYPE_CHECKING:
     from dropml.manifest import Manifest
@@ -72,7 +76,11 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
             manifest = cached_version(parsed.project, scored.version).manifest
             findings = combine(scored.observed)
             _audit(parsed, request_id, scored, started, _row_keys(manifest, findings))
-            watched = _monitor(manifest, data_key, request_id, findings)
+            made_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+            shadowed = _score_in_shadow(parsed, request_id, scored.version, made_at)
+            watched = _monitor(manifest, data_key, request_id, findings, made_at)
+            if shadowed is not None:
+                watched["challenger"] = shadowed.to_json()
             notify.announce(
                 "scoring",
                 "succeeded",
@@ -80,7 +88,7 @@ def score_file(data_key: str, request_id: str | None = None) -> str:
                 project=parsed.project,
                 version=scored.version,
                 key=data_key,
-                predictions_key=scored.predictions_key,
+                predictions_key=scored.predictions_key or None,
                 **scored.details,
                 **watched,
             )
@@ -101,8 +109,39 @@ def _row_keys(manifest: Manifest, findings: BlockFindings | None) -> audit.RowKe
     return audit.RowKeys(findings.keyed, schema.time_column, schema.group_column, manifest.target, findings.predicted)
 
 
-def _monitor(manifest: Manifest, data_key: str, request_id: str, findings: BlockFindings | None) -> dict[str, Any]:
-    """The file's drift report, then its realized accuracy; what the scoring announcement says of them.
+def _score_in_shadow(parsed: keys.DataKey, request_id: str, live_version: int, made_at: str) -> ShadowOutcome | None:
+    """Score the file with the project's challenger after its predictions are written: audited with ``role:
+    "challenger"`` under the same request id, its labels kept as the challenger's realized pairs.
+
+    None when there is no challenger. Never raises: the predictions are written, and the challenger must not fail
+    them (its failure is the outcome's ``error``).
+    """
+    version = challenger_of(parsed.project, live_version)
+    if version is None:
+        return None
+    started = time.perf_counter()
+    try:
+        scored = score_without_writing(parsed, version, request_id, settings(), observer_for=_watcher)
+        manifest = cached_version(parsed.project, version).manifest
+        findings = combine(scored.observed)
+        _audit(parsed, request_id, scored, started, _row_keys(manifest, findings), role="challenger")
+        if findings is not None and findings.labels is not None:
+            realized.record_file_labels(manifest, request_id, made_at, findings.labels, findings.predicted)
+    except Exception as err:
+        logger.warning(
+            "challenger failed in the shadow",
+            extra={"key": parsed.key, "version": version, "error": str(err)[:1000]},
+            exc_info=not isinstance(err, DropmlError),
+        )
+        return ShadowOutcome(version, 0, time.perf_counter() - started, f"{type(err).__name__}: {err}")
+    return ShadowOutcome(version, scored.details["rows"], time.perf_counter() - started)
+
+
+def _monitor(
+    manifest: Manifest, data_key: str, request_id: str, findings: BlockFindings | None, made_at: str
+) -> dict[str, Any]:
+    """The file's drift report, then its realized accuracy (the challenger's against the champion's first, then the
+    live version's against its holdout); what the scoring announcement says of them.
 
     Never raises: the predictions are written, and monitoring must not fail them.
     """
@@ -116,13 +155,15 @@ def _monitor(manifest: Manifest, data_key: str, request_id: str, findings: Block
         )
     try:
         if findings.labels is not None:
-            made_at = datetime.now(UTC).isoformat(timespec="milliseconds")
             said["labelled_rows"] = realized.record_file_labels(
                 manifest, request_id, made_at, findings.labels, findings.predicted
             )
         elif findings.keyed is not None:
             said["labelled_rows"] = sum(realized.join_time_ordered_predictions(manifest.project).values())
         if said.get("labelled_rows"):
+            contest = challenger.check(manifest.project)
+            if contest is not None:
+                said["head_to_head"] = contest.head_to_head.to_json()
             verdict = realized.check_live(manifest.project)
             said["realized"] = verdict.to_json() if verdict is not None else None
     except Exception:
@@ -131,7 +172,12 @@ def _monitor(manifest: Manifest, data_key: str, request_id: str, findings: Block
 
 
 def _audit(
-    parsed: keys.DataKey, request_id: str, scored: ScoredFile, started: float, row_keys: audit.RowKeys | None
+    parsed: keys.DataKey,
+    request_id: str,
+    scored: ScoredFile,
+    started: float,
+    row_keys: audit.RowKeys | None,
+    role: audit.Role = "live",
 ) -> None:
     """Write the file's audit record now: a scoring job's process ends right after it."""
     details = scored.details
@@ -149,6 +195,7 @@ def _audit(
             channel="file",
             predictions_key=scored.predictions_key,
             outside_training_range=details.get("outside_training_range"),
+            role=role,
             row_keys=row_keys,
         )
     )
