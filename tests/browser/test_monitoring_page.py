@@ -1,4 +1,5 @@
-"""A person in headless Chromium opens a project's Monitoring page: drift over time, realized against holdout.
+"""A person in headless Chromium opens a project's Monitoring page: drift over time, realized against holdout,
+the champion against its challenger.
 
 ``DROPML_SCREENSHOT_DIR=docs`` also saves the page as ``docs/monitoring.png`` (the README's screenshot).
 """
@@ -16,6 +17,7 @@ from support.live_server import multipart_csv, post, serving
 from support.versions import BREAST_CANCER
 
 from dropml import storage
+from dropml.usecases import live
 from dropml.usecases.score_file import score_file
 
 CHROMIUM = "/usr/bin/chromium"
@@ -43,8 +45,11 @@ def _drifted(rows: int, factor: float, seed: int) -> pd.DataFrame:
 
 @pytest.fixture
 def site(aws, trained_versions) -> Iterator[str]:
-    """A live version, then batches as they come: like training, a labelled file, a drifting one, an upload."""
+    """A live version and a challenger, then batches as they come: like training, a labelled file, a drifting one,
+    an upload."""
     trained_versions.write()
+    trained_versions.write(promote=False)  # v2, scored in the shadow of v1
+    live.challenge("default", 2)
     _scored("monday.csv", TRAINING.sample(200, random_state=1).drop(columns=["target"]))
     _scored("labelled.csv", TRAINING.sample(150, random_state=2))  # the target is there: realized accuracy
     _scored("tuesday.csv", _drifted(200, 1.15, 3).drop(columns=["target"]))
@@ -75,8 +80,13 @@ def test_the_monitoring_page_draws_drift_over_time_and_realized_against_holdout(
         assert page.locator("svg.ranges-chart polyline").count() == 3
         realized = page.locator("svg.realized-chart")
         assert realized.is_visible()
-        assert realized.locator("line.guide").count() == 1  # v1's holdout
-        assert page.get_by_test_id("realized-table").locator("tbody tr").count() == 1
+        assert realized.locator("line.guide").count() == 2  # v1's holdout, and the challenger's
+        assert page.get_by_test_id("realized-table").locator("tbody tr").count() == 2  # champion and challenger
+        assert page.get_by_test_id("challenger-version").inner_text() == "v2"
+        assert page.get_by_test_id("challenger-table").is_visible()
+        shown = page.get_by_test_id("challenger-table").inner_text()
+        assert "the same 200 labelled rows" in shown  # the window of the last 350 both scored
+        assert shown.count("(350 rows)") == 2
         assert page.get_by_test_id("latest-source").inner_text() == "thursday.csv"
         assert "outside range share" in page.get_by_test_id("drift-alert").inner_text()
         assert page.locator("#drift-columns tr.drifted").count() >= 6
