@@ -250,12 +250,16 @@ def rollback(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
 
 @app.command()
 @_clear_errors
-def history(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
-    """Every change of a project's live version (its record under audit/promotions/), oldest first."""
+def history(
+    project: ProjectArg,
+    challenger: Annotated[bool, typer.Option("--challenger", help="The challenger's changes instead.")] = False,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Every change of a project's live version (or its challenger), oldest first (kept under audit/promotions/)."""
     _connect(endpoint_url)
-    entries = live.history(project)
+    entries = live.history(project, "challenger" if challenger else "live")
     if not entries:
-        typer.echo(f"{project}: never published")
+        typer.echo(f"{project}: never had a challenger" if challenger else f"{project}: never published")
         return
     typer.echo(f"{'change':>6}  {'version':>7}  {'when':<32}  how")
     for entry in entries:

@@ -133,6 +133,8 @@ def test_the_cli_and_the_admin_api_make_record_and_clear_a_challenger(aws, train
     assert registry.challenger_version("default") is None
     # every change kept in the parameter's history, and announced
     assert [e.model_version for e in registry.history("default", "challenger")] == [2, None, 2, None]
+    shown = run_cli(aws.endpoint, "history", "default", "--challenger")
+    assert [line.split()[1] for line in shown.stdout.splitlines()[1:]] == ["v2", "-", "v2", "-"], shown.stdout
     said = [(m["step"], m["version"], m.get("cleared", False)) for m in inbox() if m["step"] == "challenger"]
     assert said == [
         ("challenger", 2, False),
