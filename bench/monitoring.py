@@ -14,6 +14,8 @@ examples/breast_cancer.csv (bench/versions.py). Prints markdown tables, then tar
 - a scored test/ file (10k and 100k rows) with and without monitoring, and an upload's drift report;
 - a one-record predict through the predict use case with the traffic sample on and off (the request path's
   only new work), and the sample's offer alone; the HTTP-level targets are bench/serve.py's;
+- a challenger in the shadow: a one-record answer over HTTP with and without one, the shadow's own work (what a
+  Lambda invocation lasts longer) and a 10,000-row file's;
 - a day of API traffic (96 windows of 200 kept rows, the defaults' bound) reported by the monitoring job.
 Not part of pytest. Every loop is bounded.
 """
@@ -21,11 +23,14 @@ Not part of pytest. Every loop is bounded.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
 import sys
+import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -46,14 +51,15 @@ from dropml.monitoring.drift import compare  # noqa: E402
 from dropml.monitoring.profile import build_profile  # noqa: E402
 from dropml.monitoring.scored import combine, observe_rows  # noqa: E402
 from dropml.scoring import cached_version, validate_frame  # noqa: E402
-from dropml.scoring.files import score_to_predictions  # noqa: E402
+from dropml.scoring.files import score_to_predictions, score_without_writing  # noqa: E402
 from dropml.storage import keys  # noqa: E402
 from dropml.training.clean import clean_frame  # noqa: E402
 from dropml.training.ingest import parse_training_csv  # noqa: E402
 from dropml.training.schema import build_input_schema  # noqa: E402
-from dropml.usecases import daily_monitoring, predict  # noqa: E402
+from dropml.usecases import daily_monitoring, live, predict, shadow  # noqa: E402
 from dropml.usecases.drift import DriftSource, record_drift, record_rows_drift  # noqa: E402
 from dropml.usecases.score_file import _watcher  # noqa: E402
+from dropml.usecases.serving import Serving  # noqa: E402
 
 FIGURES: dict[str, float] = {}
 
@@ -282,6 +288,79 @@ def requests(quick: bool) -> None:
     )
 
 
+def _answer_seconds(base: str, body: bytes) -> float:
+    request = urllib.request.Request(
+        f"{base}/api/v1/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        answer.read()
+    return time.perf_counter() - started
+
+
+def challenger_in_the_shadow(quick: bool) -> None:
+    """What a challenger costs: a one-record answer over HTTP with and without one (the shadow runs after the
+    answer, in the same process), the shadow's own time (what a Lambda invocation lasts longer), and a file's."""
+    from werkzeug.serving import make_server
+
+    from web import create_app
+
+    loaded = cached_version("default", 1)
+    challenger = train_example_version(BREAST_CANCER, promote=False)  # the same training: the same work per row
+    features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
+    body = json.dumps(features.iloc[0].to_dict()).encode()
+    conf = settings().model_copy(
+        update={"serving": settings().serving.model_copy(update={"model_ttl_seconds": 3600.0})}
+    )
+    servers, bases = [], {}
+    for arm in ("without", "with"):  # each app reads the challenger pointer once (TTL 1 h): one arm each
+        if arm == "with":
+            live.challenge("default", challenger.version)
+        server = make_server("127.0.0.1", 0, create_app(conf), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        bases[arm] = f"http://127.0.0.1:{server.server_port}"
+        for _ in range(20):  # warm: versions loaded, the pointer read
+            _answer_seconds(bases[arm], body)
+    rounds = 10 if quick else 30
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    try:
+        for _ in range(rounds):  # interleaved blocks of 50 requests, one at a time
+            for arm, found in times.items():
+                found.extend(_answer_seconds(bases[arm], body) for _ in range(50))
+    finally:
+        for server in servers:
+            server.shutdown()
+    request = shadow.json_request(
+        predict.score_request(
+            loaded, predict.checked_json(loaded, json.loads(body), conf), "all", body, "json",
+            request_id="bench", started=time.perf_counter(), conf=conf,
+        ),
+        json.loads(body), body, conf,
+    )  # fmt: skip
+    serving = Serving(conf)
+    shadow_seconds = timed(lambda: shadow.score_request_in_shadow(serving, request), 200)
+    audit.prediction_buffer().flush()
+    key = "test/bench-shadow.csv"
+    storage.put_bytes(key, features.sample(10_000, replace=True, random_state=4).to_csv(index=False).encode())
+    parsed = keys.parse_data_key(key, kind="test")
+    file_seconds = timed(lambda: score_without_writing(parsed, challenger.version, "b", conf, _watcher), 3)
+    live.clear_challenger("default")
+    without, with_ = statistics.median(times["without"]), statistics.median(times["with"])
+    p99 = {arm: float(np.percentile(found, 99)) for arm, found in times.items()}
+    FIGURES.update(shadow_answer_without=without, shadow_answer_with=with_, shadow_seconds=shadow_seconds)
+    table(
+        f"A challenger in the shadow (same model kinds as the champion), {rounds * 50:,} sequential one-record JSON "
+        "requests per arm over HTTP (werkzeug, threaded, in this process)",
+        ["", "answer p50", "answer p99", "the challenger's own work"],
+        [
+            ["no challenger", ms(without), ms(p99["without"]), ""],
+            ["a challenger", ms(with_), ms(p99["with"]), f"{ms(shadow_seconds)} per request (median of 200)"],
+            ["a 10,000-row test/ file, shadowed", "", "", f"{ms(file_seconds)} (median of 3)"],
+        ],
+    )
+
+
 def traffic_day(quick: bool) -> None:
     loaded = cached_version("default", 1)
     features = pd.read_csv(BREAST_CANCER).drop(columns=["target"])
@@ -323,6 +402,12 @@ def print_targets() -> None:
         added <= 5e-6,
     )
     row("the sample's offer per one-row request ≤ 5 µs", ms(FIGURES["offer"]), FIGURES["offer"] <= 5e-6)
+    extra = FIGURES["shadow_answer_with"] / FIGURES["shadow_answer_without"] - 1
+    row(
+        "a challenger adds ≤ 10 % to a one-record answer's median over HTTP (it runs after the answer)",
+        f"{extra:+.1%} ({ms(FIGURES['shadow_answer_without'])} → {ms(FIGURES['shadow_answer_with'])})",
+        extra <= 0.10,
+    )
     overhead = FIGURES.get("file_100000_overhead", FIGURES["file_10000_overhead"])
     row("a scored 100k-row file: monitoring adds ≤ 20 %", f"{overhead:+.1%}", overhead <= 0.20)
     row(
@@ -358,6 +443,7 @@ def main() -> None:
     try:
         files_and_uploads(args.quick)
         requests(args.quick)
+        challenger_in_the_shadow(args.quick)
         traffic_day(args.quick)
     finally:
         audit.input_sample().drain()
