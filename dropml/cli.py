@@ -222,13 +222,13 @@ def compare(project: ProjectArg, endpoint_url: EndpointOption = None) -> None:
     typer.echo(f"all own labelled rows:{'':<6}{f'{ours.rows} rows':>16}{f'{theirs.rows} rows':>18}")
     name = head.metric
     typer.echo(f"  {name:<26}{_shown(ours.metrics.get(name)):>16}{_shown(theirs.metrics.get(name)):>18}")
-    if head.gain is None:
-        typer.echo(f"no verdict yet: {head.rows} shared labelled rows, {head.metric} undefined on them")
-    elif found.beats:
+    if found.beats:
         then = (
             "it is promoted" if found.auto_promote else f"promote it with `dropml promote {project} {theirs.version}`"
         )
         typer.echo(f"challenger better by {head.gain:.1%}: beats the margin; {then}")
+    elif head.gain is None:
+        typer.echo(f"no verdict yet: {head.rows} shared labelled rows, {head.metric} undefined on them")
     else:
         short = f" (needs {found.window_rows})" if head.rows < found.window_rows else ""
         typer.echo(f"challenger {'better' if head.gain >= 0 else 'worse'} by {abs(head.gain):.1%} over {head.rows} "

@@ -26,7 +26,8 @@ class HeadToHead:
     rows: int  # labelled rows both versions predicted (the most recent ``window`` of them)
     champion: dict[str, float | None]
     challenger: dict[str, float | None]
-    gain: float | None  # relative, on ``metric``: 0.05 = the challenger is 5 % better; negative: worse
+    gain: float | None  # relative, on ``metric``: 0.05 = the challenger is 5 % better; negative: worse (±inf: the
+    # champion scored 0)
 
     def beats(self, margin: float, window_rows: int) -> bool:
         """Whether the challenger is better by more than ``margin`` over at least ``window_rows`` rows."""
@@ -39,7 +40,7 @@ class HeadToHead:
             "rows": self.rows,
             "champion": self.champion,
             "challenger": self.challenger,
-            "gain": self.gain,
+            "gain": self.gain if self.gain is None or math.isfinite(self.gain) else None,
         }
 
 
@@ -81,5 +82,4 @@ def head_to_head(
             theirs.add(key, other.y_true[i], other.y_pred[i], other.made_at[i])
     champion_metrics, challenger_metrics = metrics_of(task, recent), metrics_of(task, theirs)
     gain = relative_gain(name, champion_metrics.get(name), challenger_metrics.get(name))
-    shown = gain if gain is None or math.isfinite(gain) else None
-    return HeadToHead(name, len(recent), champion_metrics, challenger_metrics, shown)
+    return HeadToHead(name, len(recent), champion_metrics, challenger_metrics, gain)

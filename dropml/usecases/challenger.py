@@ -127,7 +127,7 @@ def _announce_win(comparison: Comparison, champion: int, challenger: int) -> Non
         champion=champion,
         metric=head.metric,
         rows=head.rows,
-        gain=head.gain,
+        gain=head.to_json()["gain"],
         head_to_head=head.to_json(),
         margin=comparison.margin,
         auto_promote=comparison.auto_promote,
