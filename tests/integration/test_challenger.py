@@ -263,3 +263,50 @@ def test_no_auto_promotion_unless_on_and_better_by_the_margin(
     comparison = challenger.compare("default")
     assert comparison.head_to_head.rows == 50
     assert comparison.beats == (case == "auto-promote-off")
+
+
+def _written_records(request_id: str) -> list[dict]:
+    """The audit records of ``request_id`` already in S3 (nothing flushed here)."""
+    found = []
+    for key in storage.list_keys("audit/predictions/"):
+        for line in storage.get_bytes(key).body.splitlines():
+            record = json.loads(line)
+            if record["request_id"] == request_id:
+                found.append(record)
+    return found
+
+
+@pytest.mark.parametrize("channel", ["json-lane", "csv"])
+def test_on_lambda_the_shadow_runs_after_the_body_is_built_and_before_the_invocation_returns(
+    aws, trained_versions, channel
+):
+    """Zappa's handler (zappa/handler.py) runs the app as ``with Response.from_app(self.wsgi_app, environ) as
+    response:``, reads ``response.data`` and returns from inside the block, whose exit closes the response: the
+    challenger runs there, with ``audit.flush_every_request`` its record written before the handler returns."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Response
+
+    from web import create_app
+
+    trained_versions.write()
+    trained_versions.write(promote=False)
+    live.challenge("default", 2)
+    conf = load_settings()
+    conf = conf.model_copy(update={"audit": conf.audit.model_copy(update={"flush_every_request": True})})
+    app = create_app(conf)
+    frame = _records(3, 5)
+    body, content_type = (
+        (json.dumps(frame.iloc[0].to_dict()).encode(), "application/json")
+        if channel == "json-lane"
+        else (frame.to_csv(index=False).encode(), "text/csv")
+    )
+    request_id = f"lambda-{channel}"
+    environ = EnvironBuilder(
+        path="/api/v1/predict", method="POST", data=body, content_type=content_type,
+        headers={"X-Request-ID": request_id},
+    ).get_environ()  # fmt: skip
+    with Response.from_app(app.wsgi_app, environ) as response:
+        assert response.data  # the body, as Zappa reads it
+        assert (response.status_code, response.headers["X-Model-Version"]) == (200, "1")
+        assert [r["role"] for r in _written_records(request_id)] in (["live"], [])  # the challenger: not yet
+    assert sorted(r["role"] for r in _written_records(request_id)) == ["challenger", "live"]

@@ -152,3 +152,82 @@ def test_monitoring_runs_as_each_components_role(chain, monkeypatch, tmp_path): 
     assert checked.unknown == []
     assert checked.denied == [], checked.report
     assert {"TrainingTask", "WebApp", "BatchPredictFunction", "Operator"} <= {r.component for r in checked.requests}
+
+
+def test_a_challenger_shadows_and_is_promoted_as_each_components_role(chain, monkeypatch, tmp_path):  # noqa: F811
+    """The operator makes a weak v1 live and a strong v2 its challenger; the web app answers from v1 and shadows
+    with v2 as its role; the scoring job shadows labelled files and, past the window, promotes v2 as its task role."""
+    monkeypatch.setenv("DROPML__MONITORING__AUTO_PROMOTE", "true")  # the jobs inherit these
+    monkeypatch.setenv("DROPML__MONITORING__CHALLENGER__WINDOW_ROWS", "100")
+    chain.poller.start()
+    weak = TRAINING[["texture_error", "smoothness_error", "target"]]  # two uninformative columns: a poor champion
+    storage.put_bytes("train/weak.csv", _csv(weak), "text/csv")
+    wait_until("v1 live", _live(1))
+    storage.put_bytes("train/breast_cancer.csv", _csv(TRAINING), "text/csv")
+    wait_until("v2 live", _live(2))
+    wait_until("training jobs to finish", _all_jobs_finished)
+    from dropml.local import jobs
+
+    trained = len(jobs.local_jobs())
+    as_operator = {**os.environ, **chain.running.environment}
+
+    def operator(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dropml.cli", *args],
+            env=as_operator, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    assert operator("promote", "default", "1").returncode == 0
+    made = operator("promote", "default", "2", "--shadow")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert registry.challenger_version("default").version == 2
+
+    port = free_port()
+    web = serve_web(
+        port, {**chain.running.component_environment("WebApp"), **FAST_SAMPLE}, log_path=tmp_path / "web.log"
+    )
+    assert web is not None, (tmp_path / "web.log").read_text()[-3000:]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        record = TRAINING.drop(columns=["target"]).iloc[0].to_dict()
+        for n in range(3):
+            status, headers, _ = post(
+                f"{base}/api/v1/predict", json.dumps(record).encode(), "application/json", request_id=f"shadowed-{n}"
+            )
+            assert (status, headers["X-Model-Version"]) == (200, "1")  # the live version answers
+
+        def shadowed() -> list[dict]:
+            found = []
+            for key in storage.list_keys("audit/predictions/"):
+                for line in storage.get_bytes(key).body.splitlines():
+                    document = json.loads(line)
+                    if document["request_id"].startswith("shadowed-") and document.get("role") == "challenger":
+                        found.append(document)
+            return found
+
+        wait_until("the web app's shadow records", lambda: len(shadowed()) == 3, timeout=60)
+        assert {r["model_version"] for r in shadowed()} == {2}
+    finally:
+        stop_web(web)
+
+    labelled = TRAINING.sample(120, random_state=9).reset_index(drop=True)
+    storage.put_bytes("test/labels-1.csv", _csv(labelled[:60]), "text/csv")
+    wait_until("the first labelled file scored", _job_done(trained + 1))
+    assert registry.live_version("default").version == 1  # 60 shared rows: too few to decide
+    compared = operator("compare", "default")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert "same 60 labelled rows:" in compared.stdout
+
+    storage.put_bytes("test/labels-2.csv", _csv(labelled[60:]), "text/csv")
+    wait_until("the second labelled file scored", _job_done(trained + 2))
+    assert registry.live_version("default").version == 2  # promoted by the scoring job, as its task role
+    assert registry.challenger_version("default") is None
+    notes = chain.announcements()
+    steps = [(n["step"], n["outcome"], n.get("by")) for n in notes if n["step"] in ("challenger", "promote")]
+    assert ("challenger", "alert", None) in steps
+    assert ("promote", "succeeded", "monitoring") in steps
+    assert [job.process.returncode for job in jobs.local_jobs()] == [0] * len(jobs.local_jobs())
+
+    checked = chain.running.check_iam()
+    assert checked.unknown == []
+    assert checked.denied == [], checked.report
