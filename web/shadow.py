@@ -1,10 +1,11 @@
 """A challenger's shadow scoring, run once an answer is built: when the WSGI server closes the response.
 
 PEP 3333 servers call ``close()`` on the response after its last byte is
-written, so a long-running server has sent the answer by then. Zappa's Lambda
-handler closes it (``with Response.from_app(...)``) after reading the body and
-before returning it, so on Lambda the challenger runs inside the invocation,
-after the answer's bytes are fixed (:mod:`dropml.usecases.shadow` says why).
+written, so a long-running server has sent the answer by then (and hands the
+request to the challenger's background thread). Zappa's Lambda handler closes
+it (``with Response.from_app(...)``) after reading the body and before
+returning it, so on Lambda the challenger runs inside the invocation, after the
+answer's bytes are fixed (:func:`dropml.usecases.shadow.after_answer` says why).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def after_body(body: Iterable[bytes], serving: Serving, request: shadow.ShadowRe
 
 
 def run(serving: Serving, request: shadow.ShadowRequest) -> None:
-    """Score ``request`` in the shadow under its request id; nothing escapes to the server."""
+    """Hand ``request`` to the challenger under its request id; nothing escapes to the server."""
     try:
         with logs.correlation(request.request_id):
-            shadow.score_request_in_shadow(serving, request)
-    except Exception:  # score_request_in_shadow never raises; this guards the log and context plumbing too
+            shadow.after_answer(serving, request)
+    except Exception:  # after_answer never raises; this guards the log and context plumbing too
         logger.exception("shadow scoring failed", extra={"project": request.project})

@@ -9,19 +9,26 @@ model of the challenger and audited under the same request id with ``role:
 answer: a failure (a schema the input does not fit, a model that raises, S3
 down) is logged and returned as the outcome, never raised.
 
-When it runs is the caller's: the web app calls it once the response is
-computed, when the WSGI server closes the response (``web.shadow``). A
-long-running server has then sent the answer; on Lambda nothing runs after the
-handler returns (a thread left running would be frozen with the container,
-and its audit record lost), so there the challenger runs before the
-invocation returns: the answer's bytes are the same, its invocation lasts the
-challenger's time longer. File scoring shadows a file after its predictions
-are written (:mod:`dropml.usecases.score_file`).
+The web app hands a request over once the response is computed, when the
+WSGI server closes it (``web.shadow``), through :func:`after_answer`. A
+long-running server has then sent the answer, and the challenger runs on one
+background thread (a bounded queue: past ``SHADOW_QUEUE`` waiting requests a
+request is not shadowed, and that is logged), so neither the request's thread
+nor its keep-alive connection waits for it. On Lambda nothing runs after the
+handler returns (a thread would be frozen with the container, its audit record
+lost): where the audit trail is written at the end of every request
+(``audit.flush_every_request``, which zappa_settings.json sets), the challenger
+runs in the request, before the invocation returns: the answer's bytes are the
+same, its invocation lasts the challenger's time longer. File scoring shadows
+a file after its predictions are written (:mod:`dropml.usecases.score_file`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +118,62 @@ def challenger_of(project: str, live_version: int) -> int | None:
         logger.exception("challenger version unreadable; no shadow scoring", extra={"project": project})
         return None
     return found.version if found is not None and found.version != live_version else None
+
+
+SHADOW_QUEUE = 256  # requests waiting for the challenger in a long-running server, at most
+
+
+class _Shadows:
+    """The one background thread of a long-running server that scores answered requests with the challenger."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Serving, ShadowRequest, contextvars.Context]] = queue.Queue(SHADOW_QUEUE)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def submit(self, serving: Serving, request: ShadowRequest) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="dropml-shadow", daemon=True)
+                self._thread.start()
+        try:
+            self._queue.put_nowait((serving, request, contextvars.copy_context()))
+        except queue.Full:
+            self.dropped += 1
+            logger.warning("challenger behind: request not shadowed", extra={"project": request.project,
+                           "request_id": request.request_id, "dropped": self.dropped})  # fmt: skip
+
+    def _run(self) -> None:
+        while True:
+            serving, request, context = self._queue.get()
+            try:
+                context.run(score_request_in_shadow, serving, request)
+            except Exception:  # never: it catches everything; but this thread must not die
+                logger.exception("shadow scoring failed", extra={"project": request.project})
+            finally:
+                self._queue.task_done()
+
+    def join(self) -> None:
+        """Wait until every submitted request is scored (tests, benches, shutdown)."""
+        self._queue.join()
+
+
+_shadows = _Shadows()
+
+
+def after_answer(serving: Serving, request: ShadowRequest) -> None:
+    """Score an answered request with the challenger: on the background thread, or now where the process freezes
+    after each request (see the module docstring). Never raises."""
+    if serving.settings.audit.flush_every_request:
+        score_request_in_shadow(serving, request)
+    else:
+        _shadows.submit(serving, request)
+
+
+def wait_for_shadows() -> None:
+    """Wait until the background thread has scored every request handed to it."""
+    _shadows.join()
 
 
 def score_request_in_shadow(serving: Serving, request: ShadowRequest) -> ShadowOutcome | None:
