@@ -243,15 +243,21 @@ def _shares(counts: np.ndarray) -> np.ndarray:
     return counts / total
 
 
+def _paired_shares(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both count vectors as shares, checked to be over the same bins."""
+    reference, current = _shares(reference_counts), _shares(current_counts)
+    if reference.shape != current.shape:
+        raise ValueError(f"count vectors differ in length ({len(reference)} vs {len(current)})")
+    return reference, current
+
+
 def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
     """The Jensen-Shannon distance (the square root of the divergence, base 2) of two count vectors: 0 to 1.
 
     Raises:
         ValueError: the vectors differ in length, or either has no count.
     """
-    p, q = _shares(reference_counts), _shares(current_counts)
-    if p.shape != q.shape:
-        raise ValueError(f"count vectors differ in length ({len(p)} vs {len(q)})")
+    p, q = _paired_shares(reference_counts, current_counts)
     m = (p + q) / 2.0
 
     def divergence(a: np.ndarray) -> float:
@@ -267,9 +273,7 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
     Raises:
         ValueError: the vectors differ in length, or either has no count.
     """
-    r, c = _shares(reference_counts), _shares(current_counts)
-    if r.shape != c.shape:
-        raise ValueError(f"count vectors differ in length ({len(r)} vs {len(c)})")
+    r, c = _paired_shares(reference_counts, current_counts)
     r, c = np.maximum(r, PSI_FLOOR), np.maximum(c, PSI_FLOOR)
     return float(np.sum((c - r) * np.log(c / r)))
 
