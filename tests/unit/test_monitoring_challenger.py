@@ -63,3 +63,20 @@ def test_no_gain_without_both_values():
     assert relative_gain("rmse", None, 1.0) is None
     empty = head_to_head("regression", "rmse", LabelledPairs(), LabelledPairs(), window_rows=10)
     assert (empty.rows, empty.gain, empty.champion) == (0, None, {})
+
+
+def test_auto_promotion_settings_are_checked_and_set_per_project():
+    from pydantic import ValidationError
+
+    from dropml.config import MonitoringSettings
+
+    conf = MonitoringSettings.model_validate(
+        {"projects": {"crypto": {"auto_promote": True, "challenger": {"window_rows": 500}}}}
+    )
+    assert (conf.auto_promote, conf.challenger.window_rows) == (False, 200)
+    crypto = conf.for_project("crypto")
+    assert (crypto.auto_promote, crypto.challenger.window_rows, crypto.challenger.margin) == (True, 500, 0.02)
+    for wrong in ({"challenger": {"margin": 1.5}}, {"challenger": {"window_rows": 0}}, {"auto_promote": "often"},
+                  {"challenger": {"rows": 10}}, {"projects": {"crypto": {"challenger": {"margin": -1}}}}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            MonitoringSettings.model_validate(wrong)
