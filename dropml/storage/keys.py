@@ -209,7 +209,7 @@ def audit_project_prefix(kind: Literal["samples", "keys"], day: str, project: st
     return f"{audit_prefix(kind, day)}{project}/"
 
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def monitoring_day_key(day: str, project: str | None = None) -> str:
@@ -218,7 +218,7 @@ def monitoring_day_key(day: str, project: str | None = None) -> str:
     Raises:
         BadInput: ``day`` is not ``YYYY-MM-DD``, or the project name is invalid.
     """
-    if not isinstance(day, str) or not _DAY.match(day):
+    if not isinstance(day, str) or not _ISO_DAY.match(day):
         raise BadInput("day", day, f"day must be YYYY-MM-DD (got {day!r})")
     return audit_project_prefix("samples", day, project) if project else audit_prefix("samples", day)
 
@@ -233,7 +233,7 @@ def parse_monitoring_day_key(key: str) -> tuple[str, str | None]:
     if len(parts) in (4, 5) and parts[:2] == ["audit", "samples"] and parts[-1] == "" and parts[2].startswith("date="):
         day = parts[2].removeprefix("date=")
         project = validate_project(parts[3]) if len(parts) == 5 else None
-        if _DAY.match(day):
+        if _ISO_DAY.match(day):
             return day, project
     raise BadInput("key", key, f"{key!r} is not a monitoring day: audit/samples/date=<YYYY-MM-DD>/[<project>/]")
 
