@@ -158,7 +158,8 @@ class RowKeys:
     """A time-ordered request's rows as realized accuracy needs them: time, group, target as sent, the prediction.
 
     Built on the request path from references only; :meth:`to_json` reads the
-    columns when the trail is written, off that path.
+    columns when the trail is written, off that path. ``rows`` is a DataFrame, or
+    a function that makes one then (checked rows become a DataFrame only there).
     """
 
     def __init__(
@@ -171,12 +172,14 @@ class RowKeys:
         self.predicted = predicted
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.predicted)
 
     def to_json(self) -> dict[str, Any]:
         """``{"time": [ISO], "group": [...] | None, "target": [...], "predicted": [...]}``, a list per column."""
         import pandas as pd
 
+        if callable(self.rows):
+            self.rows = self.rows()
         columns = set(self.rows.columns)
         times = pd.to_datetime(pd.Series(self.rows[self.time_column]), errors="coerce", format="mixed")
         target = self.rows[self.target].tolist() if self.target and self.target in columns else [None] * len(self)

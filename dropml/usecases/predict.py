@@ -11,6 +11,7 @@ and predictions (realized accuracy).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -159,7 +160,11 @@ def row_keys_of(
     if rows is None or not schema.time_column:
         return None
     return audit.RowKeys(
-        as_frame(rows), schema.time_column, schema.group_column, loaded.manifest.target, prediction.champion_predictions
+        functools.partial(as_frame, rows),
+        schema.time_column,
+        schema.group_column,
+        loaded.manifest.target,
+        prediction.champion_predictions,
     )
 
 
