@@ -224,12 +224,15 @@ def _payload_rule(web_function: str | None) -> list[RuleResult]:
 
 def _schedules_rule(bucket: str) -> RuleResult:
     scheduler = aws.client("scheduler")
-    firing = []
+    firing, every_project = [], []
     for summary in scheduler.list_schedules()["Schedules"]:
         schedule = scheduler.get_schedule(Name=summary["Name"])
         if schedule.get("State") != "ENABLED":
             continue
         project = json.loads(schedule["Target"].get("Input", "{}")).get("project", "")
+        if not project:  # the daily monitoring of every project with traffic: on a fresh stack it finds none
+            every_project.append(summary["Name"])
+            continue
         listed = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"train/{project}/", MaxKeys=1)
         if not listed.get("KeyCount"):
             firing.append(f"{summary['Name']} -> {project or '(none)'}")
@@ -237,7 +240,8 @@ def _schedules_rule(bucket: str) -> RuleResult:
         "no schedule fires on a project the fresh stack lacks (it would announce FAILED every run)",
         "dropml: a fresh stack has no project until the first upload",
         not firing,
-        f"enabled on empty projects: {firing}" if firing else "every schedule is off or has data",
+        (f"enabled on empty projects: {firing}" if firing else "every schedule naming a project is off or has data")
+        + (f"; for every project with traffic: {every_project}" if every_project else ""),
     )
 
 
