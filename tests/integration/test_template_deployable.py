@@ -187,5 +187,9 @@ def test_the_schedules_are_off_until_their_project_is_named(template):
         for e in f["Properties"]["Events"].values()
         if e["Type"] == "ScheduleV2"
     ]
-    assert len(events) == 2
-    assert all(e["Properties"]["State"]["Fn::If"][1:] == ["ENABLED", "DISABLED"] for e in events)
+    per_project = [e for e in events if '"project"' in str(e["Properties"]["Input"])]
+    assert len(per_project) == 2
+    assert all(e["Properties"]["State"]["Fn::If"][1:] == ["ENABLED", "DISABLED"] for e in per_project)
+    # the one schedule that names no project monitors every project with traffic: a fresh stack has none
+    (every_project,) = [e for e in events if e not in per_project]
+    assert json.loads(every_project["Properties"]["Input"]) == {"schedule": "daily-monitoring", "job": "monitor"}
