@@ -70,6 +70,7 @@ def _check_published(manifest, csv_body: bytes, model_names: list[str]) -> pd.Da
             *compiled,
             champion.explainer.artifact,
             "leaderboard",
+            "profile",  # the training profile that monitoring compares every batch with
             "report",
             "plot_target",
             "plot_features",
