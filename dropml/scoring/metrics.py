@@ -84,8 +84,10 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, class_codes: np.ndarray) -> 
     """Area under the ROC curve: binary on the second class, else one-vs-rest averaged over ``class_codes``.
 
     None where scikit-learn refuses: a class without positives or negatives, truth outside the classes, or
-    multi-class scores that are not probabilities.
+    multi-class scores that are not probabilities, or scores not shaped one per row and class.
     """
+    if proba.ndim != 2 or proba.shape != (len(y_true), len(class_codes)):
+        return None
     if len(class_codes) == 2:
         return _binary_auc(y_true == class_codes[1], proba[:, 1])
     if not np.isin(y_true, class_codes).all() or not np.allclose(proba.sum(axis=1), 1.0):

@@ -54,6 +54,7 @@ def test_classification_metrics_equal_scikit_learns(n_classes, seed):
 def test_auc_is_none_where_scikit_learn_refuses_it():
     classes = ["a", "b", "c"]
     proba = np.array([[0.2, 0.3, 0.5], [0.1, 0.8, 0.1]])
+    assert compute_metrics("classification", ["a", "b"], ["a", "b"], proba[:, :2], classes)["roc_auc"] is None
     assert compute_metrics("classification", ["a", "b"], ["a", "b"], proba, classes)["roc_auc"] is None  # no "c"
     one_class = compute_metrics("classification", ["a", "a"], ["a", "b"], proba[:, :2], ["a", "b"])
     assert one_class["roc_auc"] is None
