@@ -221,11 +221,21 @@ def build_manifest(
         models=model_entries(trained.ranked, compiled, not_compiled, trained.champion.name, explained),
         rank_metric=trained.rank_metric,
         champion=trained.champion.name,
-        reports={
+        **artifact_links(artifacts),
+    )
+
+
+def artifact_links(artifacts: dict[str, Artifact]) -> dict[str, Any]:
+    """The manifest fields that point into ``artifacts``: its report and plots, and its training profile if written.
+
+    Both training paths (in process and Dask) name their artifacts alike, so both link them here.
+    """
+    return {
+        "reports": {
             n.removeprefix("plot_"): a.key for n, a in artifacts.items() if n == "report" or n.startswith("plot_")
         },
-        profile=PROFILE_ARTIFACT if PROFILE_ARTIFACT in artifacts else None,
-    )
+        "profile": PROFILE_ARTIFACT if PROFILE_ARTIFACT in artifacts else None,
+    }
 
 
 def model_entries(

@@ -16,7 +16,7 @@ from dropml.manifest import CodeVersion, DataSource, Manifest
 from dropml.registry import VersionFile
 from dropml.storage import keys
 from dropml.training.evaluation import leaderboard_frame
-from dropml.training.package import compiled_artifact, model_entries
+from dropml.training.package import artifact_links, compiled_artifact, model_entries
 from dropml.training.report import ReportContent, render_report
 
 if TYPE_CHECKING:
@@ -108,5 +108,5 @@ def _manifest(
         ),
         rank_metric=trained.rank_metric,
         champion=trained.ranked[0].name,
-        reports={n: a.key for n, a in artifacts.items() if n == "report"},
+        **artifact_links(artifacts),
     )
